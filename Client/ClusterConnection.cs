@@ -1,0 +1,62 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace OrderFlow.Client;
+
+/// <summary>The silo gateway could not be reached in time.</summary>
+public sealed class GatewayUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Connects an Orleans client to one or more silo gateways.</summary>
+public static class ClusterConnection
+{
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    public static IReadOnlyList<IPEndPoint> ParseGateways(IReadOnlyList<string> values)
+    {
+        var texts = values.Count > 0 ? values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) : ["127.0.0.1:30000"];
+        return texts.Select(text =>
+        {
+            if (!IPEndPoint.TryParse(text, out var endpoint) || endpoint.Port == 0)
+            {
+                if (text.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) && int.TryParse(text[10..], out var port) && port is > 0 and < 65536)
+                {
+                    return new IPEndPoint(IPAddress.Loopback, port);
+                }
+
+                throw new UsageException($"--gateway must be host:port with an IP address (e.g. 127.0.0.1:30000), was '{text}'");
+            }
+
+            return endpoint;
+        }).ToArray();
+    }
+
+    public static async Task<IHost> ConnectAsync(IReadOnlyList<IPEndPoint> gateways)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        // The CLI reports problems itself, in one line; the client's own logs would only repeat them at length.
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(gateways.ToArray());
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
+        });
+        var host = builder.Build();
+        using var timeout = new CancellationTokenSource(ConnectTimeout);
+        try
+        {
+            await host.StartAsync(timeout.Token);
+            return host;
+        }
+        catch (Exception ex)
+        {
+            host.Dispose();
+            throw new GatewayUnreachableException(
+                $"cannot reach the silo gateway at {string.Join(", ", gateways)} within {ConnectTimeout.TotalSeconds:0} s (is the silo running? start it with ./run.sh)", ex);
+        }
+    }
+
+    public static IClusterClient Client(this IHost host) => host.Services.GetRequiredService<IClusterClient>();
+}

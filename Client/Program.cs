@@ -1,0 +1,45 @@
+using OrderFlow.Client;
+
+const string Usage = """
+    usage: OrderFlow.Client [--gateway HOST:PORT ...] COMMAND
+      commands:
+    """;
+
+var flags = new HashSet<string>(StringComparer.Ordinal) { "help" };
+try
+{
+    var cli = new CliArguments(args, flags);
+    var command = cli.Positional.Count > 0 ? cli.Positional[0] : null;
+    if (command is null or "help" || cli.Flag("help"))
+    {
+        Console.WriteLine(Usage + OrderCommands.Usage + DemoCommand.Usage + DeadLetterCommands.Usage);
+        return command is null && !cli.Flag("help") ? 2 : 0;
+    }
+
+    if (command is not ("order" or "demo" or "deadletters"))
+    {
+        throw new UsageException($"unknown command '{command}' (order, demo, deadletters, help)");
+    }
+
+    var gateways = ClusterConnection.ParseGateways(cli.All("gateway"));
+    using var host = await ClusterConnection.ConnectAsync(gateways);
+    var client = host.Client();
+    var exitCode = command switch
+    {
+        "order" => await OrderCommands.RunAsync(client, cli, Console.Out),
+        "demo" => await DemoCommand.RunAsync(client, cli, Console.Out),
+        _ => await DeadLetterCommands.RunAsync(client, cli, Console.Out),
+    };
+    await host.StopAsync();
+    return exitCode;
+}
+catch (UsageException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Message} (run with --help for usage)");
+    return 2;
+}
+catch (GatewayUnreachableException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Message}");
+    return 3;
+}

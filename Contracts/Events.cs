@@ -1,0 +1,64 @@
+namespace OrderFlow.Contracts;
+
+/// <summary>
+/// Base of every order event. Each event carries its own identity: a unique event id, the order id,
+/// the per-order sequence number (1, 2, 3, ... with no gaps) and when it happened.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderEvent.v1")]
+public abstract record OrderEvent(
+    [property: Id(0)] Guid EventId,
+    [property: Id(1)] string OrderId,
+    [property: Id(2)] long Sequence,
+    [property: Id(3)] DateTimeOffset OccurredAt)
+{
+    /// <summary>A short, stable name of the event kind, used in drills, dead letters and logs.</summary>
+    public string Kind => GetType().Name;
+}
+
+/// <summary>An order was placed.</summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderPlaced.v1")]
+public sealed record OrderPlaced(
+    Guid EventId, string OrderId, long Sequence, DateTimeOffset OccurredAt,
+    [property: Id(4)] string UserId,
+    [property: Id(5)] IReadOnlyList<OrderLine> Items,
+    [property: Id(6)] decimal Total,
+    [property: Id(7)] string? CouponId,
+    [property: Id(8)] string? ActivityId) : OrderEvent(EventId, OrderId, Sequence, OccurredAt);
+
+/// <summary>An order was paid. Carries what downstream systems need to apply the payment's effects.</summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderPaid.v1")]
+public sealed record OrderPaid(
+    Guid EventId, string OrderId, long Sequence, DateTimeOffset OccurredAt,
+    [property: Id(4)] string UserId,
+    [property: Id(5)] string PaymentId,
+    [property: Id(6)] decimal Amount,
+    [property: Id(7)] IReadOnlyList<OrderLine> Items,
+    [property: Id(8)] string? CouponId,
+    [property: Id(9)] string? ActivityId) : OrderEvent(EventId, OrderId, Sequence, OccurredAt);
+
+/// <summary>A paid order was shipped.</summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderShipped.v1")]
+public sealed record OrderShipped(
+    Guid EventId, string OrderId, long Sequence, DateTimeOffset OccurredAt,
+    [property: Id(4)] string UserId) : OrderEvent(EventId, OrderId, Sequence, OccurredAt);
+
+/// <summary>The buyer confirmed receipt of a shipped order.</summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderReceived.v1")]
+public sealed record OrderReceived(
+    Guid EventId, string OrderId, long Sequence, DateTimeOffset OccurredAt,
+    [property: Id(4)] string UserId) : OrderEvent(EventId, OrderId, Sequence, OccurredAt);
+
+/// <summary>
+/// An order was cancelled. When <see cref="WasPaid"/> is true every effect of the payment must be reversed;
+/// the event carries the payment's details so a subscriber can do that without asking the order.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderCancelled.v1")]
+public sealed record OrderCancelled(
+    Guid EventId, string OrderId, long Sequence, DateTimeOffset OccurredAt,
+    [property: Id(4)] string UserId,
+    [property: Id(5)] bool WasPaid,
+    [property: Id(6)] decimal RefundAmount,
+    [property: Id(7)] IReadOnlyList<OrderLine> Items,
+    [property: Id(8)] string? CouponId,
+    [property: Id(9)] string? ActivityId,
+    [property: Id(10)] string? Reason) : OrderEvent(EventId, OrderId, Sequence, OccurredAt);

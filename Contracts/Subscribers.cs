@@ -1,0 +1,95 @@
+namespace OrderFlow.Contracts;
+
+/// <summary>Where one order stands at one subscriber.</summary>
+[GenerateSerializer, Immutable, Alias("orders.SubscriberStatus.v1")]
+public sealed record SubscriberStatus(
+    [property: Id(0)] string Subscriber,
+    [property: Id(1)] string OrderId,
+    [property: Id(2)] long AppliedSequence,
+    [property: Id(3)] IReadOnlyList<long> BufferedSequences,
+    [property: Id(4)] int Attempts,
+    [property: Id(5)] DateTimeOffset? NextAttemptAt,
+    [property: Id(6)] bool Parked,
+    [property: Id(7)] string? LastError,
+    [property: Id(8)] IReadOnlyList<long> SkippedSequences,
+    [property: Id(9)] long DuplicatesIgnored,
+    [property: Id(10)] long FailedAttempts,
+    [property: Id(11)] long HandlerRuns,
+    [property: Id(12)] DateTimeOffset? GapSince,
+    [property: Id(13)] long GapRepairs);
+
+/// <summary>An event a subscriber gave up on after its last attempt; it and the order's later events wait, in order.</summary>
+[GenerateSerializer, Immutable, Alias("orders.DeadLetter.v1")]
+public sealed record DeadLetter(
+    [property: Id(0)] string Subscriber,
+    [property: Id(1)] string OrderId,
+    [property: Id(2)] long Sequence,
+    [property: Id(3)] string EventKind,
+    [property: Id(4)] string Error,
+    [property: Id(5)] int Attempts,
+    [property: Id(6)] DateTimeOffset FirstFailureAt,
+    [property: Id(7)] DateTimeOffset LastFailureAt);
+
+/// <summary>What an operator's retry or skip did.</summary>
+public enum DeadLetterActionOutcome
+{
+    Resumed = 1,
+    Skipped = 2,
+    NotParked = 3,
+    WrongSequence = 4,
+    UnknownSubscriber = 5,
+}
+
+[GenerateSerializer, Immutable, Alias("orders.DeadLetterActionResult.v1")]
+public sealed record DeadLetterActionResult(
+    [property: Id(0)] DeadLetterActionOutcome Outcome,
+    [property: Id(1)] string Message,
+    [property: Id(2)] SubscriberStatus? Status);
+
+/// <summary>
+/// Common surface of every subscriber grain (one activation per subscriber per order key). Each subscriber
+/// type also has its own interface, and its grain type name is the subscriber's name.
+/// </summary>
+[Alias("orders.IOrderSubscriberGrain")]
+public interface IOrderSubscriberGrain : IGrainWithStringKey
+{
+    [Alias("GetStatus")] Task<SubscriberStatus> GetStatusAsync();
+
+    /// <summary>Resumes a parked order from its parked event, in order.</summary>
+    [Alias("RetryParked")] Task<DeadLetterActionResult> RetryParkedAsync();
+
+    /// <summary>Records a skip of the parked event <paramref name="sequence"/> and continues with the next one.</summary>
+    [Alias("SkipParked")] Task<DeadLetterActionResult> SkipParkedAsync(long sequence);
+}
+
+/// <summary>Per-order report across the order and every subscriber.</summary>
+[GenerateSerializer, Immutable, Alias("orders.OrderReport.v1")]
+public sealed record OrderReport(
+    [property: Id(0)] OrderSnapshot Order,
+    [property: Id(1)] IReadOnlyList<SubscriberStatus> Subscribers);
+
+/// <summary>
+/// Operator entry point: per-order introspection across all subscribers, and the dead-letter queue.
+/// Knows the subscribers from the silo's grain catalog, so a new subscriber shows up without changes here.
+/// </summary>
+[Alias("orders.IOperationsGrain")]
+public interface IOperationsGrain : IGrainWithIntegerKey
+{
+    [Alias("GetSubscribers")] Task<IReadOnlyList<string>> GetSubscribersAsync();
+    [Alias("Inspect")] Task<OrderReport> InspectAsync(string orderId);
+    [Alias("InspectMany")] Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds);
+    [Alias("ListDeadLetters")] Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber);
+    [Alias("CountDeadLetters")] Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync();
+    [Alias("Retry")] Task<DeadLetterActionResult> RetryAsync(string subscriber, string orderId);
+    [Alias("Skip")] Task<DeadLetterActionResult> SkipAsync(string subscriber, string orderId, long sequence);
+}
+
+/// <summary>The dead letters of one subscriber (key = subscriber name): a cheap global count and a list for operators.</summary>
+[Alias("orders.IDeadLetterIndexGrain")]
+public interface IDeadLetterIndexGrain : IGrainWithStringKey
+{
+    [Alias("Park")] Task ParkAsync(DeadLetter letter);
+    [Alias("Resolve")] Task ResolveAsync(string orderId);
+    [Alias("List")] Task<IReadOnlyList<DeadLetter>> ListAsync();
+    [Alias("Count")] Task<int> CountAsync();
+}

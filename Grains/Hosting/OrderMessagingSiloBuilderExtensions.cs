@@ -1,0 +1,44 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Messaging;
+
+namespace OrderFlow.Grains.Hosting;
+
+public static class OrderMessagingSiloBuilderExtensions
+{
+    /// <summary>
+    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c> and <c>Drills</c>).
+    /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
+    /// </summary>
+    public static ISiloBuilder AddOrderMessaging(this ISiloBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<OrderMessagingOptions>()
+            .BindConfiguration(OrderMessagingOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<DrillOptions>().BindConfiguration(DrillOptions.SectionName);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
+        services.TryAddSingleton<DrillBoard>();
+        services.TryAddSingleton<SubscriberServices>();
+        services.TryAddSingleton<SubscriberCatalog>();
+        return builder;
+    }
+
+    /// <summary>
+    /// The embedded profile: in-memory grain storage, memory streams and in-memory reminders. Nothing to install,
+    /// nothing survives the silo. Use the durable profile for anything that must outlive a process.
+    /// </summary>
+    public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder)
+    {
+        builder.AddMemoryGrainStorage(StorageNames.Orders)
+            .AddMemoryGrainStorage(StorageNames.Subscribers)
+            .AddMemoryGrainStorage(StorageNames.Ledgers)
+            .AddMemoryGrainStorage(StorageNames.PubSub)
+            .AddMemoryStreams(OrderStreams.ProviderName)
+            .UseInMemoryReminderService();
+        return builder;
+    }
+}

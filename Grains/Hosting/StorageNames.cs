@@ -1,0 +1,17 @@
+namespace OrderFlow.Grains.Hosting;
+
+/// <summary>Names of the grain storage providers the grains ask for. Every profile must register all of them.</summary>
+public static class StorageNames
+{
+    /// <summary>Order state together with its outbox and event log.</summary>
+    public const string Orders = "orders";
+
+    /// <summary>Subscriber inboxes: applied sequence, reorder buffer, retry state and dead letters.</summary>
+    public const string Subscribers = "subscribers";
+
+    /// <summary>Effect ledgers: balances with their processed keys, replica rows and the dead-letter index.</summary>
+    public const string Ledgers = "ledgers";
+
+    /// <summary>Orleans' own stream pub-sub store (needed by the stream provider even with implicit subscriptions only).</summary>
+    public const string PubSub = "PubSubStore";
+}

@@ -1,0 +1,39 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+
+namespace OrderFlow.Grains.Messaging;
+
+[GenerateSerializer, Alias("messaging.DeadLetterIndexState.v1")]
+public sealed class DeadLetterIndexState
+{
+    /// <summary>Order id → its dead letter. A parked order holds at most one: everything after it waits behind it.</summary>
+    [Id(0)] public Dictionary<string, DeadLetter> Parked { get; set; } = [];
+}
+
+/// <summary>
+/// The operators' list of one subscriber's parked orders (key = subscriber name). The parked events themselves
+/// stay in each order's inbox; this is the index that makes them cheap to count and list.
+/// </summary>
+[GrainType("dead-letter-index")]
+public sealed class DeadLetterIndexGrain([PersistentState("deadletters", StorageNames.Ledgers)] IPersistentState<DeadLetterIndexState> index)
+    : Grain, IDeadLetterIndexGrain
+{
+    public async Task ParkAsync(DeadLetter letter)
+    {
+        index.State.Parked[letter.OrderId] = letter;
+        await index.WriteStateAsync();
+    }
+
+    public async Task ResolveAsync(string orderId)
+    {
+        if (index.State.Parked.Remove(orderId))
+        {
+            await index.WriteStateAsync();
+        }
+    }
+
+    public Task<IReadOnlyList<DeadLetter>> ListAsync() => Task.FromResult<IReadOnlyList<DeadLetter>>(
+        index.State.Parked.Values.OrderBy(letter => letter.FirstFailureAt).ThenBy(letter => letter.OrderId, StringComparer.Ordinal).ToArray());
+
+    public Task<int> CountAsync() => Task.FromResult(index.State.Parked.Count);
+}

@@ -1,0 +1,398 @@
+using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
+using Orleans.Streams;
+using Orleans.Streams.Core;
+
+namespace OrderFlow.Grains.Messaging;
+
+/// <summary>
+/// Base of every order subscriber: one activation per subscriber per order key, fed by an implicit stream
+/// subscription. A derived class only says what an event means for its downstream system
+/// (<see cref="HandleAsync"/>); this class makes that run exactly once per event and in order:
+/// <list type="bullet">
+/// <item>a delivered event is first written to the durable inbox, then handled from there, so a failing handler
+///   never reaches the stream (which would retry and finally skip it) and never loses the event;</item>
+/// <item>an event at or below the applied sequence, or already in the inbox, is a duplicate and is dropped;</item>
+/// <item>an event that skips ahead waits in the inbox until the gap is filled — by the transport, or after
+///   <c>GapRepairAfter</c> from the order's own event log;</item>
+/// <item>a failing handler is retried with exponential backoff for this subscriber and this order only; after the
+///   last attempt the order is parked here, in order, until an operator retries or skips it.</item>
+/// </list>
+/// </summary>
+public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrain, IStreamSubscriptionObserver,
+    IAsyncObserver<OrderEvent>, IRemindable
+{
+    private const string WakeReminder = "subscriber-wake";
+
+    private readonly IPersistentState<SubscriberState> _inbox;
+    private readonly SubscriberServices _services;
+    private readonly ILogger _logger;
+    private IGrainTimer? _wakeTimer;
+    private bool _reminderSet;
+
+    protected OrderSubscriberGrain(IPersistentState<SubscriberState> inbox, SubscriberServices services)
+    {
+        _inbox = inbox;
+        _services = services;
+        _logger = services.LoggerFactory.CreateLogger(GetType());
+    }
+
+    /// <summary>The order this activation serves.</summary>
+    protected string OrderId => this.GetPrimaryKeyString();
+
+    /// <summary>The subscriber's name: its grain type (e.g. <c>points</c>).</summary>
+    protected string Name => this.GetGrainId().Type.ToString()!;
+
+    private SubscriberState S => _inbox.State;
+
+    /// <summary>
+    /// Applies one event's effect downstream. Called in sequence order, once per successful attempt; a thrown
+    /// exception means "retry later". Effects must be idempotent per (order id, business scenario) — the
+    /// effect ledgers are — because a crash between the effect and the inbox write runs the handler again.
+    /// </summary>
+    protected abstract Task HandleAsync(OrderEvent evt);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        ScheduleWake();
+        return Task.CompletedTask;
+    }
+
+    public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
+        handleFactory.Create<OrderEvent>().ResumeAsync(this);
+
+    public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
+    {
+        if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
+        {
+            S.DuplicatesIgnored++;
+            LogDuplicate(Name, OrderId, item.Sequence);
+            if (S.HeadReady && !S.Parked && S.NextAttemptAt is null)
+            {
+                // A redelivery after a failed write of ours: pick up where we stopped.
+                await DrainAsync();
+            }
+
+            return;
+        }
+
+        S.Inbox[item.Sequence] = item;
+        // Durable before anything else: from here on the event survives handler failures and restarts.
+        await WriteAsync();
+        await DrainAsync();
+    }
+
+    public Task OnCompletedAsync() => Task.CompletedTask;
+
+    public Task OnErrorAsync(Exception ex)
+    {
+        LogStreamError(ex, Name, OrderId);
+        return Task.CompletedTask;
+    }
+
+    public Task<SubscriberStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    public async Task<DeadLetterActionResult> RetryParkedAsync()
+    {
+        if (!S.Parked)
+        {
+            return new DeadLetterActionResult(DeadLetterActionOutcome.NotParked, $"{Name} is not parked on order {OrderId}", Status());
+        }
+
+        S.Parked = false;
+        S.ClearFailure();
+        await WriteAsync();
+        await ResolveDeadLetterAsync();
+        LogResumed(Name, OrderId, S.AppliedSequence + 1);
+        await DrainAsync();
+        return new DeadLetterActionResult(DeadLetterActionOutcome.Resumed, $"{Name} resumed order {OrderId}", Status());
+    }
+
+    public async Task<DeadLetterActionResult> SkipParkedAsync(long sequence)
+    {
+        if (!S.Parked)
+        {
+            return new DeadLetterActionResult(DeadLetterActionOutcome.NotParked, $"{Name} is not parked on order {OrderId}", Status());
+        }
+
+        if (sequence != S.AppliedSequence + 1)
+        {
+            return new DeadLetterActionResult(DeadLetterActionOutcome.WrongSequence,
+                $"{Name} is parked on order {OrderId} at sequence {S.AppliedSequence + 1}, not {sequence}", Status());
+        }
+
+        S.Inbox.Remove(sequence);
+        S.Skipped.Add(sequence);
+        S.AppliedSequence = sequence;
+        S.Parked = false;
+        S.ClearFailure();
+        await WriteAsync();
+        await ResolveDeadLetterAsync();
+        LogSkipped(Name, OrderId, sequence);
+        await DrainAsync();
+        return new DeadLetterActionResult(DeadLetterActionOutcome.Skipped, $"{Name} skipped order {OrderId} sequence {sequence}", Status());
+    }
+
+    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == WakeReminder)
+        {
+            _reminderSet = true;
+            await WakeAsync();
+        }
+    }
+
+    /// <summary>Applies every event that is next in sequence and due, then persists progress and plans the next wake-up.</summary>
+    private async Task DrainAsync()
+    {
+        var changed = false;
+        OrderEvent? parkedEvent = null;
+        while (!S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var next))
+        {
+            var now = _services.Clock.GetUtcNow();
+            if (S.NextAttemptAt is { } due && due > now)
+            {
+                break;
+            }
+
+            S.HandlerRuns++;
+            changed = true;
+            try
+            {
+                await _services.Drills.ApplyAsync(Name, next, CancellationToken.None);
+                await HandleAsync(next);
+            }
+            catch (Exception ex)
+            {
+                RecordFailure(next, ex, now);
+                if (S.Parked)
+                {
+                    parkedEvent = next;
+                }
+
+                break;
+            }
+
+            S.Inbox.Remove(next.Sequence);
+            S.AppliedSequence = next.Sequence;
+            S.ClearFailure();
+        }
+
+        var gapOpen = S.HasGap && !S.Parked;
+        if (gapOpen != S.GapSince.HasValue)
+        {
+            S.GapSince = gapOpen ? _services.Clock.GetUtcNow() : null;
+            changed = true;
+        }
+
+        if (changed)
+        {
+            await WriteAsync();
+        }
+
+        if (parkedEvent is not null)
+        {
+            await ParkAsync(parkedEvent);
+        }
+
+        ScheduleWake();
+        await SyncReminderAsync();
+    }
+
+    private void RecordFailure(OrderEvent evt, Exception ex, DateTimeOffset now)
+    {
+        var policy = _services.Options.RetryFor(Name);
+        S.Attempts++;
+        S.FailedAttempts++;
+        S.FirstFailureAt ??= now;
+        S.LastFailureAt = now;
+        S.LastError = $"{ex.GetType().Name}: {ex.Message}";
+        if (S.Attempts >= policy.MaxAttempts)
+        {
+            S.Parked = true;
+            S.NextAttemptAt = null;
+            LogParked(ex, Name, OrderId, evt.Sequence, S.Attempts);
+        }
+        else
+        {
+            S.NextAttemptAt = now + policy.BackoffAfter(S.Attempts, Random.Shared);
+            LogRetryScheduled(Name, OrderId, evt.Sequence, S.Attempts, S.NextAttemptAt.Value, S.LastError);
+        }
+    }
+
+    private async Task WakeAsync()
+    {
+        if (S.HasGap && !S.Parked && S.GapSince is { } since
+            && since + _services.Options.GapRepairAfter <= _services.Clock.GetUtcNow())
+        {
+            await RepairGapAsync();
+        }
+
+        await DrainAsync();
+    }
+
+    /// <summary>
+    /// A later event has waited too long for a missing one: read the missing events from the order's own log.
+    /// The order grain keeps every event it ever accepted, so a lost delivery can never stall an order forever.
+    /// </summary>
+    private async Task RepairGapAsync()
+    {
+        var events = await GrainFactory.GetGrain<IOrderGrain>(OrderId).GetEventsAsync(S.AppliedSequence);
+        var added = 0;
+        foreach (var evt in events)
+        {
+            if (evt.Sequence > S.AppliedSequence && S.Inbox.TryAdd(evt.Sequence, evt))
+            {
+                added++;
+            }
+        }
+
+        S.GapRepairs++;
+        S.GapSince = null;
+        await WriteAsync();
+        LogGapRepaired(Name, OrderId, S.AppliedSequence + 1, added);
+    }
+
+    private async Task ParkAsync(OrderEvent evt)
+    {
+        var letter = new DeadLetter(Name, OrderId, evt.Sequence, evt.Kind, S.LastError ?? "", S.Attempts,
+            S.FirstFailureAt ?? S.LastFailureAt!.Value, S.LastFailureAt!.Value);
+        try
+        {
+            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ParkAsync(letter);
+        }
+        catch (Exception ex)
+        {
+            // The order is parked in its own inbox either way; the index is the operators' list of it.
+            LogIndexFailed(ex, Name, OrderId);
+        }
+    }
+
+    private async Task ResolveDeadLetterAsync()
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ResolveAsync(OrderId);
+        }
+        catch (Exception ex)
+        {
+            LogIndexFailed(ex, Name, OrderId);
+        }
+    }
+
+    /// <summary>Plans a timer for the next thing this inbox waits for: a retry that falls due, or a gap's repair time.</summary>
+    private void ScheduleWake()
+    {
+        DateTimeOffset? wakeAt = null;
+        if (!S.Parked && S.HeadReady && S.NextAttemptAt is { } retryAt)
+        {
+            wakeAt = retryAt;
+        }
+        else if (!S.Parked && S.HasGap)
+        {
+            wakeAt = (S.GapSince ?? _services.Clock.GetUtcNow()) + _services.Options.GapRepairAfter;
+        }
+        else if (!S.Parked && S.HeadReady)
+        {
+            wakeAt = _services.Clock.GetUtcNow();
+        }
+
+        if (wakeAt is null)
+        {
+            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        var delay = wakeAt.Value - _services.Clock.GetUtcNow();
+        if (delay < TimeSpan.Zero)
+        {
+            delay = TimeSpan.Zero;
+        }
+
+        if (_wakeTimer is null)
+        {
+            _wakeTimer = this.RegisterGrainTimer(_ => WakeAsync(), new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+        }
+        else
+        {
+            _wakeTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// A reminder brings this inbox back after a silo crash while it waits on a retry. It is only registered
+    /// while a retry is pending (never on the hot path) and removed once the head event succeeds or is parked.
+    /// A gap needs none: the missing event is still owed by the transport, and any later event wakes the inbox.
+    /// </summary>
+    private async Task SyncReminderAsync()
+    {
+        var needed = !S.Parked && S.Attempts > 0;
+        if (needed == _reminderSet)
+        {
+            return;
+        }
+
+        try
+        {
+            if (needed)
+            {
+                await this.RegisterOrUpdateReminder(WakeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            }
+            else if (await this.GetReminder(WakeReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            _reminderSet = needed;
+        }
+        catch (Exception ex)
+        {
+            LogReminderFailed(ex, Name, OrderId);
+        }
+    }
+
+    private async Task WriteAsync()
+    {
+        try
+        {
+            await _inbox.WriteStateAsync();
+        }
+        catch
+        {
+            // The write may or may not have landed: reload rather than trust the in-memory copy.
+            await _inbox.ReadStateAsync();
+            throw;
+        }
+    }
+
+    private SubscriberStatus Status() => new(
+        Name, OrderId, S.AppliedSequence, S.Inbox.Keys.ToArray(), S.Attempts, S.NextAttemptAt, S.Parked, S.LastError,
+        S.Skipped.ToArray(), S.DuplicatesIgnored, S.FailedAttempts, S.HandlerRuns, S.GapSince, S.GapRepairs);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Subscriber} dropped duplicate event {Sequence} of order {OrderId}")]
+    private partial void LogDuplicate(string subscriber, string orderId, long sequence);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} (attempt {Attempts} failed) at {NextAttemptAt}: {Error}")]
+    private partial void LogRetryScheduled(string subscriber, string orderId, long sequence, int attempts, DateTimeOffset nextAttemptAt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} parked order {OrderId} at event {Sequence} after {Attempts} attempts")]
+    private partial void LogParked(Exception exception, string subscriber, string orderId, long sequence, int attempts);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} resumed order {OrderId} at event {Sequence}")]
+    private partial void LogResumed(string subscriber, string orderId, long sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} skipped event {Sequence} of order {OrderId} on an operator's request")]
+    private partial void LogSkipped(string subscriber, string orderId, long sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} repaired a gap in order {OrderId} before event {Sequence} from the order's log ({Added} events read)")]
+    private partial void LogGapRepaired(string subscriber, string orderId, long sequence, int added);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not update the dead-letter index for order {OrderId}")]
+    private partial void LogIndexFailed(Exception exception, string subscriber, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not update its wake reminder for order {OrderId}")]
+    private partial void LogReminderFailed(Exception exception, string subscriber, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} got a stream error for order {OrderId}")]
+    private partial void LogStreamError(Exception exception, string subscriber, string orderId);
+}

@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrderFlow.Grains.Hosting;
+
+namespace OrderFlow.Grains.Messaging;
+
+/// <summary>What every subscriber grain needs from the silo, in one injectable bundle so a subscriber's constructor stays short.</summary>
+public sealed class SubscriberServices(
+    IOptions<OrderMessagingOptions> options,
+    DrillBoard drills,
+    TimeProvider clock,
+    ILoggerFactory loggerFactory)
+{
+    public OrderMessagingOptions Options => options.Value;
+    public DrillBoard Drills => drills;
+    public TimeProvider Clock => clock;
+    public ILoggerFactory LoggerFactory => loggerFactory;
+}

@@ -1,0 +1,61 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Messaging;
+using Orleans.Concurrency;
+
+namespace OrderFlow.Grains.Operations;
+
+/// <summary>
+/// Operator and client queries across subscribers. Stateless: it fans out to the order grain, the subscriber
+/// grains and the dead-letter indexes, so any silo can serve it.
+/// </summary>
+[StatelessWorker]
+[GrainType("operations")]
+public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperationsGrain
+{
+    public Task<IReadOnlyList<string>> GetSubscribersAsync() => Task.FromResult(catalog.Names);
+
+    public async Task<OrderReport> InspectAsync(string orderId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(orderId);
+        var order = GrainFactory.GetGrain<IOrderGrain>(orderId).GetAsync();
+        var statuses = Task.WhenAll(catalog.Names.Select(name => Subscriber(name, orderId).GetStatusAsync()));
+        return new OrderReport(await order, await statuses);
+    }
+
+    public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds) =>
+        await Task.WhenAll(orderIds.Select(InspectAsync));
+
+    public async Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber)
+    {
+        var names = subscriber is null ? catalog.Names : [subscriber];
+        var lists = await Task.WhenAll(names.Where(n => catalog.TryGet(n, out _))
+            .Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).ListAsync()));
+        return lists.SelectMany(list => list).ToArray();
+    }
+
+    public async Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync()
+    {
+        var names = catalog.Names;
+        var counts = await Task.WhenAll(names.Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).CountAsync()));
+        return names.Zip(counts).ToDictionary(pair => pair.First, pair => pair.Second);
+    }
+
+    public Task<DeadLetterActionResult> RetryAsync(string subscriber, string orderId) =>
+        catalog.TryGet(subscriber, out _)
+            ? Subscriber(subscriber, orderId).RetryParkedAsync()
+            : Task.FromResult(Unknown(subscriber));
+
+    public Task<DeadLetterActionResult> SkipAsync(string subscriber, string orderId, long sequence) =>
+        catalog.TryGet(subscriber, out _)
+            ? Subscriber(subscriber, orderId).SkipParkedAsync(sequence)
+            : Task.FromResult(Unknown(subscriber));
+
+    private IOrderSubscriberGrain Subscriber(string name, string orderId)
+    {
+        catalog.TryGet(name, out var grainType);
+        return GrainFactory.GetGrain<IOrderSubscriberGrain>(GrainId.Create(grainType, orderId));
+    }
+
+    private DeadLetterActionResult Unknown(string subscriber) => new(DeadLetterActionOutcome.UnknownSubscriber,
+        $"no subscriber named '{subscriber}'; known: {string.Join(", ", catalog.Names)}", null);
+}

@@ -1,0 +1,273 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
+using Orleans.Streams;
+
+namespace OrderFlow.Grains.Orders;
+
+/// <summary>
+/// The single writer of one order. A command is validated, turned into the next event, and the event, the
+/// new state and the command id are written in one state write (the transactional outbox). Only then is
+/// the event published; if publishing fails the event stays in the outbox and is published again on the
+/// next command, on a timer, on reactivation, and (if the silo dies) from a reminder.
+/// </summary>
+[GrainType("order")]
+public sealed partial class OrderGrain(
+    [PersistentState("order", StorageNames.Orders)] IPersistentState<OrderState> order,
+    IOrderEventPublisher publisher,
+    IOptions<OrderMessagingOptions> options,
+    TimeProvider clock,
+    ILogger<OrderGrain> logger) : Grain, IOrderGrain, IRemindable
+{
+    private const string OutboxReminder = "outbox";
+
+    private IAsyncStream<OrderEvent>? _stream;
+    private IGrainTimer? _outboxTimer;
+    private bool _outboxReminderSet;
+    private long _persistedPublishedSequence;
+
+    private string OrderId => this.GetPrimaryKeyString();
+
+    private OrderState State => order.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _stream = this.GetStreamProvider(OrderStreams.ProviderName).GetStream<OrderEvent>(OrderStreams.ForOrder(OrderId));
+        _persistedPublishedSequence = State.PublishedSequence;
+        await PublishOutboxAsync();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Persist how far the outbox got so the next activation does not publish those events again.
+        if (order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
+        {
+            try
+            {
+                await order.WriteStateAsync(cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                LogOutboxMarkNotSaved(ex, OrderId);
+            }
+        }
+    }
+
+    public Task<CommandResult> PlaceAsync(PlaceOrder command) => ExecuteAsync(command);
+    public Task<CommandResult> PayAsync(PayOrder command) => ExecuteAsync(command);
+    public Task<CommandResult> ShipAsync(ShipOrder command) => ExecuteAsync(command);
+    public Task<CommandResult> ConfirmReceiptAsync(ConfirmReceipt command) => ExecuteAsync(command);
+    public Task<CommandResult> CancelAsync(CancelOrder command) => ExecuteAsync(command);
+
+    public Task<OrderSnapshot> GetAsync() => Task.FromResult(new OrderSnapshot(
+        OrderId, State.Status, State.UserId, State.Items.ToArray(), State.Total, State.PaidAmount,
+        State.CouponId, State.ActivityId, State.LastSequence, State.PublishedSequence));
+
+    public Task<IReadOnlyList<OrderEvent>> GetEventsAsync(long afterSequence) =>
+        Task.FromResult<IReadOnlyList<OrderEvent>>(State.Events.Skip((int)Math.Clamp(afterSequence, 0, State.Events.Count)).ToArray());
+
+    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == OutboxReminder)
+        {
+            // The reminder outlived an earlier activation (the silo died with events in the outbox).
+            _outboxReminderSet = true;
+            await PublishOutboxAsync();
+        }
+    }
+
+    private async Task<CommandResult> ExecuteAsync(OrderCommand command)
+    {
+        var invalid = OrderCommandValidator.ValidateOrderId(OrderId) ?? OrderCommandValidator.Validate(command);
+        if (invalid is not null)
+        {
+            return Reject(OrderErrorCode.InvalidCommand, invalid);
+        }
+
+        var kind = command.GetType().Name;
+        if (State.Commands.TryGetValue(command.CommandId, out var earlier))
+        {
+            // Same command id again: answer as the first time, write and publish nothing new.
+            return earlier.Kind == kind
+                ? new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true)
+                : Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by {earlier.Kind}");
+        }
+
+        var (evt, error) = Decide(command, State.LastSequence + 1, clock.GetUtcNow());
+        if (error is not null)
+        {
+            return Reject(error.Code, error.Message);
+        }
+
+        Apply(evt!);
+        State.Events.Add(evt!);
+        State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status);
+        try
+        {
+            await order.WriteStateAsync();
+            _persistedPublishedSequence = State.PublishedSequence;
+        }
+        catch
+        {
+            // The write may or may not have landed: never trust the in-memory copy after a failed write.
+            await order.ReadStateAsync();
+            throw;
+        }
+
+        await PublishOutboxAsync();
+        return new CommandResult(OrderId, true, evt.Sequence, State.Status, null, Repeated: false);
+    }
+
+    private CommandResult Reject(OrderErrorCode code, string message)
+    {
+        LogRejected(OrderId, code, message);
+        return CommandResult.Rejected(OrderId, State.Status, code, message);
+    }
+
+    private (OrderEvent? Event, OrderError? Error) Decide(OrderCommand command, long sequence, DateTimeOffset now)
+    {
+        var id = Guid.NewGuid();
+        var status = State.Status;
+        if (status == OrderStatus.None && command is not PlaceOrder)
+        {
+            return (null, new OrderError(OrderErrorCode.OrderNotFound, $"order {OrderId} has not been placed"));
+        }
+
+        switch (command)
+        {
+            case PlaceOrder place when status == OrderStatus.None:
+                var total = place.Items.Sum(line => line.Quantity * line.UnitPrice);
+                return (new OrderPlaced(id, OrderId, sequence, now, place.UserId, place.Items.ToArray(), total, place.CouponId, place.ActivityId), null);
+
+            case PayOrder pay when status == OrderStatus.Placed:
+                return pay.Amount != State.Total
+                    ? (null, new OrderError(OrderErrorCode.AmountMismatch, $"paid {pay.Amount} but the order total is {State.Total}"))
+                    : (new OrderPaid(id, OrderId, sequence, now, State.UserId!, pay.PaymentId, pay.Amount, State.Items.ToArray(), State.CouponId, State.ActivityId), null);
+
+            case ShipOrder when status == OrderStatus.Paid:
+                return (new OrderShipped(id, OrderId, sequence, now, State.UserId!), null);
+
+            case ConfirmReceipt when status == OrderStatus.Shipped:
+                return (new OrderReceived(id, OrderId, sequence, now, State.UserId!), null);
+
+            case CancelOrder cancel when status is OrderStatus.Placed or OrderStatus.Paid:
+                var wasPaid = status == OrderStatus.Paid;
+                return (new OrderCancelled(id, OrderId, sequence, now, State.UserId!, wasPaid, wasPaid ? State.PaidAmount : 0m,
+                    State.Items.ToArray(), State.CouponId, State.ActivityId, cancel.Reason), null);
+
+            default:
+                return (null, new OrderError(OrderErrorCode.IllegalTransition, $"{command.GetType().Name} is not allowed when the order is {status}"));
+        }
+    }
+
+    private void Apply(OrderEvent evt)
+    {
+        switch (evt)
+        {
+            case OrderPlaced placed:
+                State.Status = OrderStatus.Placed;
+                State.UserId = placed.UserId;
+                State.Items = placed.Items.ToList();
+                State.Total = placed.Total;
+                State.CouponId = placed.CouponId;
+                State.ActivityId = placed.ActivityId;
+                break;
+            case OrderPaid paid:
+                State.Status = OrderStatus.Paid;
+                State.PaidAmount = paid.Amount;
+                State.PaymentId = paid.PaymentId;
+                break;
+            case OrderShipped:
+                State.Status = OrderStatus.Shipped;
+                break;
+            case OrderReceived:
+                State.Status = OrderStatus.Received;
+                break;
+            case OrderCancelled:
+                State.Status = OrderStatus.Cancelled;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Publishes the outbox in sequence order and stops at the first failure, so the stream never sees
+    /// event n + 1 before event n from this grain. Failures are retried by a timer and, as a backstop
+    /// against the silo dying, by a reminder.
+    /// </summary>
+    private async Task PublishOutboxAsync()
+    {
+        while (State.PublishedSequence < State.LastSequence)
+        {
+            var evt = State.Events[(int)State.PublishedSequence];
+            try
+            {
+                await publisher.PublishAsync(_stream!, evt);
+            }
+            catch (Exception ex)
+            {
+                LogPublishFailed(ex, OrderId, evt.Sequence);
+                await ScheduleOutboxRetryAsync();
+                return;
+            }
+
+            State.PublishedSequence = evt.Sequence;
+        }
+
+        await ClearOutboxRetryAsync();
+    }
+
+    private async Task ScheduleOutboxRetryAsync()
+    {
+        var period = options.Value.OutboxRetryPeriod;
+        _outboxTimer ??= this.RegisterGrainTimer(_ => PublishOutboxAsync(), new GrainTimerCreationOptions(period, period) { KeepAlive = true });
+        if (!_outboxReminderSet)
+        {
+            try
+            {
+                await this.RegisterOrUpdateReminder(OutboxReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                _outboxReminderSet = true;
+            }
+            catch (Exception ex)
+            {
+                LogReminderFailed(ex, OrderId);
+            }
+        }
+    }
+
+    private async Task ClearOutboxRetryAsync()
+    {
+        _outboxTimer?.Dispose();
+        _outboxTimer = null;
+        if (_outboxReminderSet)
+        {
+            try
+            {
+                var reminder = await this.GetReminder(OutboxReminder);
+                if (reminder is not null)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+
+                _outboxReminderSet = false;
+            }
+            catch (Exception ex)
+            {
+                LogReminderFailed(ex, OrderId);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId} rejected a command: {Code} {Reason}")]
+    private partial void LogRejected(string orderId, OrderErrorCode code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not publish event {Sequence}; it stays in the outbox")]
+    private partial void LogPublishFailed(Exception exception, string orderId, long sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not register its outbox reminder")]
+    private partial void LogReminderFailed(Exception exception, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not save its outbox position on deactivation")]
+    private partial void LogOutboxMarkNotSaved(Exception exception, string orderId);
+}

@@ -1,0 +1,21 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
+
+namespace OrderFlow.Grains.Subscribers;
+
+/// <summary>Adds a paid order's amount to its marketing activity's GMV; takes it back when a paid order is cancelled.</summary>
+[GrainType("activity-gmv"), ImplicitStreamSubscription(OrderStreams.Namespace)]
+public sealed class ActivityGmvSubscriber(
+    [PersistentState("activity-gmv", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
+    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IActivityGmvSubscriberGrain
+{
+    protected override Task HandleAsync(OrderEvent evt) => evt switch
+    {
+        OrderPaid { ActivityId: { } activity } paid => Gmv(activity).ApplyAsync($"{OrderId}:paid", paid.Amount),
+        OrderCancelled { WasPaid: true, ActivityId: { } activity } cancelled => Gmv(activity).ApplyAsync($"{OrderId}:refund", -cancelled.RefundAmount),
+        _ => Task.CompletedTask,
+    };
+
+    private IActivityGmvGrain Gmv(string activityId) => GrainFactory.GetGrain<IActivityGmvGrain>(activityId);
+}

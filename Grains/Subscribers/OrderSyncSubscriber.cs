@@ -1,0 +1,27 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
+
+namespace OrderFlow.Grains.Subscribers;
+
+/// <summary>
+/// Keeps a replica row per order in a downstream table: insert on placed, update on each change, delete on
+/// cancel — the seed's data-sync example, where the same changes applied out of order corrupt the row.
+/// </summary>
+[GrainType("order-sync"), ImplicitStreamSubscription(OrderStreams.Namespace)]
+public sealed class OrderSyncSubscriber(
+    [PersistentState("order-sync", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
+    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IOrderSyncSubscriberGrain
+{
+    protected override Task HandleAsync(OrderEvent evt) => Replica.ApplyAsync(evt switch
+    {
+        OrderPlaced placed => new ReplicaChange(ReplicaOperation.Insert, evt.Sequence, OrderStatus.Placed, placed.Total),
+        OrderPaid paid => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Paid, paid.Amount),
+        OrderShipped => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Shipped, null),
+        OrderReceived => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Received, null),
+        OrderCancelled => new ReplicaChange(ReplicaOperation.Delete, evt.Sequence, OrderStatus.Cancelled, null),
+        _ => throw new NotSupportedException($"order-sync does not know {evt.Kind}"),
+    });
+
+    private IOrderReplicaGrain Replica => GrainFactory.GetGrain<IOrderReplicaGrain>(OrderId);
+}

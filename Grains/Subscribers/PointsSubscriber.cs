@@ -1,0 +1,23 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
+
+namespace OrderFlow.Grains.Subscribers;
+
+/// <summary>Awards one point per whole unit paid; revokes the same points when a paid order is cancelled.</summary>
+[GrainType("points"), ImplicitStreamSubscription(OrderStreams.Namespace)]
+public sealed class PointsSubscriber(
+    [PersistentState("points", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
+    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IPointsSubscriberGrain
+{
+    public static decimal PointsFor(decimal amount) => decimal.Floor(amount);
+
+    protected override Task HandleAsync(OrderEvent evt) => evt switch
+    {
+        OrderPaid paid => Account(paid.UserId).ApplyAsync($"{OrderId}:award", PointsFor(paid.Amount)),
+        OrderCancelled { WasPaid: true } cancelled => Account(cancelled.UserId).ApplyAsync($"{OrderId}:revoke", -PointsFor(cancelled.RefundAmount)),
+        _ => Task.CompletedTask,
+    };
+
+    private IPointsAccountGrain Account(string userId) => GrainFactory.GetGrain<IPointsAccountGrain>(userId);
+}
