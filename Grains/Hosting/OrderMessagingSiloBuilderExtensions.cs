@@ -18,7 +18,11 @@ public static class OrderMessagingSiloBuilderExtensions
             .BindConfiguration(OrderMessagingOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddOptions<DrillOptions>().BindConfiguration(DrillOptions.SectionName);
+        services.AddOptions<DrillOptions>()
+            .BindConfiguration(DrillOptions.SectionName)
+            .Validate(drills => drills.Values.All(d => d.FailureRate is >= 0 and <= 1 && d.ExtraDelayMs is >= 0 and <= 600_000),
+                "Drills: FailureRate must be between 0 and 1 and ExtraDelayMs between 0 and 600000")
+            .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();

@@ -1,0 +1,167 @@
+using OrderFlow.Contracts;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests;
+
+[Collection(PipelineCollection.Name)]
+public sealed class OrderLifecycleTests(PipelineFixture fixture)
+{
+    private readonly OrderDriver _orders = new(fixture.Grains);
+
+    [Fact]
+    public async Task Full_lifecycle_produces_events_numbered_one_to_four_and_publishes_them_all()
+    {
+        var id = OrderDriver.NewId("life-");
+        await _orders.FullLifecycleAsync(id, "user-life", OrderDriver.Items(("sku-a", 2, 10.50m)));
+
+        var order = await _orders.Order(id).GetAsync();
+        Assert.Equal(OrderStatus.Received, order.Status);
+        Assert.Equal(4, order.LastSequence);
+        Assert.Equal(4, order.PublishedSequence);
+        var events = await _orders.Order(id).GetEventsAsync(0);
+        Assert.Equal([1L, 2, 3, 4], events.Select(e => e.Sequence));
+        Assert.Equal(["OrderPlaced", "OrderPaid", "OrderShipped", "OrderReceived"], events.Select(e => e.Kind));
+        Assert.All(events, e => Assert.Equal(id, e.OrderId));
+        Assert.Equal(4, events.Select(e => e.EventId).Distinct().Count());
+    }
+
+    public static TheoryData<string, OrderErrorCode> IllegalSteps => new()
+    {
+        { "ship-before-pay", OrderErrorCode.IllegalTransition },
+        { "receive-before-ship", OrderErrorCode.IllegalTransition },
+        { "place-twice", OrderErrorCode.IllegalTransition },
+        { "pay-wrong-amount", OrderErrorCode.AmountMismatch },
+        { "cancel-after-ship", OrderErrorCode.IllegalTransition },
+        { "pay-twice-new-id", OrderErrorCode.IllegalTransition },
+        { "cancel-after-cancel", OrderErrorCode.IllegalTransition },
+    };
+
+    [Theory]
+    [MemberData(nameof(IllegalSteps))]
+    public async Task Illegal_transition_is_refused_with_a_typed_error_and_writes_nothing(string step, OrderErrorCode expected)
+    {
+        var id = OrderDriver.NewId($"illegal-{step}-");
+        var order = _orders.Order(id);
+        var total = await _orders.PlaceAsync(id, "user-illegal", OrderDriver.Items(("sku-b", 1, 5m)));
+        switch (step)
+        {
+            case "cancel-after-ship":
+                await _orders.PayAsync(id, total);
+                await _orders.ShipAsync(id);
+                break;
+            case "pay-twice-new-id":
+                await _orders.PayAsync(id, total);
+                break;
+            case "cancel-after-cancel":
+                await _orders.CancelAsync(id);
+                break;
+        }
+
+        var before = await order.GetAsync();
+        var result = step switch
+        {
+            "ship-before-pay" => await order.ShipAsync(new ShipOrder("s1")),
+            "receive-before-ship" => await order.ConfirmReceiptAsync(new ConfirmReceipt("r1")),
+            "place-twice" => await order.PlaceAsync(new PlaceOrder("p2", "user-illegal", OrderDriver.Items(("sku-b", 1, 5m)))),
+            "pay-wrong-amount" => await order.PayAsync(new PayOrder("pay-x", "payment-x", total + 0.01m)),
+            "cancel-after-ship" => await order.CancelAsync(new CancelOrder("c1")),
+            "pay-twice-new-id" => await order.PayAsync(new PayOrder("pay-again", "payment-y", total)),
+            "cancel-after-cancel" => await order.CancelAsync(new CancelOrder("c2")),
+            _ => throw new ArgumentOutOfRangeException(nameof(step)),
+        };
+
+        Assert.False(result.Accepted);
+        Assert.Equal(expected, result.Error!.Code);
+        Assert.Equal(before.Status, result.Status);
+        var ex = Assert.Throws<OrderRejectedException>(() => result.EnsureAccepted());
+        Assert.Equal(expected, ex.Code);
+        var after = await order.GetAsync();
+        Assert.Equal(before.LastSequence, after.LastSequence);
+        Assert.Equal(before.Status, after.Status);
+    }
+
+    [Fact]
+    public async Task Command_on_an_order_never_placed_is_refused_as_not_found()
+    {
+        var id = OrderDriver.NewId("ghost-");
+        var result = await _orders.Order(id).PayAsync(new PayOrder("pay-1", "payment-1", 10m));
+        Assert.Equal(OrderErrorCode.OrderNotFound, result.Error!.Code);
+        Assert.Equal(OrderStatus.None, (await _orders.Order(id).GetAsync()).Status);
+    }
+
+    public static TheoryData<string> BadPlacements => new()
+    {
+        "no-items", "zero-quantity", "negative-price", "fraction-of-a-cent", "blank-user", "blank-command-id", "whitespace-sku", "blank-coupon",
+    };
+
+    [Theory]
+    [MemberData(nameof(BadPlacements))]
+    public async Task Bad_input_is_refused_as_invalid_and_nothing_is_written_or_published(string kind)
+    {
+        var id = OrderDriver.NewId($"bad-{kind}-");
+        var good = OrderDriver.Items(("sku-c", 1, 3m));
+        var command = kind switch
+        {
+            "no-items" => new PlaceOrder("p", "user-bad", []),
+            "zero-quantity" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku-c", 0, 3m))),
+            "negative-price" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku-c", 1, -3m))),
+            "fraction-of-a-cent" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku-c", 1, 3.001m))),
+            "blank-user" => new PlaceOrder("p", " ", good),
+            "blank-command-id" => new PlaceOrder("", "user-bad", good),
+            "whitespace-sku" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku c", 1, 3m))),
+            "blank-coupon" => new PlaceOrder("p", "user-bad", good, CouponId: ""),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+
+        var result = await _orders.Order(id).PlaceAsync(command);
+
+        Assert.False(result.Accepted);
+        Assert.Equal(OrderErrorCode.InvalidCommand, result.Error!.Code);
+        Assert.False(string.IsNullOrWhiteSpace(result.Error.Message));
+        var order = await _orders.Order(id).GetAsync();
+        Assert.Equal(OrderStatus.None, order.Status);
+        Assert.Equal(0, order.LastSequence);
+        Assert.Empty(await _orders.Order(id).GetEventsAsync(0));
+        var report = await _orders.Operations.InspectAsync(id);
+        Assert.All(report.Subscribers, s => Assert.Equal(0, s.AppliedSequence + s.BufferedSequences.Count));
+    }
+
+    [Fact]
+    public async Task Repeated_command_returns_the_same_result_and_produces_one_event()
+    {
+        var id = OrderDriver.NewId("repeat-");
+        var total = await _orders.PlaceAsync(id, "user-repeat", OrderDriver.Items(("sku-d", 3, 7.25m)));
+        var pay = new PayOrder("pay-once", "payment-once", total);
+
+        var first = await _orders.Order(id).PayAsync(pay);
+        var second = await _orders.Order(id).PayAsync(pay);
+        var third = await _orders.Order(id).PayAsync(pay);
+
+        Assert.True(first.Accepted);
+        Assert.False(first.Repeated);
+        Assert.Equal(2, first.Sequence);
+        foreach (var again in new[] { second, third })
+        {
+            Assert.True(again.Accepted);
+            Assert.True(again.Repeated);
+            Assert.Equal(first.Sequence, again.Sequence);
+            Assert.Equal(first.Status, again.Status);
+        }
+
+        Assert.Equal(2, (await _orders.Order(id).GetAsync()).LastSequence);
+        var report = await _orders.WaitCaughtUpAsync(id);
+        Assert.All(report.Subscribers, s => Assert.Equal(2, s.HandlerRuns));
+        var points = await fixture.Grains.GetGrain<IPointsAccountGrain>("user-repeat").GetAsync();
+        Assert.Equal(decimal.Floor(total), points.Entries[$"{id}:award"]);
+    }
+
+    [Fact]
+    public async Task Command_id_reused_by_a_different_command_is_refused()
+    {
+        var id = OrderDriver.NewId("reuse-");
+        await _orders.Order(id).PlaceAsync(new PlaceOrder("same-id", "user-reuse", OrderDriver.Items(("sku-e", 1, 1m))));
+        var result = await _orders.Order(id).CancelAsync(new CancelOrder("same-id"));
+        Assert.Equal(OrderErrorCode.CommandIdReused, result.Error!.Code);
+        Assert.Equal(OrderStatus.Placed, (await _orders.Order(id).GetAsync()).Status);
+    }
+}

@@ -1,0 +1,191 @@
+using OrderFlow.Contracts;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests;
+
+[Collection(PipelineCollection.Name)]
+public sealed class SubscriberPipelineTests(PipelineFixture fixture)
+{
+    private static readonly string[] BuiltIn = ["activity-gmv", "coupon", "inventory", "order-sync", "points", "sms"];
+
+    private readonly OrderDriver _orders = new(fixture.Grains);
+
+    private T Grain<T>(string key) where T : IGrainWithStringKey => fixture.Grains.GetGrain<T>(key);
+
+    [Fact]
+    public async Task The_six_subscribers_and_a_seventh_from_another_assembly_are_all_known()
+    {
+        var names = await _orders.Operations.GetSubscribersAsync();
+        Assert.Equal(BuiltIn.Append("audit-trail").Order(StringComparer.Ordinal), names);
+    }
+
+    [Fact]
+    public async Task Each_subscriber_applies_each_event_of_a_paid_order_exactly_once()
+    {
+        var id = OrderDriver.NewId("once-");
+        var user = $"user-{id}";
+        var (coupon, activity) = ($"coupon-{id}", $"activity-{id}");
+        var (skuA, skuB) = ($"sku-a-{id}", $"sku-b-{id}");
+        var total = await _orders.FullLifecycleAsync(id, user, OrderDriver.Items((skuA, 2, 19.99m), (skuB, 1, 5.02m), (skuA, 1, 19.99m)), coupon, activity);
+
+        var report = await _orders.WaitCaughtUpAsync(id);
+
+        Assert.Equal(64.99m, total);
+        Assert.All(report.Subscribers, s =>
+        {
+            Assert.Equal(4, s.AppliedSequence);
+            Assert.Equal(4, s.HandlerRuns);
+            Assert.Empty(s.BufferedSequences);
+            Assert.False(s.Parked);
+        });
+        Assert.Equal(64m, (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
+        Assert.Equal(1m, (await Grain<ICouponGrain>(coupon).GetAsync()).Balance);
+        Assert.Equal(64.99m, (await Grain<IActivityGmvGrain>(activity).GetAsync()).Balance);
+        Assert.Equal(-3m, (await Grain<IStockGrain>(skuA).GetAsync()).Balance);
+        Assert.Equal(-1m, (await Grain<IStockGrain>(skuB).GetAsync()).Balance);
+        var sms = await Grain<ISmsGatewayGrain>(user).GetSentAsync();
+        Assert.Equal(["paid", "shipped"], sms.Where(m => m.OrderId == id).Select(m => m.Kind));
+        var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
+        Assert.Equal(new ReplicaRow(true, OrderStatus.Received, 64.99m, 4, 0, 4), row);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_paid_order_reverses_each_effect_exactly_once()
+    {
+        var id = OrderDriver.NewId("refund-");
+        var user = $"user-{id}";
+        var (coupon, activity, sku) = ($"coupon-{id}", $"activity-{id}", $"sku-{id}");
+        var total = await _orders.PlaceAsync(id, user, OrderDriver.Items((sku, 4, 12.5m)), coupon, activity);
+        await _orders.PayAsync(id, total);
+        await _orders.CancelAsync(id);
+        await _orders.Order(id).CancelAsync(new CancelOrder($"{id}-cancel"));
+
+        var report = await _orders.WaitCaughtUpAsync(id);
+
+        Assert.All(report.Subscribers, s => Assert.Equal(3, s.HandlerRuns));
+        var points = await Grain<IPointsAccountGrain>(user).GetAsync();
+        Assert.Equal(0m, points.Balance);
+        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:award"] = 50m, [$"{id}:revoke"] = -50m }, points.Entries);
+        var couponLedger = await Grain<ICouponGrain>(coupon).GetAsync();
+        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:redeem"] = 1m, [$"{id}:restore"] = -1m }, couponLedger.Entries);
+        Assert.Equal(0m, (await Grain<IActivityGmvGrain>(activity).GetAsync()).Balance);
+        var stock = await Grain<IStockGrain>(sku).GetAsync();
+        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:sold"] = -4m, [$"{id}:restock"] = 4m }, stock.Entries);
+        var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
+        Assert.False(row.Exists);
+        Assert.Equal(3, row.Version);
+        Assert.Equal(0, row.Violations);
+    }
+
+    [Fact]
+    public async Task Cancelling_before_payment_touches_no_ledger()
+    {
+        var id = OrderDriver.NewId("early-cancel-");
+        var user = $"user-{id}";
+        await _orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 1, 9m)), $"coupon-{id}", $"activity-{id}");
+        await _orders.CancelAsync(id);
+
+        await _orders.WaitCaughtUpAsync(id);
+
+        Assert.Empty((await Grain<IPointsAccountGrain>(user).GetAsync()).Entries);
+        Assert.Empty((await Grain<ICouponGrain>($"coupon-{id}").GetAsync()).Entries);
+        Assert.Empty((await Grain<IStockGrain>($"sku-{id}").GetAsync()).Entries);
+        var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
+        Assert.Equal((false, 2L, 0), (row.Exists, row.Version, row.Violations));
+    }
+
+    [Fact]
+    public async Task Per_order_order_holds_under_200_concurrent_orders_with_interleaved_commands()
+    {
+        var ids = Enumerable.Range(0, 200).Select(i => OrderDriver.NewId($"many-{i}-")).ToArray();
+        var totals = new decimal[ids.Length];
+        var steps = new Func<int, Task>[]
+        {
+            async i => totals[i] = await _orders.PlaceAsync(ids[i], $"user-many-{i % 7}", OrderDriver.Items(($"sku-many-{i % 5}", 1 + i % 3, 1.25m * (1 + i % 11)))),
+            i => _orders.PayAsync(ids[i], totals[i]),
+            i => i % 4 == 0 ? _orders.CancelAsync(ids[i]) : _orders.ShipAsync(ids[i]),
+            i => i % 4 == 0 ? Task.CompletedTask : _orders.ReceiveAsync(ids[i]),
+        };
+
+        // Every order moves one step per round, all orders concurrently: their events interleave on the stream.
+        foreach (var step in steps)
+        {
+            await Task.WhenAll(Enumerable.Range(0, ids.Length).Select(step));
+        }
+
+        var reports = await _orders.WaitCaughtUpAsync(ids);
+
+        foreach (var report in reports)
+        {
+            var row = await Grain<IOrderReplicaGrain>(report.Order.OrderId).GetAsync();
+            Assert.True(row.Violations == 0, $"replica of {report.Order.OrderId} saw {row.Violations} out-of-order changes");
+            Assert.Equal(report.Order.LastSequence, row.Version);
+            Assert.Equal(report.Order.Status == OrderStatus.Received, row.Exists);
+            Assert.All(report.Subscribers, s => Assert.Equal(report.Order.LastSequence, s.HandlerRuns));
+        }
+    }
+
+    [Fact]
+    public async Task Duplicated_deliveries_are_dropped_and_change_nothing()
+    {
+        var id = OrderDriver.NewId("dup-");
+        var user = $"user-{id}";
+        await _orders.FullLifecycleAsync(id, user, OrderDriver.Items(($"sku-{id}", 2, 30m)), $"coupon-{id}", $"activity-{id}");
+
+        var report = await _orders.WaitCaughtUpAsync(id);
+
+        Assert.All(report.Subscribers, s =>
+        {
+            Assert.Equal(4, s.HandlerRuns);
+            Assert.Equal(4, s.DuplicatesIgnored);
+        });
+        Assert.Equal(60m, (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
+        Assert.Equal(60m, (await Grain<IActivityGmvGrain>($"activity-{id}").GetAsync()).Balance);
+        Assert.Equal(-2m, (await Grain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
+        Assert.Equal(2, (await Grain<ISmsGatewayGrain>(user).GetSentAsync()).Count(m => m.OrderId == id));
+        Assert.Equal(0, (await Grain<IOrderReplicaGrain>(id).GetAsync()).Violations);
+    }
+
+    [Fact]
+    public async Task Reordered_deliveries_are_applied_in_sequence_order()
+    {
+        var id = OrderDriver.NewId("swap-");
+        await _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 8m)));
+
+        var report = await _orders.WaitCaughtUpAsync(id);
+
+        Assert.All(report.Subscribers, s => Assert.Equal(4, s.HandlerRuns));
+        var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
+        Assert.Equal(new ReplicaRow(true, OrderStatus.Received, 8m, 4, 0, 4), row);
+    }
+
+    [Fact]
+    public async Task Points_ledgers_add_up_to_the_paid_amounts_to_the_cent()
+    {
+        var run = OrderDriver.NewId("sum-");
+        var users = Enumerable.Range(0, 10).Select(u => $"user-{run}-{u}").ToArray();
+        var expected = users.ToDictionary(u => u, _ => 0m);
+        var ids = new List<string>();
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            var id = $"{run}-{i}";
+            var user = users[i % users.Length];
+            var total = await _orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{run}", 1 + i % 4, 0.99m + i * 1.37m)));
+            await _orders.PayAsync(id, total);
+            lock (expected)
+            {
+                expected[user] += decimal.Floor(total);
+                ids.Add(id);
+            }
+        }));
+
+        await _orders.WaitCaughtUpAsync(ids);
+
+        foreach (var user in users)
+        {
+            var account = await Grain<IPointsAccountGrain>(user).GetAsync();
+            Assert.Equal(expected[user], account.Balance);
+            Assert.Equal(account.Balance, account.Entries.Values.Sum());
+        }
+    }
+}
