@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace OrderFlow.Tests.Infrastructure;
+
+/// <summary>
+/// Test grain storage whose records live in the test process, not in a silo: they survive a silo being killed
+/// and a whole new cluster being started, the way a real database would. Serialized with Orleans' own
+/// serializer (a stored record is bytes, not a shared object) and ETag-checked like a real provider.
+/// </summary>
+public sealed class SurvivingGrainStorage(string name, Serializer serializer) : IGrainStorage
+{
+    private static readonly ConcurrentDictionary<string, (byte[] Data, string ETag)> Records = new(StringComparer.Ordinal);
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (Records.TryGetValue(Key(stateName, grainId), out var record))
+        {
+            grainState.State = serializer.Deserialize<T>(record.Data);
+            grainState.ETag = record.ETag;
+            grainState.RecordExists = true;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = Key(stateName, grainId);
+        var etag = Guid.NewGuid().ToString("N");
+        var data = serializer.SerializeToArray(grainState.State);
+        var stored = Records.AddOrUpdate(key,
+            _ => grainState.ETag is null ? (data, etag) : throw Conflict(key, grainState.ETag, null),
+            (_, existing) => existing.ETag == grainState.ETag ? (data, etag) : throw Conflict(key, grainState.ETag, existing.ETag));
+        grainState.ETag = stored.ETag;
+        grainState.RecordExists = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        Records.TryRemove(Key(stateName, grainId), out _);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+
+    public static void AddTo(ISiloBuilder builder, params string[] names)
+    {
+        foreach (var storageName in names)
+        {
+            builder.Services.AddGrainStorage(storageName, (sp, n) => new SurvivingGrainStorage(n, sp.GetRequiredService<Serializer>()));
+        }
+    }
+
+    private string Key(string stateName, GrainId grainId) => $"{name}/{stateName}/{grainId}";
+
+    private static InconsistentStateException Conflict(string key, string? expected, string? actual) =>
+        new($"ETag mismatch on {key}", actual ?? "(none)", expected ?? "(none)");
+}
