@@ -29,19 +29,28 @@ public static class OrderCommands
             return report.Order.Status == OrderStatus.None ? 1 : 0;
         }
 
-        Task<CommandResult> call = verb switch
+        // Parse everything and reject leftovers before anything is sent: a typo must never half-run a command.
+        OrderCommand command = verb switch
         {
-            "place" => order.PlaceAsync(new PlaceOrder(CommandId(), args.Required("user"), ParseItems(args.All("item")),
-                args.Optional("coupon"), args.Optional("activity"))),
-            "pay" => order.PayAsync(new PayOrder(CommandId(), args.Required("payment"),
-                CliArguments.ParseDecimal(args.Required("amount"), "--amount"))),
-            "ship" => order.ShipAsync(new ShipOrder(CommandId())),
-            "receive" => order.ConfirmReceiptAsync(new ConfirmReceipt(CommandId())),
-            "cancel" => order.CancelAsync(new CancelOrder(CommandId(), args.Optional("reason"))),
+            "place" => new PlaceOrder(CommandId(), args.Required("user"), ParseItems(args.All("item")),
+                args.Optional("coupon"), args.Optional("activity")),
+            "pay" => new PayOrder(CommandId(), args.Required("payment"),
+                CliArguments.ParseDecimal(args.Required("amount"), "--amount")),
+            "ship" => new ShipOrder(CommandId()),
+            "receive" => new ConfirmReceipt(CommandId()),
+            "cancel" => new CancelOrder(CommandId(), args.Optional("reason")),
             _ => throw new UsageException($"unknown order verb '{verb}' (place, pay, ship, receive, cancel, show)"),
         };
         args.EnsureAllUsed(3);
-        var result = await call;
+        var result = await (command switch
+        {
+            PlaceOrder place => order.PlaceAsync(place),
+            PayOrder pay => order.PayAsync(pay),
+            ShipOrder ship => order.ShipAsync(ship),
+            ConfirmReceipt receive => order.ConfirmReceiptAsync(receive),
+            CancelOrder cancel => order.CancelAsync(cancel),
+            _ => throw new InvalidOperationException($"no call for {command.GetType().Name}"),
+        });
         if (!result.Accepted)
         {
             Console.Error.WriteLine($"error: order {orderId} refused {verb}: {result.Error!.Code}: {result.Error.Message}");
