@@ -222,13 +222,23 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async Task WakeAsync()
     {
-        if (S.HasGap && !S.Parked && S.GapSince is { } since
-            && since + _services.Options.GapRepairAfter <= _services.Clock.GetUtcNow())
+        try
         {
-            await RepairGapAsync();
-        }
+            if (S.HasGap && !S.Parked && S.GapSince is { } since
+                && since + _services.Options.GapRepairAfter <= _services.Clock.GetUtcNow())
+            {
+                await RepairGapAsync();
+            }
 
-        await DrainAsync();
+            await DrainAsync();
+        }
+        catch (Exception ex)
+        {
+            // Storage or the order grain is unavailable. Nobody is waiting on a timer's result, so plan the next
+            // attempt here; without it the inbox would sleep until the next delivery or reminder.
+            LogWakeFailed(ex, Name, OrderId);
+            ScheduleWake(atLeast: _services.Options.OutboxRetryPeriod);
+        }
     }
 
     /// <summary>
@@ -281,7 +291,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     }
 
     /// <summary>Plans a timer for the next thing this inbox waits for: a retry that falls due, or a gap's repair time.</summary>
-    private void ScheduleWake()
+    private void ScheduleWake(TimeSpan? atLeast = null)
     {
         DateTimeOffset? wakeAt = null;
         if (!S.Parked && S.HeadReady && S.NextAttemptAt is { } retryAt)
@@ -304,9 +314,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
 
         var delay = wakeAt.Value - _services.Clock.GetUtcNow();
-        if (delay < TimeSpan.Zero)
+        var floor = atLeast ?? TimeSpan.Zero;
+        if (delay < floor)
         {
-            delay = TimeSpan.Zero;
+            delay = floor;
         }
 
         if (_wakeTimer is null)
@@ -392,6 +403,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not update its wake reminder for order {OrderId}")]
     private partial void LogReminderFailed(Exception exception, string subscriber, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not work through its inbox for order {OrderId}; will try again")]
+    private partial void LogWakeFailed(Exception exception, string subscriber, string orderId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} got a stream error for order {OrderId}")]
     private partial void LogStreamError(Exception exception, string subscriber, string orderId);
