@@ -23,4 +23,4 @@ ORDERFLOW_AZURITE="$(scripts/azurite.sh start --in-memory blob,table)"
 export ORDERFLOW_AZURITE
 export ORDERFLOW_AZURITE_SCRIPT="$PWD/scripts/azurite.sh"
 
-dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal" "$@"
+dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=detailed" "$@"
