@@ -1,6 +1,26 @@
 #!/usr/bin/env bash
 # Restores, builds and runs every test. CI (.ci/run) calls this script.
+# The durable tests (Tests/Durable) need Azurite: this script installs it if absent (scripts/azurite.sh, npm), starts a
+# fresh one for this run on its own ports (10110-10112, away from ./run.sh's 10100 and a developer's 10000), points
+# the tests at it (ORDERFLOW_AZURITE) and stops it afterwards, whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")"
+
 dotnet build Orleans.sln -c Release --nologo -v quiet -clp:ErrorsOnly
-dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal" "$@"
+
+export AZURITE_INSTANCE="test-$$"
+export AZURITE_PORT_BASE="${AZURITE_PORT_BASE:-10110}"
+cleanup() {
+  scripts/azurite.sh stop || true
+  rm -rf ".azurite/$AZURITE_INSTANCE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Tables and blobs in memory (fast, gone with the process); the queue service keeps its data on disk, because the
+# outage test stops and restarts it and real Azure keeps queued messages across an outage.
+ORDERFLOW_AZURITE="$(scripts/azurite.sh start --in-memory blob,table)"
+export ORDERFLOW_AZURITE
+export ORDERFLOW_AZURITE_SCRIPT="$PWD/scripts/azurite.sh"
+
+dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=detailed" "$@"

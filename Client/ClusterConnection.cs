@@ -14,6 +14,9 @@ public static class ClusterConnection
 {
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Orleans' default cluster id, which the embedded silo uses; an Azure-profile silo has its own (Silo:ClusterId).</summary>
+    public const string DefaultClusterId = "default";
+
     public static IReadOnlyList<IPEndPoint> ParseGateways(IReadOnlyList<string> values)
     {
         var texts = values.Count > 0 ? values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) : ["127.0.0.1:30000"];
@@ -33,7 +36,12 @@ public static class ClusterConnection
         }).ToArray();
     }
 
-    public static async Task<IHost> ConnectAsync(IReadOnlyList<IPEndPoint> gateways)
+    /// <summary>
+    /// Connects through a static list of gateways. The client deliberately does not read the membership table: it
+    /// needs no storage credentials and no Azure packages, only the gateways' addresses; when one gateway dies the
+    /// client goes on through the others. A gateway only accepts clients of its own cluster id.
+    /// </summary>
+    public static async Task<IHost> ConnectAsync(IReadOnlyList<IPEndPoint> gateways, string clusterId = DefaultClusterId)
     {
         var builder = Host.CreateApplicationBuilder();
         // The CLI reports problems itself, in one line; the client's own logs would only repeat them at length.
@@ -41,6 +49,7 @@ public static class ClusterConnection
         builder.UseOrleansClient(client =>
         {
             client.UseStaticClustering(gateways.ToArray());
+            client.Configure<ClusterOptions>(o => o.ClusterId = clusterId);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
         });
         var host = builder.Build();
@@ -54,7 +63,7 @@ public static class ClusterConnection
         {
             host.Dispose();
             throw new GatewayUnreachableException(
-                $"cannot reach the silo gateway at {string.Join(", ", gateways)} within {ConnectTimeout.TotalSeconds:0} s (is the silo running? start it with ./run.sh)", ex);
+                $"cannot reach the silo gateway at {string.Join(", ", gateways)} (cluster id '{clusterId}') within {ConnectTimeout.TotalSeconds:0} s (is the silo running? start it with ./run.sh)", ex);
         }
     }
 

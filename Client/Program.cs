@@ -1,7 +1,7 @@
 using OrderFlow.Client;
 
 const string Usage = """
-    usage: OrderFlow.Client [--gateway HOST:PORT ...] COMMAND
+    usage: OrderFlow.Client [--gateway HOST:PORT ...] [--cluster-id ID] COMMAND
       commands:
     """;
 
@@ -22,7 +22,8 @@ try
     }
 
     var gateways = ClusterConnection.ParseGateways(cli.All("gateway"));
-    using var host = await ClusterConnection.ConnectAsync(gateways);
+    var clusterId = cli.Optional("cluster-id") ?? ClusterConnection.DefaultClusterId;
+    using var host = await ClusterConnection.ConnectAsync(gateways, clusterId);
     var client = host.Client();
     var exitCode = command switch
     {

@@ -1,20 +1,32 @@
 using System.ComponentModel.DataAnnotations;
+using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Silo;
+using Orleans.Configuration;
 
 // Generic host: appsettings.json, then environment variables, then command-line (--Silo:GatewayPort=30001).
 // Ctrl+C and SIGTERM stop the silo gracefully (the host's console lifetime).
 var builder = Host.CreateApplicationBuilder(args);
 var hostOptions = builder.Configuration.GetSection(SiloHostOptions.SectionName).Get<SiloHostOptions>() ?? new SiloHostOptions();
 var problems = new List<ValidationResult>();
-if (!Validator.TryValidateObject(hostOptions, new ValidationContext(hostOptions), problems, validateAllProperties: true))
+Validator.TryValidateObject(hostOptions, new ValidationContext(hostOptions), problems, validateAllProperties: true);
+var messages = problems.Select(p => $"section '{SiloHostOptions.SectionName}': {p.ErrorMessage}").ToList();
+
+var azure = builder.Configuration.GetSection(AzureOrderStorageOptions.SectionName).Get<AzureOrderStorageOptions>() ?? new AzureOrderStorageOptions();
+azure.ConnectionString = hostOptions.AzureStorage;
+if (hostOptions.IsAzure)
 {
-    foreach (var problem in problems)
+    messages.AddRange(azure.Problems().Select(p => $"section '{AzureOrderStorageOptions.SectionName}' / Silo:AzureStorage: {p}"));
+}
+
+if (messages.Count > 0)
+{
+    foreach (var message in messages)
     {
-        Console.Error.WriteLine($"error: invalid setting in section '{SiloHostOptions.SectionName}': {problem.ErrorMessage}");
+        Console.Error.WriteLine($"error: invalid setting in {message}");
     }
 
     return 2;
@@ -23,10 +35,26 @@ if (!Validator.TryValidateObject(hostOptions, new ValidationContext(hostOptions)
 builder.Services.AddOptions<SiloHostOptions>().BindConfiguration(SiloHostOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
 builder.UseOrleans(silo =>
 {
-    // Bound to loopback: the embedded profile is a single local silo.
-    silo.UseLocalhostClustering(hostOptions.SiloPort, hostOptions.GatewayPort)
-        .UseEmbeddedOrderStorage()
-        .AddOrderMessaging();
+    if (hostOptions.IsAzure)
+    {
+        // Several silos on one machine: each binds its own ports on loopback and finds the others in the
+        // membership table; clients are given the gateway ports.
+        silo.ConfigureEndpoints(IPAddress.Loopback, hostOptions.SiloPort, hostOptions.GatewayPort, listenOnAnyHostAddress: false)
+            .Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = hostOptions.ClusterId;
+                o.ServiceId = hostOptions.ServiceId;
+            })
+            .UseAzureOrderStorage(azure);
+    }
+    else
+    {
+        // Bound to loopback: the embedded profile is a single local silo.
+        silo.UseLocalhostClustering(hostOptions.SiloPort, hostOptions.GatewayPort)
+            .UseEmbeddedOrderStorage();
+    }
+
+    silo.AddOrderMessaging();
 });
 
 using var host = builder.Build();

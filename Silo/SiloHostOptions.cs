@@ -1,15 +1,21 @@
 using System.ComponentModel.DataAnnotations;
+using OrderFlow.Grains.Hosting;
 
 namespace OrderFlow.Silo;
 
 /// <summary>How this silo process is hosted: section <c>Silo</c> of appsettings.json, or <c>Silo__*</c> environment variables.</summary>
-public sealed class SiloHostOptions
+public sealed class SiloHostOptions : IValidatableObject
 {
     public const string SectionName = "Silo";
 
-    /// <summary>Storage/stream profile. <c>Embedded</c> (default): in-memory storage, memory streams, one localhost silo.</summary>
-    [Required, AllowedValues("Embedded", "embedded")]
+    /// <summary>
+    /// Storage/stream profile. <c>Embedded</c> (default): in-memory storage, memory streams, one localhost silo.
+    /// <c>Azure</c>: grain state, streams, membership and reminders in Azure Storage (<see cref="AzureStorage"/>), several silos.
+    /// </summary>
+    [Required, AllowedValues("Embedded", "embedded", "Azure", "azure")]
     public string Profile { get; set; } = "Embedded";
+
+    public bool IsAzure => string.Equals(Profile, "Azure", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Silo-to-silo port. Default 11111 (Orleans' default).</summary>
     [Range(1, 65535)]
@@ -18,4 +24,40 @@ public sealed class SiloHostOptions
     /// <summary>Client gateway port. Default 30000 (Orleans' default).</summary>
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Azure profile: the Azure Storage connection string. Default: the local emulator on its standard ports.</summary>
+    public string AzureStorage { get; set; } = "UseDevelopmentStorage=true";
+
+    /// <summary>Azure profile: the cluster the silo joins (membership rows are partitioned by it). Default <c>orderflow</c>.</summary>
+    public string ClusterId { get; set; } = "orderflow";
+
+    /// <summary>
+    /// Azure profile: the service whose grain state, reminders and queues this silo uses. It names the queues, so it
+    /// may hold only letters, digits and single dashes. Default <c>orderflow</c>.
+    /// </summary>
+    public string ServiceId { get; set; } = "orderflow";
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (SiloPort == GatewayPort)
+        {
+            yield return new ValidationResult($"SiloPort and GatewayPort must differ (both {SiloPort})");
+        }
+
+        if (!IsAzure)
+        {
+            yield break;
+        }
+
+        if (string.IsNullOrWhiteSpace(ClusterId))
+        {
+            yield return new ValidationResult("ClusterId must be set for the Azure profile");
+        }
+
+        if (!AzureOrderStorageOptions.IsValidServiceId(ServiceId))
+        {
+            yield return new ValidationResult(
+                $"ServiceId '{ServiceId}' cannot name Azure queues: use letters, digits and single dashes, at most 40 characters");
+        }
+    }
 }

@@ -1,7 +1,14 @@
+using Azure.Core;
+using Azure.Data.Tables;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Messaging;
+using Orleans.Configuration;
+using Orleans.Storage;
+using Orleans.Streams;
 
 namespace OrderFlow.Grains.Hosting;
 
@@ -43,6 +50,92 @@ public static class OrderMessagingSiloBuilderExtensions
             .AddMemoryGrainStorage(StorageNames.PubSub)
             .AddMemoryStreams(OrderStreams.ProviderName)
             .UseInMemoryReminderService();
+        return builder;
+    }
+
+    /// <summary>
+    /// The durable profile: grain state, the order stream, cluster membership and reminders all live in Azure Storage
+    /// (Azurite locally), so several silos can share the work and any of them can die. Grain state goes to Azure
+    /// Tables (one table per storage name), the order stream to Azure Queues, membership and reminders to Azure Tables.
+    /// Rows are partitioned by <see cref="ClusterOptions.ServiceId"/> (state, reminders) and
+    /// <see cref="ClusterOptions.ClusterId"/> (membership), and the queue names derive from the service id, so two
+    /// services never share data. Throws <see cref="OptionsValidationException"/> when a setting is unusable.
+    /// </summary>
+    public static ISiloBuilder UseAzureOrderStorage(this ISiloBuilder builder, AzureOrderStorageOptions storage)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        var problems = storage.Problems();
+        if (problems.Count > 0)
+        {
+            throw new OptionsValidationException(nameof(AzureOrderStorageOptions), typeof(AzureOrderStorageOptions), problems);
+        }
+
+        // The SDK's default retry (3 retries from 0.8 s, doubling) makes an unreachable service cost ~6 s per call.
+        // A command waits for its state write and one publish attempt, so storage that is down must fail in about a
+        // second: the order's write then fails fast with a clear error, and a failed publish leaves the event in the
+        // outbox for the order's own retry timer. The network timeout stays generous: a busy emulator answers slowly.
+        static void FailFast(RetryOptions retry)
+        {
+            retry.Mode = RetryMode.Exponential;
+            retry.MaxRetries = 2;
+            retry.Delay = TimeSpan.FromMilliseconds(100);
+            retry.MaxDelay = TimeSpan.FromSeconds(1);
+            retry.NetworkTimeout = TimeSpan.FromSeconds(20);
+        }
+
+        var tableOptions = new TableClientOptions();
+        FailFast(tableOptions.Retry);
+        var queueOptions = new QueueClientOptions();
+        FailFast(queueOptions.Retry);
+        var tables = new TableServiceClient(storage.ConnectionString, tableOptions);
+        var queues = new QueueServiceClient(storage.ConnectionString, queueOptions);
+
+        foreach (var (name, table) in new[]
+                 {
+                     (StorageNames.Orders, "OrderFlowOrders"),
+                     (StorageNames.Subscribers, "OrderFlowSubscribers"),
+                     (StorageNames.Ledgers, "OrderFlowLedgers"),
+                     (StorageNames.PubSub, "OrderFlowPubSub"),
+                 })
+        {
+            builder.AddAzureTableGrainStorage(name, (OptionsBuilder<AzureTableStorageOptions> options) => options.Configure<IServiceProvider>((o, services) =>
+            {
+                o.TableServiceClient = tables;
+                o.TableName = table;
+                // The Orleans serializer, as on the wire: the state types are [GenerateSerializer] with [Id]s and
+                // aliases, so a renamed property or type does not orphan stored state.
+                o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services);
+            }));
+        }
+
+        builder.UseAzureStorageClustering(options => options.TableServiceClient = tables);
+        builder.UseAzureTableReminderService(options => options.TableServiceClient = tables);
+
+        // Failure detection tuned so a silo that dies without a word is declared dead in seconds rather than the
+        // default ~10 s to a minute: probe every second (1 s timeout), suspect after 2 missed probes, and re-read the
+        // membership table every 2 s. Until then, calls to grains that lived there fail with retriable errors.
+        builder.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(1);
+            o.NumMissedProbesLimit = 2;
+            o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+            o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+        });
+
+        builder.AddAzureQueueStreams(OrderStreams.ProviderName, (SiloAzureQueueStreamConfigurator stream) =>
+        {
+            stream.ConfigureAzureQueue(options => options.Configure<IOptions<ClusterOptions>>((o, cluster) =>
+            {
+                o.QueueServiceClient = queues;
+                o.QueueNames = storage.QueueNamesFor(cluster.Value.ServiceId);
+                o.MessageVisibilityTimeout = storage.QueueVisibilityTimeout;
+            }));
+            stream.ConfigureCacheSize(storage.QueueCacheSize);
+            stream.ConfigurePullingAgent(options => options.Configure(o => o.GetQueueMsgsTimerPeriod = storage.QueuePollPeriod));
+            // Every subscriber is an implicit subscription, so the stream never needs the pub-sub rendezvous grain:
+            // that saves a storage write per new order stream.
+            stream.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+        });
         return builder;
     }
 }
