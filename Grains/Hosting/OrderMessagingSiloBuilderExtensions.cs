@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
 
 namespace OrderFlow.Grains.Hosting;
@@ -8,7 +9,8 @@ namespace OrderFlow.Grains.Hosting;
 public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c> and <c>Drills</c>).
+    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>, <c>Drills</c> and
+    /// <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
     public static ISiloBuilder AddOrderMessaging(this ISiloBuilder builder)
@@ -26,8 +28,11 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();
+        services.TryAddSingleton<SubscriberMetrics>();
         services.TryAddSingleton<SubscriberServices>();
         services.TryAddSingleton<SubscriberCatalog>();
+        services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);
+        services.TryAddSingleton<BenchDeliveryCounter>();
         return builder;
     }
 

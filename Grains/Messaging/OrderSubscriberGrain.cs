@@ -63,9 +63,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
+        _services.Metrics.Delivered();
         if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
         {
             S.DuplicatesIgnored++;
+            _services.Metrics.Duplicate();
             LogDuplicate(Name, OrderId, item.Sequence);
             if (S.HeadReady && !S.Parked && S.NextAttemptAt is null)
             {
@@ -176,6 +178,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.Inbox.Remove(next.Sequence);
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
+            _services.Metrics.AppliedOne();
         }
 
         var gapOpen = S.HasGap && !S.Parked;
@@ -356,6 +359,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         try
         {
             await _inbox.WriteStateAsync();
+            _services.Metrics.Wrote();
         }
         catch
         {
