@@ -66,7 +66,9 @@ public static class BenchCommand
 
         output.WriteLine("  1/5 baselines ...");
         var callsPerSecond = await phases.CallsAsync(TimeSpan.FromSeconds(baselineSeconds));
-        var stream = await phases.StreamAsync($"{runId}-s", orders);
+        // As many streams as the pipeline has (order, subscriber) pairs: the same number of subscriber activations
+        // and of deliveries (four each), so the baseline pays the same per-stream and per-delivery costs.
+        var stream = await phases.StreamAsync($"{runId}-s", orders * subscribers.Count);
 
         output.WriteLine("  2/5 pipeline throughput ...");
         var pipelinePlans = BenchOrders.Create($"{runId}-p", orders);
@@ -180,8 +182,8 @@ public static class BenchCommand
         }
 
         /// <summary>
-        /// The stream baseline, shaped like the pipeline: one stream per "order", four events each, published through
-        /// a grain, at the same concurrency — but one trivial subscriber and no state anywhere.
+        /// The stream baseline, shaped like the pipeline: streams of four events each, published through a grain, at the
+        /// same concurrency — but one trivial subscriber per stream and no state anywhere.
         /// </summary>
         public async Task<ThroughputResult> StreamAsync(string prefix, int streams)
         {

@@ -157,6 +157,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private async Task DrainAsync(bool inboxChanged = false)
     {
         var changed = inboxChanged;
+        var finished = false;
         OrderEvent? parkedEvent = null;
         while (!S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var next))
         {
@@ -188,6 +189,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
             _services.Metrics.AppliedOne();
+            finished = next is OrderReceived or OrderCancelled;
         }
 
         var gapOpen = S.HasGap && !S.Parked;
@@ -209,6 +211,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
         ScheduleWake();
         await SyncReminderAsync();
+        if (finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0)
+        {
+            // The order's last event is applied and nothing waits here: free the activation now rather than after
+            // the idle collection age. Its state stays in storage, so a late duplicate reactivates it and is dropped.
+            DeactivateOnIdle();
+        }
     }
 
     private void RecordFailure(OrderEvent evt, Exception ex, DateTimeOffset now)
