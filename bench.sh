@@ -28,6 +28,9 @@ export Silo__GatewayPort="${Silo__GatewayPort:-30100}"
 export Silo__SiloPort="${Silo__SiloPort:-11200}"
 # The bench control grain (counters, forced GCs, slow-subscriber drills) answers only on a silo that allows it.
 export Benchmarks__Enabled=true
+# Shortened for the bench only (appsettings.json: 2 min), so that "memory after idle deactivation" can be measured
+# within the run: the stream agents drop a quiet stream's state after this period (the bench idles 15 s).
+export OrderStreams__PullingAgent__StreamInactivityPeriod="${OrderStreams__PullingAgent__StreamInactivityPeriod:-00:00:10}"
 
 mkdir -p artifacts
 silo_log="artifacts/bench-silo.log"

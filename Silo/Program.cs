@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Silo;
+using Orleans.Configuration;
 
 // Generic host: appsettings.json, then environment variables, then command-line (--Silo:GatewayPort=30001).
 // Ctrl+C and SIGTERM stop the silo gracefully (the host's console lifetime).
@@ -21,6 +22,9 @@ if (!Validator.TryValidateObject(hostOptions, new ValidationContext(hostOptions)
 }
 
 builder.Services.AddOptions<SiloHostOptions>().BindConfiguration(SiloHostOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+// Orleans' own directory options (section GrainDirectory): appsettings.json bounds the address cache, which by default
+// keeps up to a million entries — one for every grain ever activated, i.e. about eight per order (docs/BENCHMARKS.md).
+builder.Services.AddOptions<GrainDirectoryOptions>().BindConfiguration("GrainDirectory");
 builder.UseOrleans(silo =>
 {
     // Bound to loopback: the embedded profile is a single local silo.

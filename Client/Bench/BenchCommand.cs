@@ -17,7 +17,7 @@ public static class BenchCommand
 {
     public const string Usage = """
           bench [--orders N] [--concurrency C] [--baseline-seconds S] [--latency-seconds S] [--load-percent P]
-                [--scale-orders N (0 skips)] [--out DIR] [--drain-timeout-seconds S]
+                [--scale-orders N (0 skips)] [--idle-seconds S] [--out DIR] [--drain-timeout-seconds S]
         """;
 
     /// <summary>The async-ratio drills (scenario S1): the document's slow downstream systems, in milliseconds per event.</summary>
@@ -31,6 +31,9 @@ public static class BenchCommand
         var latencySeconds = args.Int("latency-seconds", 15, 1, 600);
         var loadPercent = args.Int("load-percent", 50, 1, 100);
         var scaleOrders = args.Int("scale-orders", 100_000, 0, 1_000_000);
+        // How long the scale phase lets the silo sit idle after deactivating before it measures memory: at least the
+        // silo's OrderStreams:PullingAgent:StreamInactivityPeriod, after which the stream agents drop their per-stream state.
+        var idleSeconds = args.Int("idle-seconds", 15, 0, 3600);
         var outDir = args.Optional("out") ?? "artifacts";
         var drainTimeout = TimeSpan.FromSeconds(args.Int("drain-timeout-seconds", 300, 1, 3600));
         args.EnsureAllUsed(1);
@@ -51,7 +54,7 @@ public static class BenchCommand
 
         var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
         var settings = $"orders={orders} concurrency={concurrency} baseline_seconds={baselineSeconds} latency_seconds={latencySeconds} " +
-                       $"load_percent={loadPercent} scale_orders={scaleOrders}";
+                       $"load_percent={loadPercent} scale_orders={scaleOrders} idle_seconds={idleSeconds}";
         var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, silo server GC {atStart.ServerGc}, concurrent GC {atStart.ConcurrentGc}";
         output.WriteLine($"bench {runId}: {settings}");
         output.WriteLine($"  machine: {machine}; load average {LoadAverage()}");
@@ -103,7 +106,7 @@ public static class BenchCommand
         if (scaleOrders > 0)
         {
             output.WriteLine($"  5/5 scale: {scaleOrders} orders, then memory before and after idle deactivation ...");
-            (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders));
+            (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders), TimeSpan.FromSeconds(idleSeconds));
         }
 
         var goals = Goals(stream, pipeline, latency, asyncRatio, scale, memory);
@@ -239,18 +242,24 @@ public static class BenchCommand
             return result;
         }
 
-        public async Task<(ThroughputResult Scale, MemoryResult Memory)> ScaleAsync(IReadOnlyList<OrderPlan> plans)
+        /// <summary>
+        /// Memory is the managed heap after a full, compacting GC: before (everything earlier deactivated and idle for
+        /// <paramref name="idle"/>), right after the orders (held), and after deactivating and idling again.
+        /// </summary>
+        public async Task<(ThroughputResult Scale, MemoryResult Memory)> ScaleAsync(IReadOnlyList<OrderPlan> plans, TimeSpan idle)
         {
             var management = client.GetGrain<IManagementGrain>(0);
             await DeactivateIdleAsync(management);
+            await Task.Delay(idle);
             var empty = await probe.SampleAsync(fullGc: true);
             var scale = await PipelineAsync("scale", plans);
             var heldActivations = await management.GetTotalActivationCount();
             var held = await probe.SampleAsync(fullGc: true);
             var afterActivations = await DeactivateIdleAsync(management);
-            var idle = await probe.SampleAsync(fullGc: true);
-            return (scale, new MemoryResult(plans.Count, empty.HeapBytes, held.HeapBytes, idle.HeapBytes, heldActivations, afterActivations,
-                held.WorkingSetBytes, idle.WorkingSetBytes));
+            await Task.Delay(idle);
+            var rested = await probe.SampleAsync(fullGc: true);
+            return (scale, new MemoryResult(plans.Count, empty.HeapBytes, held.HeapBytes, rested.HeapBytes, heldActivations, afterActivations,
+                held.WorkingSetBytes, rested.WorkingSetBytes));
         }
 
         /// <summary>Lost = an event a subscriber neither applied nor holds: the same count as the demo's.</summary>
