@@ -45,12 +45,12 @@ public sealed record BenchReport(
     string RunId, DateTimeOffset StartedAt, string Machine, string Settings, IReadOnlyList<string> Subscribers, SiloSample SiloAtStart,
     double BaselineCallsPerSecond, ThroughputResult StreamBaseline, ThroughputResult Pipeline, long LostEvents,
     PacedResult Latency, PacedResult LatencyWithSlowSubscribers, double AsyncP99Ratio,
-    ThroughputResult? Scale, MemoryResult? Memory, IReadOnlyList<GoalResult> Goals, double TotalSeconds)
+    ThroughputResult? ScaleReference, ThroughputResult? Scale, MemoryResult? Memory, IReadOnlyList<GoalResult> Goals, double TotalSeconds)
 {
     public string ResultLine()
     {
         var bytes = Memory is null ? "n/a" : F(Memory.DeactivatedBytesPerOrder, "0");
-        var scaleRatio = Scale is null ? "n/a" : F(Scale.OrdersPerSecond / Pipeline.OrdersPerSecond, "0.00");
+        var scaleRatio = Scale is null || ScaleReference is null ? "n/a" : F(Scale.OrdersPerSecond / ScaleReference.OrdersPerSecond, "0.00");
         return "RESULT " +
                $"baseline_calls_per_s={F(BaselineCallsPerSecond, "0")} baseline_deliveries_per_s={F(StreamBaseline.DeliveriesPerSecond, "0")} " +
                $"pipeline_orders_per_s={F(Pipeline.OrdersPerSecond, "0")} pipeline_deliveries_per_s={F(Pipeline.DeliveriesPerSecond, "0")} " +

@@ -12,10 +12,13 @@ public static class BenchTable
         Row(o, "baseline: trivial stream", r.StreamBaseline, $"{r.StreamBaseline.Orders:N0} streams x 4 events");
         Row(o, "pipeline (all subscribers applied)", r.Pipeline, $"{r.Pipeline.Orders:N0} orders x 4 x {r.Subscribers.Count}");
         o.WriteLine($"{"",-34} {"",-30} {r.Pipeline.OrdersPerSecond,10:N0} orders/s");
-        if (r.Scale is not null)
+        foreach (var t in new[] { r.ScaleReference, r.Scale })
         {
-            Row(o, $"scale: {r.Scale.Orders:N0} orders", r.Scale, $"{r.Scale.Orders:N0} orders x 4 x {r.Subscribers.Count}");
-            o.WriteLine($"{"",-34} {"",-30} {r.Scale.OrdersPerSecond,10:N0} orders/s");
+            if (t is not null)
+            {
+                Row(o, $"scale: {t.Orders:N0} orders", t, $"{t.Orders:N0} x 2 (place, cancel) x {r.Subscribers.Count}");
+                o.WriteLine($"{"",-34} {"",-30} {t.OrdersPerSecond,10:N0} orders/s");
+            }
         }
 
         o.WriteLine();
@@ -29,7 +32,7 @@ public static class BenchTable
         if (r.Memory is { } m)
         {
             o.WriteLine();
-            o.WriteLine($"silo memory for {m.Orders:N0} orders (managed heap after a full GC): held {m.HeldBytesPerOrder:N0} B/order " +
+            o.WriteLine($"silo memory for {m.Orders:N0} placed-and-cancelled orders (managed heap after a full GC): held {m.HeldBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsHeld:N0} activations), after idle deactivation {m.DeactivatedBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsAfterDeactivation:N0} activations); working set {m.WorkingSetHeldBytes / 1048576.0:N0} MB -> {m.WorkingSetAfterBytes / 1048576.0:N0} MB");
         }
