@@ -1,4 +1,5 @@
 using OrderFlow.Client;
+using OrderFlow.Client.Bench;
 
 const string Usage = """
     usage: OrderFlow.Client [--gateway HOST:PORT ...] [--cluster-id ID] COMMAND
@@ -12,13 +13,13 @@ try
     var command = cli.Positional.Count > 0 ? cli.Positional[0] : null;
     if (command is null or "help" || cli.Flag("help"))
     {
-        Console.WriteLine(Usage + OrderCommands.Usage + DemoCommand.Usage + DeadLetterCommands.Usage);
+        Console.WriteLine(Usage + OrderCommands.Usage + DemoCommand.Usage + BenchCommand.Usage + DeadLetterCommands.Usage);
         return command is null && !cli.Flag("help") ? 2 : 0;
     }
 
-    if (command is not ("order" or "demo" or "deadletters"))
+    if (command is not ("order" or "demo" or "bench" or "deadletters"))
     {
-        throw new UsageException($"unknown command '{command}' (order, demo, deadletters, help)");
+        throw new UsageException($"unknown command '{command}' (order, demo, bench, deadletters, help)");
     }
 
     var gateways = ClusterConnection.ParseGateways(cli.All("gateway"));
@@ -29,6 +30,7 @@ try
     {
         "order" => await OrderCommands.RunAsync(client, cli, Console.Out),
         "demo" => await DemoCommand.RunAsync(client, cli, Console.Out),
+        "bench" => await BenchCommand.RunAsync(client, cli, Console.Out),
         _ => await DeadLetterCommands.RunAsync(client, cli, Console.Out),
     };
     await host.StopAsync();

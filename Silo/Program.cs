@@ -33,6 +33,9 @@ if (messages.Count > 0)
 }
 
 builder.Services.AddOptions<SiloHostOptions>().BindConfiguration(SiloHostOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+// Orleans' own directory options (section GrainDirectory): appsettings.json bounds the address cache, which by default
+// keeps up to a million entries — one for every grain ever activated, i.e. about eight per order (docs/BENCHMARKS.md).
+builder.Services.AddOptions<GrainDirectoryOptions>().BindConfiguration("GrainDirectory");
 builder.UseOrleans(silo =>
 {
     if (hostOptions.IsAzure)

@@ -69,6 +69,12 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
             throw;
         }
 
+        if (change.Operation == ReplicaOperation.Delete || state.Status == OrderStatus.Received)
+        {
+            // The row is final: free the activation now rather than after the idle collection age.
+            DeactivateOnIdle();
+        }
+
         return Snapshot();
     }
 

@@ -4,7 +4,9 @@ using Azure.Storage.Queues;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
 using Orleans.Configuration;
 using Orleans.Storage;
@@ -15,7 +17,8 @@ namespace OrderFlow.Grains.Hosting;
 public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c> and <c>Drills</c>).
+    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>, <c>Drills</c> and
+    /// <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
     public static ISiloBuilder AddOrderMessaging(this ISiloBuilder builder)
@@ -33,22 +36,47 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();
+        services.TryAddSingleton<SubscriberMetrics>();
         services.TryAddSingleton<SubscriberServices>();
         services.TryAddSingleton<SubscriberCatalog>();
+        services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);
+        services.TryAddSingleton<BenchDeliveryCounter>();
         return builder;
     }
+
+    /// <summary>Configuration section of the order stream provider's own Orleans options (see <see cref="UseEmbeddedOrderStorage"/>).</summary>
+    public const string StreamsSectionName = "OrderStreams";
 
     /// <summary>
     /// The embedded profile: in-memory grain storage, memory streams and in-memory reminders. Nothing to install,
     /// nothing survives the silo. Use the durable profile for anything that must outlive a process.
+    /// <para>
+    /// Tuned from the bench (docs/BENCHMARKS.md): grain state is stored with Orleans' binary serializer rather than
+    /// the storage default (Newtonsoft JSON with type names, which dominated the silo's CPU profile), and the order
+    /// stream resolves its subscribers from implicit subscriptions only, so a new order stream no longer activates a
+    /// pub-sub rendezvous grain and writes its state. The stream provider's Orleans options can be set from the
+    /// <c>OrderStreams</c> section: <c>PullingAgent</c> (<see cref="StreamPullingAgentOptions"/>),
+    /// <c>CacheEviction</c> (<see cref="StreamCacheEvictionOptions"/>) and <c>Partitioning</c>
+    /// (<see cref="HashRingStreamQueueMapperOptions"/>).
+    /// </para>
     /// </summary>
     public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder)
     {
-        builder.AddMemoryGrainStorage(StorageNames.Orders)
-            .AddMemoryGrainStorage(StorageNames.Subscribers)
-            .AddMemoryGrainStorage(StorageNames.Ledgers)
-            .AddMemoryGrainStorage(StorageNames.PubSub)
-            .AddMemoryStreams(OrderStreams.ProviderName)
+        foreach (var store in new[] { StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.PubSub })
+        {
+            builder.AddMemoryGrainStorage(store);
+            builder.Services.AddOptions<MemoryGrainStorageOptions>(store)
+                .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer ??= new OrleansGrainStorageSerializer(serializer));
+        }
+
+        builder.AddMemoryStreams(OrderStreams.ProviderName, streams =>
+            {
+                // Only implicit subscriptions exist for orders (and the bench namespace).
+                streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+                streams.ConfigurePullingAgent(options => options.BindConfiguration($"{StreamsSectionName}:PullingAgent"));
+                streams.ConfigureCacheEviction(options => options.BindConfiguration($"{StreamsSectionName}:CacheEviction"));
+                streams.Configure<HashRingStreamQueueMapperOptions>(options => options.BindConfiguration($"{StreamsSectionName}:Partitioning"));
+            })
             .UseInMemoryReminderService();
         return builder;
     }

@@ -10,8 +10,9 @@ namespace OrderFlow.Grains.Messaging;
 /// subscription. A derived class only says what an event means for its downstream system
 /// (<see cref="HandleAsync"/>); this class makes that run exactly once per event and in order:
 /// <list type="bullet">
-/// <item>a delivered event is first written to the durable inbox, then handled from there, so a failing handler
-///   never reaches the stream (which would retry and finally skip it) and never loses the event;</item>
+/// <item>a delivered event is handled if it is next, and the inbox — the event applied, or held with its failed
+///   attempt — is written in one write before the delivery is acknowledged; a failing handler never reaches the
+///   stream (which would retry and finally skip it) and never loses the event;</item>
 /// <item>an event at or below the applied sequence, or already in the inbox, is a duplicate and is dropped;</item>
 /// <item>an event that skips ahead waits in the inbox until the gap is filled — by the transport, or after
 ///   <c>GapRepairAfter</c> from the order's own event log;</item>
@@ -29,6 +30,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private readonly ILogger _logger;
     private IGrainTimer? _wakeTimer;
     private bool _reminderSet;
+    private string? _orderId;
+    private string? _name;
 
     protected OrderSubscriberGrain(IPersistentState<SubscriberState> inbox, SubscriberServices services)
     {
@@ -38,10 +41,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     }
 
     /// <summary>The order this activation serves.</summary>
-    protected string OrderId => this.GetPrimaryKeyString();
+    protected string OrderId => _orderId ??= this.GetPrimaryKeyString();
 
     /// <summary>The subscriber's name: its grain type (e.g. <c>points</c>).</summary>
-    protected string Name => this.GetGrainId().Type.ToString()!;
+    protected string Name => _name ??= this.GetGrainId().Type.ToString()!;
 
     private SubscriberState S => _inbox.State;
 
@@ -63,9 +66,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
+        _services.Metrics.Delivered();
         if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
         {
             S.DuplicatesIgnored++;
+            _services.Metrics.Duplicate();
             LogDuplicate(Name, OrderId, item.Sequence);
             if (S.HeadReady && !S.Parked && S.NextAttemptAt is null)
             {
@@ -76,10 +81,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             return;
         }
 
+        // One write per delivery. The event goes into the inbox in memory, the drain applies it if it is next (or
+        // records the failed attempt), and only then is the inbox written — with the event applied, or still held.
+        // OnNextAsync returns, acknowledging the delivery, only after that write: until then the transport still owes
+        // the event (and the order's own log holds it), so a crash or a failed write means a redelivery and another
+        // handler run, which the ledgers' processed keys make harmless. A failing handler never reaches the stream.
         S.Inbox[item.Sequence] = item;
-        // Durable before anything else: from here on the event survives handler failures and restarts.
-        await WriteAsync();
-        await DrainAsync();
+        await DrainAsync(inboxChanged: true);
     }
 
     public Task OnCompletedAsync() => Task.CompletedTask;
@@ -142,10 +150,14 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
     }
 
-    /// <summary>Applies every event that is next in sequence and due, then persists progress and plans the next wake-up.</summary>
-    private async Task DrainAsync()
+    /// <summary>
+    /// Applies every event that is next in sequence and due, then persists progress (and a newly held event, when
+    /// <paramref name="inboxChanged"/>) in one write, and plans the next wake-up.
+    /// </summary>
+    private async Task DrainAsync(bool inboxChanged = false)
     {
-        var changed = false;
+        var changed = inboxChanged;
+        var finished = false;
         OrderEvent? parkedEvent = null;
         while (!S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var next))
         {
@@ -176,6 +188,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.Inbox.Remove(next.Sequence);
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
+            _services.Metrics.AppliedOne();
+            finished = next is OrderReceived or OrderCancelled;
         }
 
         var gapOpen = S.HasGap && !S.Parked;
@@ -197,6 +211,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
         ScheduleWake();
         await SyncReminderAsync();
+        if (finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0)
+        {
+            // The order's last event is applied and nothing waits here: free the activation now rather than after
+            // the idle collection age. Its state stays in storage, so a late duplicate reactivates it and is dropped.
+            DeactivateOnIdle();
+        }
     }
 
     private void RecordFailure(OrderEvent evt, Exception ex, DateTimeOffset now)
@@ -367,6 +387,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         try
         {
             await _inbox.WriteStateAsync();
+            _services.Metrics.Wrote();
         }
         catch
         {

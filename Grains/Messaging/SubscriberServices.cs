@@ -9,10 +9,12 @@ public sealed class SubscriberServices(
     IOptions<OrderMessagingOptions> options,
     DrillBoard drills,
     TimeProvider clock,
-    ILoggerFactory loggerFactory)
+    ILoggerFactory loggerFactory,
+    SubscriberMetrics metrics)
 {
     public OrderMessagingOptions Options => options.Value;
     public DrillBoard Drills => drills;
     public TimeProvider Clock => clock;
     public ILoggerFactory LoggerFactory => loggerFactory;
+    public SubscriberMetrics Metrics => metrics;
 }

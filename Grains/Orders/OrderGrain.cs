@@ -117,6 +117,13 @@ public sealed partial class OrderGrain(
         }
 
         await PublishOutboxAsync();
+        if (State.Status is OrderStatus.Received or OrderStatus.Cancelled && State.PublishedSequence == State.LastSequence)
+        {
+            // A finished order takes no more commands (a repeated one is answered from storage after reactivation):
+            // free the activation now instead of holding it for the idle collection age.
+            DeactivateOnIdle();
+        }
+
         return new CommandResult(OrderId, true, evt.Sequence, State.Status, null, Repeated: false);
     }
 

@@ -1,0 +1,309 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Client.Bench;
+
+/// <summary>
+/// <c>bench</c>: measures, on one silo and in one run, Orleans' own limits (a trivial grain call, a trivial stream
+/// delivery) and the order pipeline against them — throughput, latency at a fixed fraction of that throughput with
+/// and without slow subscribers, and the cost of 100,000 orders in throughput and silo memory. Needs a silo started
+/// with <c>Benchmarks:Enabled=true</c> (see <c>./bench.sh</c>). Prints a table, writes a JSON file and ends with a
+/// RESULT line. A benchmark, not a test: it asserts no timing, it only fails when the pipeline loses an event or the
+/// silo cannot be reached.
+/// </summary>
+public static class BenchCommand
+{
+    public const string Usage = """
+          bench [--orders N] [--concurrency C] [--baseline-seconds S] [--latency-seconds S] [--load-percent P]
+                [--scale-orders N (0 skips)] [--idle-seconds S] [--out DIR] [--drain-timeout-seconds S]
+        """;
+
+    /// <summary>The async-ratio drills (scenario S1): the document's slow downstream systems, in milliseconds per event.</summary>
+    private static readonly (string Subscriber, int DelayMs)[] SlowSubscribers = [("sms", 100), ("points", 200), ("coupon", 100)];
+
+    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    {
+        var orders = args.Int("orders", 1000, 10, 1_000_000);
+        var concurrency = args.Int("concurrency", 64, 1, 4096);
+        var baselineSeconds = args.Int("baseline-seconds", 5, 1, 600);
+        var latencySeconds = args.Int("latency-seconds", 15, 1, 600);
+        var loadPercent = args.Int("load-percent", 50, 1, 100);
+        var scaleOrders = args.Int("scale-orders", 100_000, 0, 1_000_000);
+        // How long the scale phase lets the silo sit idle after deactivating before it measures memory: at least the
+        // silo's OrderStreams:PullingAgent:StreamInactivityPeriod, after which the stream agents drop their per-stream state.
+        var idleSeconds = args.Int("idle-seconds", 15, 0, 3600);
+        var outDir = args.Optional("out") ?? "artifacts";
+        var drainTimeout = TimeSpan.FromSeconds(args.Int("drain-timeout-seconds", 300, 1, 3600));
+        args.EnsureAllUsed(1);
+
+        var total = Stopwatch.StartNew();
+        var runId = $"b{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
+        var probe = new SiloProbe(client);
+        SiloSample atStart;
+        try
+        {
+            atStart = await probe.SampleAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 1;
+        }
+
+        var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
+        var settings = $"orders={orders} concurrency={concurrency} baseline_seconds={baselineSeconds} latency_seconds={latencySeconds} " +
+                       $"load_percent={loadPercent} scale_orders={scaleOrders} idle_seconds={idleSeconds}";
+        var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, silo server GC {atStart.ServerGc}, concurrent GC {atStart.ConcurrentGc}";
+        output.WriteLine($"bench {runId}: {settings}");
+        output.WriteLine($"  machine: {machine}; load average {LoadAverage()}");
+        output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
+        var phases = new Phases(client, probe, concurrency, subscribers.Count, drainTimeout, output);
+
+        // Warm-up: JIT, tiered compilation and the first activations of every grain type, not measured.
+        output.WriteLine("  warm-up ...");
+        await phases.CallsAsync(TimeSpan.FromSeconds(1));
+        await phases.StreamAsync($"{runId}-ws", Math.Min(orders, 500));
+        await phases.PipelineAsync("warm-up", BenchOrders.Create($"{runId}-w", Math.Min(orders, 500)));
+
+        output.WriteLine("  1/5 baselines ...");
+        var callsPerSecond = await phases.CallsAsync(TimeSpan.FromSeconds(baselineSeconds));
+        // As many streams as the pipeline has (order, subscriber) pairs: the same number of subscriber activations
+        // and of deliveries (four each), so the baseline pays the same per-stream and per-delivery costs.
+        var stream = await phases.StreamAsync($"{runId}-s", orders * subscribers.Count);
+
+        output.WriteLine("  2/5 pipeline throughput ...");
+        var pipelinePlans = BenchOrders.Create($"{runId}-p", orders);
+        var pipeline = await phases.PipelineAsync("pipeline", pipelinePlans);
+        var lost = await phases.CountLostAsync(pipelinePlans);
+
+        var rate = pipeline.OrdersPerSecond * loadPercent / 100.0;
+        var pacedOrders = Math.Max(10, (int)(rate * latencySeconds));
+        output.WriteLine($"  3/5 latency at {loadPercent} % load ({rate:0} orders/s, {rate * BenchOrders.EventsPerOrder:0} commands/s, {latencySeconds} s) ...");
+        var latency = await phases.PacedAsync(BenchOrders.Create($"{runId}-l", pacedOrders), rate);
+
+        output.WriteLine($"  4/5 same load with slow subscribers ({string.Join(", ", SlowSubscribers.Select(s => $"{s.Subscriber} +{s.DelayMs} ms"))}) ...");
+        PacedResult slow;
+        try
+        {
+            foreach (var (name, delay) in SlowSubscribers)
+            {
+                await probe.Control.SlowSubscriberAsync(name, delay);
+            }
+
+            slow = await phases.PacedAsync(BenchOrders.Create($"{runId}-a", pacedOrders), rate);
+        }
+        finally
+        {
+            await probe.Control.ClearDrillsAsync(SlowSubscribers.Select(s => s.Subscriber).ToArray());
+        }
+
+        var asyncRatio = slow.FromIntended.P99 / latency.FromIntended.P99;
+
+        ThroughputResult? scale = null;
+        ThroughputResult? scaleSmall = null;
+        MemoryResult? memory = null;
+        if (scaleOrders > 0)
+        {
+            output.WriteLine($"  5/5 scale: 1,000 then {scaleOrders:N0} orders (placed, cancelled), memory before and after idle deactivation ...");
+            // Same short lifecycle (placed, cancelled) at 1,000 and at N orders, so orders/s compare like for like.
+            scaleSmall = await phases.PipelineAsync("scale reference", BenchOrders.Create($"{runId}-y", Math.Min(1000, scaleOrders), OrderPlan.Fate.CancelledBeforePayment));
+            (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders, OrderPlan.Fate.CancelledBeforePayment), TimeSpan.FromSeconds(idleSeconds));
+        }
+
+        var goals = Goals(stream, pipeline, latency, asyncRatio, scaleSmall, scale, memory);
+        var report = new BenchReport(runId, DateTimeOffset.UtcNow - total.Elapsed, machine, settings, subscribers, atStart,
+            callsPerSecond, stream, pipeline, lost, latency, slow, asyncRatio, scaleSmall, scale, memory, goals, total.Elapsed.TotalSeconds);
+
+        BenchTable.Write(report, output);
+        Directory.CreateDirectory(outDir);
+        var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
+        var path = Path.Combine(outDir, $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
+        await File.WriteAllTextAsync(path, json);
+        await File.WriteAllTextAsync(Path.Combine(outDir, "bench-latest.json"), json);
+        output.WriteLine($"  json: {path}; load average now {LoadAverage()}");
+        output.WriteLine(report.ResultLine());
+        return lost == 0 && pipeline.Refused == 0 ? 0 : 1;
+    }
+
+    private static List<GoalResult> Goals(ThroughputResult stream, ThroughputResult pipeline, PacedResult latency, double asyncRatio,
+        ThroughputResult? scaleSmall, ThroughputResult? scale, MemoryResult? memory)
+    {
+        var deliveryRatio = pipeline.DeliveriesPerSecond / stream.DeliveriesPerSecond;
+        var goals = new List<GoalResult>
+        {
+            new("pipeline deliveries/s vs stream baseline", $"{deliveryRatio:P0}", ">= 50 %", deliveryRatio >= 0.5),
+            new("command p99 at fixed load", $"{latency.FromIntended.P99:0.00} ms", "<= 10 ms", latency.FromIntended.P99 <= 10),
+            new("async ratio (p99 slow / p99 normal)", $"{asyncRatio:0.00}", "<= 1.2", asyncRatio <= 1.2),
+        };
+        if (memory is not null)
+        {
+            goals.Add(new("silo memory per deactivated order", $"{memory.DeactivatedBytesPerOrder:0} B", "<= 2048 B", memory.DeactivatedBytesPerOrder <= 2048));
+        }
+
+        if (scale is not null && scaleSmall is not null)
+        {
+            var ratio = scale.OrdersPerSecond / scaleSmall.OrdersPerSecond;
+            goals.Add(new($"throughput at {scale.Orders} vs {scaleSmall.Orders} orders", $"{ratio:P0}", ">= 80 %", ratio >= 0.8));
+        }
+
+        return goals;
+    }
+
+    public static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "n/a";
+        }
+    }
+
+    /// <summary>The measuring steps, sharing the client, the probe and the run's settings.</summary>
+    private sealed class Phases(IClusterClient client, SiloProbe probe, int concurrency, int subscriberCount, TimeSpan drainTimeout, TextWriter output)
+    {
+        /// <summary>Trivial grain calls through the gateway, closed loop, for a fixed time: calls per second.</summary>
+        public async Task<double> CallsAsync(TimeSpan duration)
+        {
+            long calls = 0;
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
+            {
+                var echo = client.GetGrain<IBenchEchoGrain>(worker);
+                while (clock.Elapsed < duration)
+                {
+                    await echo.PingAsync(worker);
+                    Interlocked.Increment(ref calls);
+                }
+            }));
+            return calls / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>
+        /// The stream baseline, shaped like the pipeline: streams of four events each, published through a grain, at the
+        /// same concurrency — but one trivial subscriber per stream and no state anywhere.
+        /// </summary>
+        public async Task<ThroughputResult> StreamAsync(string prefix, int streams)
+        {
+            var before = await probe.SampleAsync();
+            var clock = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, streams), new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (i, _) =>
+            {
+                var producer = client.GetGrain<IBenchProducerGrain>($"{prefix}-{i}");
+                for (var sequence = 1; sequence <= BenchOrders.EventsPerOrder; sequence++)
+                {
+                    await producer.PublishAsync(sequence);
+                }
+            });
+            var publishSeconds = clock.Elapsed.TotalSeconds;
+            long events = (long)streams * BenchOrders.EventsPerOrder;
+            var after = await probe.WaitForAsync("stream baseline deliveries", s => s.BenchDeliveries, before.BenchDeliveries + events, drainTimeout);
+            var seconds = clock.Elapsed.TotalSeconds;
+            return new ThroughputResult("stream baseline", streams, events, events, publishSeconds, seconds, 0, SiloCost.Between(before, after, seconds));
+        }
+
+        /// <summary>Orders through their whole life, closed loop; counts only once every subscriber applied every event.</summary>
+        public async Task<ThroughputResult> PipelineAsync(string phase, IReadOnlyList<OrderPlan> plans)
+        {
+            var before = await probe.SampleAsync();
+            var refused = 0;
+            var clock = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
+            {
+                foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
+                {
+                    if (!(await step()).Accepted)
+                    {
+                        Interlocked.Increment(ref refused);
+                    }
+                }
+            });
+            var commandSeconds = clock.Elapsed.TotalSeconds;
+            var after = await WaitAppliedAsync(phase, before, plans);
+            var seconds = clock.Elapsed.TotalSeconds;
+            var events = BenchOrders.Events(plans);
+            return new ThroughputResult(phase, plans.Count, events, events * subscriberCount, commandSeconds, seconds, refused,
+                SiloCost.Between(before, after, seconds));
+        }
+
+        /// <summary>Fixed-rate load; waits for the subscribers to catch up afterwards so the next phase starts clean.</summary>
+        public async Task<PacedResult> PacedAsync(IReadOnlyList<OrderPlan> plans, double ordersPerSecond)
+        {
+            var before = await probe.SampleAsync();
+            var result = await PacedLoad.RunAsync(client, plans, ordersPerSecond);
+            var after = await WaitAppliedAsync("paced load", before, plans);
+            output.WriteLine($"     {result.Orders} orders in {result.Seconds:0.0} s, p99 {result.FromIntended.P99:0.00} ms, " +
+                             $"silo CPU {SiloCost.Between(before, after, result.Seconds).CpuPercent:0} %");
+            return result;
+        }
+
+        /// <summary>
+        /// Memory is the managed heap after a full, compacting GC: before (everything earlier deactivated and idle for
+        /// <paramref name="idle"/>), right after the orders (held), and after deactivating and idling again.
+        /// </summary>
+        public async Task<(ThroughputResult Scale, MemoryResult Memory)> ScaleAsync(IReadOnlyList<OrderPlan> plans, TimeSpan idle)
+        {
+            var management = client.GetGrain<IManagementGrain>(0);
+            await DeactivateIdleAsync(management);
+            await Task.Delay(idle);
+            var empty = await probe.SampleAsync(fullGc: true);
+            var scale = await PipelineAsync("scale", plans);
+            var heldActivations = await management.GetTotalActivationCount();
+            var held = await probe.SampleAsync(fullGc: true);
+            var afterActivations = await DeactivateIdleAsync(management);
+            await Task.Delay(idle);
+            var rested = await probe.SampleAsync(fullGc: true);
+            return (scale, new MemoryResult(plans.Count, empty.HeapBytes, held.HeapBytes, rested.HeapBytes, heldActivations, afterActivations,
+                held.WorkingSetBytes, rested.WorkingSetBytes));
+        }
+
+        /// <summary>Lost = an event a subscriber neither applied nor holds: the same count as the demo's.</summary>
+        public async Task<long> CountLostAsync(IReadOnlyList<OrderPlan> plans)
+        {
+            var ops = client.GetGrain<IOperationsGrain>(0);
+            var reports = new List<OrderReport>();
+            foreach (var batch in plans.Select(p => p.OrderId).Chunk(100))
+            {
+                reports.AddRange(await ops.InspectManyAsync(batch));
+            }
+
+            return Tally.From(reports).Lost;
+        }
+
+        private Task<SiloSample> WaitAppliedAsync(string phase, SiloSample before, IReadOnlyList<OrderPlan> plans) =>
+            probe.WaitForAsync($"{phase}: subscriber applications", s => s.SubscriberApplied,
+                before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, drainTimeout);
+
+        /// <summary>
+        /// Runs the activation collector for everything idle for a second, then waits until the activation count stops
+        /// falling (order grains write their outbox mark while they deactivate).
+        /// </summary>
+        private static async Task<int> DeactivateIdleAsync(IManagementGrain management)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            await management.ForceActivationCollection(TimeSpan.FromSeconds(1));
+            var last = await management.GetTotalActivationCount();
+            for (var i = 0; i < 60; i++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+                var now = await management.GetTotalActivationCount();
+                if (now >= last)
+                {
+                    return now;
+                }
+
+                last = now;
+            }
+
+            return last;
+        }
+    }
+}

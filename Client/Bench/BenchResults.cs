@@ -1,0 +1,63 @@
+using System.Globalization;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Client.Bench;
+
+/// <summary>What the silo spent during one phase: the difference of two <see cref="SiloSample"/>s.</summary>
+public sealed record SiloCost(double CpuSeconds, double CpuPercent, long AllocatedBytes, int Gen0, int Gen1, int Gen2, long SubscriberWrites, long Duplicates)
+{
+    public static SiloCost Between(SiloSample before, SiloSample after, double seconds) => new(
+        after.CpuSeconds - before.CpuSeconds,
+        seconds > 0 ? 100 * (after.CpuSeconds - before.CpuSeconds) / seconds : 0,
+        after.AllocatedBytes - before.AllocatedBytes,
+        after.Gen0Collections - before.Gen0Collections,
+        after.Gen1Collections - before.Gen1Collections,
+        after.Gen2Collections - before.Gen2Collections,
+        after.SubscriberWrites - before.SubscriberWrites,
+        after.SubscriberDuplicates - before.SubscriberDuplicates);
+}
+
+/// <summary>One throughput phase: how much work, how long until the last delivery was applied, and what the silo spent.</summary>
+public sealed record ThroughputResult(string Phase, int Orders, long Events, long Deliveries, double CommandSeconds, double Seconds,
+    int Refused, SiloCost Silo)
+{
+    public double OrdersPerSecond => Orders / Seconds;
+    public double DeliveriesPerSecond => Deliveries / Seconds;
+    public double EventsPerSecond => Events / Seconds;
+    public double CpuMicrosPerDelivery => Deliveries == 0 ? 0 : Silo.CpuSeconds * 1e6 / Deliveries;
+    public double AllocatedBytesPerDelivery => Deliveries == 0 ? 0 : (double)Silo.AllocatedBytes / Deliveries;
+    public double WritesPerDelivery => Deliveries == 0 ? 0 : (double)Silo.SubscriberWrites / Deliveries;
+}
+
+/// <summary>Silo memory around the scale phase, from full-GC heap sizes.</summary>
+public sealed record MemoryResult(int Orders, long HeapBeforeBytes, long HeapHeldBytes, long HeapAfterDeactivationBytes,
+    int ActivationsHeld, int ActivationsAfterDeactivation, long WorkingSetHeldBytes, long WorkingSetAfterBytes)
+{
+    public double HeldBytesPerOrder => (double)(HeapHeldBytes - HeapBeforeBytes) / Orders;
+    public double DeactivatedBytesPerOrder => (double)(HeapAfterDeactivationBytes - HeapBeforeBytes) / Orders;
+}
+
+/// <summary>One goal of issue 5: measured value against its target.</summary>
+public sealed record GoalResult(string Goal, string Measured, string Target, bool Met);
+
+/// <summary>Everything one bench run measured; written as JSON and printed as a table.</summary>
+public sealed record BenchReport(
+    string RunId, DateTimeOffset StartedAt, string Machine, string Settings, IReadOnlyList<string> Subscribers, SiloSample SiloAtStart,
+    double BaselineCallsPerSecond, ThroughputResult StreamBaseline, ThroughputResult Pipeline, long LostEvents,
+    PacedResult Latency, PacedResult LatencyWithSlowSubscribers, double AsyncP99Ratio,
+    ThroughputResult? ScaleReference, ThroughputResult? Scale, MemoryResult? Memory, IReadOnlyList<GoalResult> Goals, double TotalSeconds)
+{
+    public string ResultLine()
+    {
+        var bytes = Memory is null ? "n/a" : F(Memory.DeactivatedBytesPerOrder, "0");
+        var scaleRatio = Scale is null || ScaleReference is null ? "n/a" : F(Scale.OrdersPerSecond / ScaleReference.OrdersPerSecond, "0.00");
+        return "RESULT " +
+               $"baseline_calls_per_s={F(BaselineCallsPerSecond, "0")} baseline_deliveries_per_s={F(StreamBaseline.DeliveriesPerSecond, "0")} " +
+               $"pipeline_orders_per_s={F(Pipeline.OrdersPerSecond, "0")} pipeline_deliveries_per_s={F(Pipeline.DeliveriesPerSecond, "0")} " +
+               $"p99_ms={F(Latency.FromIntended.P99, "0.00")} async_p99_ratio={F(AsyncP99Ratio, "0.00")} bytes_per_order={bytes} " +
+               $"p999_ms={F(Latency.FromIntended.P999, "0.00")} delivery_ratio={F(Pipeline.DeliveriesPerSecond / StreamBaseline.DeliveriesPerSecond, "0.00")} " +
+               $"scale_throughput_ratio={scaleRatio} lost={LostEvents}";
+    }
+
+    public static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+}

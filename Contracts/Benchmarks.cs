@@ -1,0 +1,78 @@
+using Orleans.Runtime;
+
+namespace OrderFlow.Contracts;
+
+/// <summary>
+/// The benchmark's own stream: same provider as the orders (so the same queues and pulling agents), its own
+/// namespace, so the order subscribers never see it and the bench subscriber never sees an order event.
+/// </summary>
+public static class BenchStreams
+{
+    /// <summary>Stream namespace of the trivial bench events; the stream key is a bench stream id.</summary>
+    public const string Namespace = "bench";
+
+    public static StreamId For(string key) => StreamId.Create(Namespace, key);
+}
+
+/// <summary>A trivial event: the smallest thing that can travel on the order stream provider.</summary>
+[GenerateSerializer, Immutable, Alias("bench.BenchEvent.v1")]
+public sealed record BenchEvent(
+    [property: Id(0)] string StreamKey,
+    [property: Id(1)] long Sequence);
+
+/// <summary>The cheapest grain call Orleans can make: the baseline for calls per second through the gateway.</summary>
+[Alias("bench.IBenchEchoGrain")]
+public interface IBenchEchoGrain : IGrainWithIntegerKey
+{
+    [Alias("Ping")] Task<int> PingAsync(int value);
+}
+
+/// <summary>
+/// Publishes trivial events to one bench stream (key = stream key), shaped like an order grain's publish but
+/// without state: the baseline for stream deliveries per second.
+/// </summary>
+[Alias("bench.IBenchProducerGrain")]
+public interface IBenchProducerGrain : IGrainWithStringKey
+{
+    [Alias("Publish")] Task PublishAsync(long sequence);
+}
+
+/// <summary>
+/// What a silo has done and how much it holds, read by the bench between phases. Counters are totals since the
+/// silo started; the bench subtracts two snapshots.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("bench.SiloSample.v1")]
+public sealed record SiloSample(
+    [property: Id(0)] DateTimeOffset TakenAt,
+    [property: Id(1)] double CpuSeconds,
+    [property: Id(2)] long AllocatedBytes,
+    [property: Id(3)] long HeapBytes,
+    [property: Id(4)] long WorkingSetBytes,
+    [property: Id(5)] int Gen0Collections,
+    [property: Id(6)] int Gen1Collections,
+    [property: Id(7)] int Gen2Collections,
+    [property: Id(8)] long BenchDeliveries,
+    [property: Id(9)] long SubscriberDeliveries,
+    [property: Id(10)] long SubscriberApplied,
+    [property: Id(11)] long SubscriberDuplicates,
+    [property: Id(12)] long SubscriberWrites,
+    [property: Id(13)] bool ServerGc,
+    [property: Id(14)] bool ConcurrentGc,
+    [property: Id(15)] int ProcessorCount);
+
+/// <summary>
+/// The bench's handle on the silo it measures (embedded profile: one silo). It is refused unless the silo runs
+/// with <c>Benchmarks:Enabled=true</c>, because it can slow subscribers down and force garbage collections.
+/// </summary>
+[Alias("bench.IBenchControlGrain")]
+public interface IBenchControlGrain : IGrainWithIntegerKey
+{
+    /// <summary>Counters and memory of this silo; with <paramref name="fullGc"/> after a full, compacting collection.</summary>
+    [Alias("Sample")] Task<SiloSample> SampleAsync(bool fullGc);
+
+    /// <summary>Slows every handler attempt of <paramref name="subscriber"/> by <paramref name="extraDelayMs"/> (a drill, set at run time).</summary>
+    [Alias("SlowSubscriber")] Task SlowSubscriberAsync(string subscriber, int extraDelayMs);
+
+    /// <summary>Removes drills set by <see cref="SlowSubscriberAsync"/>.</summary>
+    [Alias("ClearDrills")] Task ClearDrillsAsync(IReadOnlyList<string> subscribers);
+}
