@@ -13,6 +13,9 @@ public abstract record OrderEvent(
 {
     /// <summary>A short, stable name of the event kind, used in drills, dead letters and logs.</summary>
     public string Kind => GetType().Name;
+
+    /// <summary>True for the event that ends an order (received or cancelled): no event follows it.</summary>
+    public bool IsFinal => this is OrderReceived or OrderCancelled;
 }
 
 /// <summary>An order was placed.</summary>

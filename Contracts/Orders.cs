@@ -11,6 +11,12 @@ public enum OrderStatus
     Cancelled = 5,
 }
 
+public static class OrderStatusExtensions
+{
+    /// <summary>Received and cancelled orders are finished: they accept no further command and produce no further event.</summary>
+    public static bool IsFinal(this OrderStatus status) => status is OrderStatus.Received or OrderStatus.Cancelled;
+}
+
 /// <summary>Why a command was refused. A refused command writes nothing and publishes nothing.</summary>
 public enum OrderErrorCode
 {

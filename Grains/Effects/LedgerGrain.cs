@@ -19,15 +19,7 @@ public abstract class LedgerGrain(IPersistentState<LedgerState> ledger) : Grain,
 
         ledger.State.Balance += delta;
         ledger.State.Entries[processedKey] = delta;
-        try
-        {
-            await ledger.WriteStateAsync();
-        }
-        catch
-        {
-            await ledger.ReadStateAsync();
-            throw;
-        }
+        await ledger.WriteOrReloadAsync();
 
         return new LedgerResult(true, ledger.State.Balance);
     }

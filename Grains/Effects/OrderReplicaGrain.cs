@@ -59,17 +59,9 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
 
         state.Version = change.Version;
         state.Changes++;
-        try
-        {
-            await row.WriteStateAsync();
-        }
-        catch
-        {
-            await row.ReadStateAsync();
-            throw;
-        }
+        await row.WriteOrReloadAsync();
 
-        if (change.Operation == ReplicaOperation.Delete || state.Status == OrderStatus.Received)
+        if (state.Status.IsFinal())
         {
             // The row is final: free the activation now rather than after the idle collection age.
             DeactivateOnIdle();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 
@@ -189,7 +190,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
             _services.Metrics.AppliedOne();
-            finished = next is OrderReceived or OrderCancelled;
+            finished = next.IsFinal;
         }
 
         var gapOpen = S.HasGap && !S.Parked;
@@ -384,17 +385,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async Task WriteAsync()
     {
-        try
-        {
-            await _inbox.WriteStateAsync();
-            _services.Metrics.Wrote();
-        }
-        catch
-        {
-            // The write may or may not have landed: reload rather than trust the in-memory copy.
-            await _inbox.ReadStateAsync();
-            throw;
-        }
+        await _inbox.WriteOrReloadAsync();
+        _services.Metrics.Wrote();
     }
 
     private SubscriberStatus Status() => new(

@@ -104,20 +104,11 @@ public sealed partial class OrderGrain(
         Apply(evt!);
         State.Events.Add(evt!);
         State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status);
-        try
-        {
-            await order.WriteStateAsync();
-            _persistedPublishedSequence = State.PublishedSequence;
-        }
-        catch
-        {
-            // The write may or may not have landed: never trust the in-memory copy after a failed write.
-            await order.ReadStateAsync();
-            throw;
-        }
+        await order.WriteOrReloadAsync();
+        _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
-        if (State.Status is OrderStatus.Received or OrderStatus.Cancelled && State.PublishedSequence == State.LastSequence)
+        if (State.Status.IsFinal() && State.PublishedSequence == State.LastSequence)
         {
             // A finished order takes no more commands (a repeated one is answered from storage after reactivation):
             // free the activation now instead of holding it for the idle collection age.
