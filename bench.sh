@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Benchmarks the pipeline against Orleans' own limits on one embedded silo (issue 5): builds, starts a silo of its
-# own on other ports than run.sh (gateway 30100, silo 11200), runs `Client bench`, stops the silo.
-#   ./bench.sh                          full run (about 5-6 minutes on a quiet 2-core machine, build included)
+# Benchmarks the pipeline against Orleans' own limits (issue 5): builds, starts a silo of its own on other ports than
+# run.sh (gateway 30100, silo 11200), runs `Client bench`, stops what it started.
+#   ./bench.sh                          embedded profile, full run (about 5-6 minutes on a quiet 2-core machine)
+#   ./bench.sh --profile azure          durable profile: a fresh Azurite of its own (instance "bench", ports
+#                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
+#                                       requests per event and durable throughput (about 2 minutes)
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
-#   ./bench.sh --profile azure          not built yet: the durable bench is open work (docs/BENCHMARKS.md, "Not done")
-# Output: a table, artifacts/bench-<time>.json (+ bench-latest.json), the silo log in artifacts/, and a last line
+# Output: a table, artifacts/bench[-azure]-<time>.json (+ -latest.json), the silo log in artifacts/, and a last line
 # starting with RESULT. Silo settings can be overridden with environment variables, e.g. OrderStreams__Partitioning__TotalQueueCount=4.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 bench_args=()
+profile=embedded
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile)
       shift
       case "${1:-}" in
-        embedded|Embedded) ;;
-        *) echo "error: profile '${1:-}' is not available here; only 'embedded' is benchmarked so far; the durable (azure) bench is not built yet (docs/BENCHMARKS.md, Not done)" >&2; exit 2 ;;
+        embedded|Embedded) profile=embedded ;;
+        azure|Azure) profile=azure ;;
+        *) echo "error: --profile must be embedded or azure, was '${1:-}'" >&2; exit 2 ;;
       esac ;;
     --) shift; bench_args=("$@"); break ;;
     *) echo "error: unknown argument '$1' (use --profile embedded, or -- followed by bench arguments)" >&2; exit 2 ;;
@@ -35,12 +39,19 @@ export OrderStreams__PullingAgent__StreamInactivityPeriod="${OrderStreams__Pulli
 mkdir -p artifacts
 silo_log="artifacts/bench-silo.log"
 silo_pid=""
+azurite_started=0
+export AZURITE_INSTANCE=bench
+export AZURITE_PORT_BASE="${AZURITE_PORT_BASE:-10120}"
 cleanup() {
   if [ -n "$silo_pid" ] && kill -0 "$silo_pid" 2>/dev/null; then
     kill -TERM "$silo_pid" 2>/dev/null || true
     for _ in $(seq 1 40); do kill -0 "$silo_pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$silo_pid" 2>/dev/null || true
     wait "$silo_pid" 2>/dev/null || true
+  fi
+  if [ "$azurite_started" = 1 ]; then
+    scripts/azurite.sh stop || true
+    rm -rf .azurite/bench
   fi
 }
 trap cleanup EXIT
@@ -56,7 +67,27 @@ for port in "$Silo__GatewayPort" "$Silo__SiloPort"; do
   fi
 done
 
-echo "== starting the embedded silo (gateway 127.0.0.1:$Silo__GatewayPort, silo port $Silo__SiloPort, log $silo_log)"
+client_args=()
+if [ "$profile" = azure ]; then
+  if scripts/azurite.sh status | grep -q running; then
+    echo "error: the bench's Azurite (.azurite/bench) is already running; stop it with AZURITE_INSTANCE=bench scripts/azurite.sh stop" >&2
+    exit 1
+  fi
+  rm -rf .azurite/bench
+  azurite_started=1
+  echo "== starting a fresh Azurite (ports $AZURITE_PORT_BASE-$((AZURITE_PORT_BASE + 2)), data in .azurite/bench, deleted at the end)"
+  connection="$(scripts/azurite.sh start)"
+  run_id="bench-$(date +%H%M%S)"
+  export Silo__Profile=Azure Silo__AzureStorage="$connection" Silo__ClusterId="$run_id" Silo__ServiceId="$run_id"
+  client_args=(--cluster-id "$run_id")
+  bench_args=(--profile azure --azure-storage "$connection"
+    --emulator-pid "table=$(cat .azurite/bench/pids/table.pid)" --emulator-pid "queue=$(cat .azurite/bench/pids/queue.pid)"
+    "${bench_args[@]}")
+else
+  export Silo__Profile=Embedded
+fi
+
+echo "== starting the $profile silo (gateway 127.0.0.1:$Silo__GatewayPort, silo port $Silo__SiloPort, log $silo_log)"
 (cd Silo && exec dotnet bin/Release/net10.0/OrderFlow.Silo.dll) >"$silo_log" 2>&1 &
 silo_pid=$!
 for _ in $(seq 1 120); do
@@ -66,4 +97,4 @@ for _ in $(seq 1 120); do
 done
 
 echo "== bench (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll --gateway "127.0.0.1:$Silo__GatewayPort" bench "${bench_args[@]}"
+dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll --gateway "127.0.0.1:$Silo__GatewayPort" "${client_args[@]}" bench "${bench_args[@]}"

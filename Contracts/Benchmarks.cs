@@ -75,4 +75,24 @@ public interface IBenchControlGrain : IGrainWithIntegerKey
 
     /// <summary>Removes drills set by <see cref="SlowSubscriberAsync"/>.</summary>
     [Alias("ClearDrills")] Task ClearDrillsAsync(IReadOnlyList<string> subscribers);
+
+    /// <summary>
+    /// Requests this silo sent to Azure Storage since it started, per service, resource and operation (durable
+    /// profile; empty in the embedded profile, which sends none).
+    /// </summary>
+    [Alias("StorageOperations")] Task<IReadOnlyList<StorageOperationCount>> GetStorageOperationsAsync();
 }
+
+/// <summary>
+/// Requests a silo sent to one Azure Storage resource with one operation, retries included: <see cref="Failed"/> of
+/// them were answered with an error status, and <see cref="Messages"/> is the number of queue messages the gets
+/// returned. Service is "table" or "queue"; resource is a table name or the order stream's queues.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("bench.StorageOperationCount.v1")]
+public sealed record StorageOperationCount(
+    [property: Id(0)] string Service,
+    [property: Id(1)] string Resource,
+    [property: Id(2)] string Operation,
+    [property: Id(3)] long Requests,
+    [property: Id(4)] long Failed,
+    [property: Id(5)] long Messages);

@@ -18,12 +18,25 @@ public static class BenchCommand
     public const string Usage = """
           bench [--orders N] [--concurrency C] [--baseline-seconds S] [--latency-seconds S] [--load-percent P]
                 [--scale-orders N (0 skips)] [--idle-seconds S] [--out DIR] [--drain-timeout-seconds S]
-        """;
+        """ + "\n" + DurableBench.Usage;
 
     /// <summary>The async-ratio drills (scenario S1): the document's slow downstream systems, in milliseconds per event.</summary>
     private static readonly (string Subscriber, int DelayMs)[] SlowSubscribers = [("sms", 100), ("points", 200), ("coupon", 100)];
 
     public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    {
+        switch (args.Optional("profile") ?? "embedded")
+        {
+            case "embedded":
+                return await RunEmbeddedAsync(client, args, output);
+            case "azure":
+                return await DurableBench.RunAsync(client, args, output);
+            case var other:
+                throw new UsageException($"option --profile must be embedded or azure, was '{other}'");
+        }
+    }
+
+    private static async Task<int> RunEmbeddedAsync(IClusterClient client, CliArguments args, TextWriter output)
     {
         var orders = args.Int("orders", 1000, 10, 1_000_000);
         var concurrency = args.Int("concurrency", 64, 1, 4096);
@@ -265,18 +278,7 @@ public static class BenchCommand
                 held.WorkingSetBytes, rested.WorkingSetBytes));
         }
 
-        /// <summary>Lost = an event a subscriber neither applied nor holds: the same count as the demo's.</summary>
-        public async Task<long> CountLostAsync(IReadOnlyList<OrderPlan> plans)
-        {
-            var ops = client.GetGrain<IOperationsGrain>(0);
-            var reports = new List<OrderReport>();
-            foreach (var batch in plans.Select(p => p.OrderId).Chunk(100))
-            {
-                reports.AddRange(await ops.InspectManyAsync(batch));
-            }
-
-            return Tally.From(reports).Lost;
-        }
+        public Task<long> CountLostAsync(IReadOnlyList<OrderPlan> plans) => BenchChecks.CountLostAsync(client, plans);
 
         private Task<SiloSample> WaitAppliedAsync(string phase, SiloSample before, IReadOnlyList<OrderPlan> plans) =>
             probe.WaitForAsync($"{phase}: subscriber applications", s => s.SubscriberApplied,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Messaging;
 
 namespace OrderFlow.Grains.Benchmarks;
@@ -16,7 +17,8 @@ public sealed class BenchControlGrain(
     IOptions<BenchmarkOptions> options,
     BenchDeliveryCounter benchDeliveries,
     SubscriberMetrics metrics,
-    DrillBoard drills) : Grain, IBenchControlGrain
+    DrillBoard drills,
+    StorageOperationCounter storage) : Grain, IBenchControlGrain
 {
     public Task<SiloSample> SampleAsync(bool fullGc)
     {
@@ -67,6 +69,12 @@ public sealed class BenchControlGrain(
         }
 
         return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<StorageOperationCount>> GetStorageOperationsAsync()
+    {
+        EnsureEnabled();
+        return Task.FromResult(storage.Snapshot());
     }
 
     private void EnsureEnabled()

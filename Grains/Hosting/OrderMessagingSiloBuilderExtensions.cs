@@ -41,6 +41,7 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton<SubscriberCatalog>();
         services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);
         services.TryAddSingleton<BenchDeliveryCounter>();
+        services.TryAddSingleton<StorageOperationCounter>();
         return builder;
     }
 
@@ -111,10 +112,16 @@ public static class OrderMessagingSiloBuilderExtensions
             retry.NetworkTimeout = TimeSpan.FromSeconds(20);
         }
 
+        // Every request to storage passes one counting policy (per retry attempt): the OrderFlow.Storage meter, and the
+        // bench's "storage operations per event". Registered here so the silo's services read the same instance.
+        var counter = new StorageOperationCounter();
+        builder.Services.AddSingleton(counter);
         var tableOptions = new TableClientOptions();
         FailFast(tableOptions.Retry);
+        tableOptions.AddPolicy(counter.PolicyFor("table"), HttpPipelinePosition.PerRetry);
         var queueOptions = new QueueClientOptions();
         FailFast(queueOptions.Retry);
+        queueOptions.AddPolicy(counter.PolicyFor("queue"), HttpPipelinePosition.PerRetry);
         var tables = new TableServiceClient(storage.ConnectionString, tableOptions);
         var queues = new QueueServiceClient(storage.ConnectionString, queueOptions);
 

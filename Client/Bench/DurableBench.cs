@@ -1,0 +1,344 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Azure.Storage.Queues;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Client.Bench;
+
+/// <summary>
+/// <c>bench --profile azure</c>: the cost of durability, on one silo of the Azure profile (<c>./bench.sh --profile
+/// azure</c> starts Azurite and the silo). Counts every request the silo sends to storage (the silo's
+/// <c>StorageOperationCounter</c>, at the HTTP pipeline of the clients the grain storage and queue adapter use) while
+/// a batch of orders goes through its whole life, and divides by the events: a number that does not depend on the
+/// machine. Background requests (idle queue polls, membership heartbeats) are measured alone first and reported
+/// apart. Durable throughput is reported next to the emulator's own raw capacity, measured in the same run from this
+/// process, because on this machine the emulator (one Node.js thread per service) is the bound.
+/// </summary>
+public static class DurableBench
+{
+    public const string Usage = """
+          bench --profile azure [--orders N] [--concurrency C] [--idle-seconds S] [--baseline-seconds S]
+                [--azure-storage CONNECTION (raw emulator baseline)] [--emulator-pid SERVICE=PID ...] [--out DIR]
+        """;
+
+    /// <summary>Tables whose requests are the cluster's upkeep, paid per second and per silo, not per event.</summary>
+    private static readonly HashSet<string> ClusterTables = new(StringComparer.Ordinal) { "OrleansSiloInstances" };
+
+    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    {
+        var orders = args.Int("orders", 200, 10, 100_000);
+        var concurrency = args.Int("concurrency", 16, 1, 1024);
+        var idleSeconds = args.Int("idle-seconds", 10, 1, 600);
+        var baselineSeconds = args.Int("baseline-seconds", 5, 1, 600);
+        var connection = args.Optional("azure-storage");
+        var emulatorPids = ParsePids(args.All("emulator-pid"));
+        var outDir = args.Optional("out") ?? "artifacts";
+        var drainTimeout = TimeSpan.FromSeconds(args.Int("drain-timeout-seconds", 600, 1, 3600));
+        args.EnsureAllUsed(1);
+
+        var total = Stopwatch.StartNew();
+        var runId = $"d{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
+        var probe = new SiloProbe(client);
+        try
+        {
+            await probe.SampleAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 1;
+        }
+
+        if ((await probe.Control.GetStorageOperationsAsync()).Count == 0)
+        {
+            Console.Error.WriteLine("error: the silo has sent no request to Azure Storage: it does not run the Azure profile (Silo:Profile=Azure); ./bench.sh --profile azure starts one that does");
+            return 1;
+        }
+
+        var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
+        var settings = $"orders={orders} concurrency={concurrency} idle_seconds={idleSeconds} baseline_seconds={baselineSeconds}";
+        output.WriteLine($"bench {runId} (profile azure): {settings}");
+        output.WriteLine($"  machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; load average {BenchCommand.LoadAverage()}");
+        output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
+
+        output.WriteLine("  warm-up (tables, queues, first activations) ...");
+        var warmPlans = BenchOrders.Create($"{runId}-w", Math.Min(20, orders));
+        var warmBefore = await probe.SampleAsync();
+        var warmOps = await probe.Control.GetStorageOperationsAsync();
+        await RunOrdersAsync(client, warmPlans, concurrency);
+        await WaitAppliedAsync(probe, warmBefore, warmPlans, subscribers.Count, drainTimeout, Stopwatch.StartNew());
+        await WaitDeletedAsync(probe, warmOps, drainTimeout);
+
+        output.WriteLine($"  1/3 background: {idleSeconds} s with no work ...");
+        var idleStart = await probe.Control.GetStorageOperationsAsync();
+        var idleClock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
+        var idle = Delta(idleStart, await probe.Control.GetStorageOperationsAsync());
+        var idleElapsed = idleClock.Elapsed.TotalSeconds;
+
+        RawBaseline? raw = null;
+        if (connection is not null)
+        {
+            output.WriteLine($"  2/3 raw emulator baseline: {baselineSeconds} s of table upserts, then of queue put+get+delete, {concurrency} callers ...");
+            raw = await RawBaseline.MeasureAsync(connection, runId, concurrency, TimeSpan.FromSeconds(baselineSeconds));
+        }
+
+        output.WriteLine($"  3/3 pipeline: {orders} orders x place, pay, ship, receive; {concurrency} callers ...");
+        var plans = BenchOrders.Create($"{runId}-p", orders);
+        var before = await probe.SampleAsync();
+        var opsBefore = await probe.Control.GetStorageOperationsAsync();
+        var emulatorBefore = emulatorPids.ToDictionary(p => p.Key, p => ProcessCpu.Seconds(p.Value));
+        var clock = Stopwatch.StartNew();
+        var refused = await RunOrdersAsync(client, plans, concurrency);
+        var commandSeconds = clock.Elapsed.TotalSeconds;
+        var (after, applySeconds) = await WaitAppliedAsync(probe, before, plans, subscribers.Count, drainTimeout, clock);
+        var emulatorCpu = emulatorPids.ToDictionary(p => p.Key, p => 100 * (ProcessCpu.Seconds(p.Value) - emulatorBefore[p.Key]) / applySeconds);
+        // The queue messages are deleted after delivery: wait until every message put in the window is deleted.
+        var opsAfter = await WaitDeletedAsync(probe, opsBefore, drainTimeout);
+        var windowSeconds = clock.Elapsed.TotalSeconds;
+        var lost = await BenchChecks.CountLostAsync(client, plans);
+
+        var events = BenchOrders.Events(plans);
+        var window = Delta(opsBefore, opsAfter);
+        var rows = window.Select(c => new StorageRow(c.Service, c.Resource, c.Operation, c.Requests, c.Failed, c.Messages,
+                (double)c.Requests / events, IsBackground(c), Rate(idle, c, idleElapsed) * windowSeconds))
+            .ToList();
+        var perEvent = rows.Where(r => !r.Background).Sum(r => r.Requests) / (double)events;
+        var report = new DurableReport(runId, DateTimeOffset.UtcNow - total.Elapsed, settings, subscribers, orders, events,
+            events * subscribers.Count, commandSeconds, applySeconds, windowSeconds, refused, lost,
+            orders / applySeconds, events / applySeconds, events * subscribers.Count / applySeconds,
+            100 * (after.CpuSeconds - before.CpuSeconds) / applySeconds, emulatorCpu,
+            perEvent, rows.Sum(r => r.Requests) / (double)events, rows, idle.Sum(c => c.Requests) / idleElapsed, raw, total.Elapsed.TotalSeconds);
+
+        Write(report, output);
+        Directory.CreateDirectory(outDir);
+        var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
+        var path = Path.Combine(outDir, $"bench-azure-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
+        await File.WriteAllTextAsync(path, json);
+        await File.WriteAllTextAsync(Path.Combine(outDir, "bench-azure-latest.json"), json);
+        output.WriteLine($"  json: {path}; load average now {BenchCommand.LoadAverage()}");
+        output.WriteLine(report.ResultLine());
+        return lost == 0 && refused == 0 ? 0 : 1;
+    }
+
+    /// <summary>Idle queue polls and membership upkeep: requests paid per second, whatever the load.</summary>
+    private static bool IsBackground(StorageOperationCount c) =>
+        c.Operation == "get (empty)" || ClusterTables.Contains(c.Resource);
+
+    private static double Rate(IReadOnlyList<StorageOperationCount> idle, StorageOperationCount row, double seconds) =>
+        idle.Where(i => i.Service == row.Service && i.Resource == row.Resource && i.Operation == row.Operation).Sum(i => i.Requests) / seconds;
+
+    private static Dictionary<string, int> ParsePids(IReadOnlyList<string> values)
+    {
+        var pids = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var value in values)
+        {
+            var eq = value.IndexOf('=');
+            if (eq <= 0 || !int.TryParse(value[(eq + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || !ProcessCpu.Exists(pid))
+            {
+                throw new UsageException($"--emulator-pid must be SERVICE=PID of a running process, was '{value}'");
+            }
+
+            pids[value[..eq]] = pid;
+        }
+
+        return pids;
+    }
+
+    private static async Task<int> RunOrdersAsync(IClusterClient client, IReadOnlyList<OrderPlan> plans, int concurrency)
+    {
+        var refused = 0;
+        await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
+        {
+            foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
+            {
+                if (!(await step()).Accepted)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        });
+        return refused;
+    }
+
+    private static async Task<(SiloSample After, double Seconds)> WaitAppliedAsync(SiloProbe probe, SiloSample before,
+        IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout, Stopwatch clock)
+    {
+        var after = await probe.WaitForAsync("subscriber applications", s => s.SubscriberApplied,
+            before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, timeout);
+        return (after, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Waits until the queue deletes since <paramref name="from"/> caught up with the puts; returns the counters then.</summary>
+    private static async Task<IReadOnlyList<StorageOperationCount>> WaitDeletedAsync(SiloProbe probe, IReadOnlyList<StorageOperationCount> from, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var now = await probe.Control.GetStorageOperationsAsync();
+            var delta = Delta(from, now);
+            long Count(string operation) => delta.Where(c => c.Service == "queue" && c.Operation == operation).Sum(c => c.Requests - c.Failed);
+            if (Count("delete") >= Count("put"))
+            {
+                return now;
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"queue deletes: {Count("delete")} of {Count("put")} messages deleted after {timeout.TotalSeconds:0} s");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    private static IReadOnlyList<StorageOperationCount> Delta(IReadOnlyList<StorageOperationCount> before, IReadOnlyList<StorageOperationCount> after)
+    {
+        var start = before.ToDictionary(c => (c.Service, c.Resource, c.Operation));
+        return after
+            .Select(c => start.TryGetValue((c.Service, c.Resource, c.Operation), out var b)
+                ? c with { Requests = c.Requests - b.Requests, Failed = c.Failed - b.Failed, Messages = c.Messages - b.Messages }
+                : c)
+            .Where(c => c.Requests > 0)
+            .ToArray();
+    }
+
+    private static void Write(DurableReport r, TextWriter o)
+    {
+        o.WriteLine();
+        o.WriteLine($"storage requests while {r.Orders:N0} orders ({r.Events:N0} events, {r.Deliveries:N0} deliveries) went through, {r.WindowSeconds:0.0} s window:");
+        o.WriteLine($"{"service",-7} {"resource",-22} {"operation",-14} {"requests",9} {"failed",7} {"per event",10} {"idle rate x window",19}");
+        o.WriteLine(new string('-', 94));
+        foreach (var row in r.Storage.OrderBy(x => x.Background).ThenBy(x => x.Service, StringComparer.Ordinal).ThenByDescending(x => x.Requests))
+        {
+            var name = row.Operation + (row.Messages > 0 ? $" ({row.Messages} msgs)" : "");
+            o.WriteLine($"{row.Service,-7} {row.Resource,-22} {name,-14} {row.Requests,9:N0} {row.Failed,7:N0} {row.PerEvent,10:0.00} {row.IdleExpectation,19:0}{(row.Background ? "  background" : "")}");
+        }
+
+        o.WriteLine($"  storage operations per event: {r.StorageOpsPerEvent:0.00} (background excluded), {r.AllRequestsPerEvent:0.00} with everything in the window; idle: {r.IdleRequestsPerSecond:0.0} requests/s");
+        o.WriteLine();
+        o.WriteLine($"durable throughput: {r.OrdersPerSecond:0.0} orders/s, {r.EventsPerSecond:0.0} events/s, {r.DeliveriesPerSecond:0} deliveries/s " +
+                    $"(commands {r.CommandSeconds:0.0} s, all applied {r.ApplySeconds:0.0} s); refused {r.Refused}, lost {r.Lost}");
+        o.WriteLine($"  CPU during the run: silo {r.SiloCpuPercent:0} %{string.Concat(r.EmulatorCpuPercent.Select(e => $", emulator {e.Key} {e.Value:0} %"))} (100 % = one core)");
+        if (r.Raw is { } raw)
+        {
+            var tablePerEvent = r.Storage.Where(x => x.Service == "table" && !x.Background).Sum(x => x.Requests) / (double)r.Events;
+            var queuePerEvent = r.Storage.Where(x => x.Service == "queue" && !x.Background).Sum(x => x.Requests) / (double)r.Events;
+            o.WriteLine($"  raw emulator, same callers, no Orleans: {raw.TableUpsertsPerSecond:0} table upserts/s, {raw.QueueRequestsPerSecond:0} queue requests/s " +
+                        $"-> bound {r.EmulatorBoundEventsPerSecond:0} events/s at {tablePerEvent:0.00} table + {queuePerEvent:0.00} queue requests per event");
+        }
+
+        o.WriteLine($"  total {r.TotalSeconds:0} s");
+    }
+
+    /// <summary>CPU time of another process from /proc (Linux), for the emulator's share of the machine.</summary>
+    private static class ProcessCpu
+    {
+        public static bool Exists(int pid) => File.Exists($"/proc/{pid}/stat");
+
+        public static double Seconds(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                // Fields 14 and 15 of stat (utime, stime), counted from the state field (3rd) here; clock ticks of 1/100 s.
+                return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+            }
+            catch (IOException)
+            {
+                return double.NaN;
+            }
+        }
+    }
+}
+
+/// <summary>One (service, resource, operation) row of the durable bench's window.</summary>
+public sealed record StorageRow(string Service, string Resource, string Operation, long Requests, long Failed, long Messages,
+    double PerEvent, bool Background, double IdleExpectation);
+
+/// <summary>The emulator's capacity without Orleans: the same callers writing rows and queue messages directly.</summary>
+public sealed record RawBaseline(double TableUpsertsPerSecond, double QueueRequestsPerSecond)
+{
+    public static async Task<RawBaseline> MeasureAsync(string connection, string runId, int concurrency, TimeSpan duration)
+    {
+        var table = new TableServiceClient(connection).GetTableClient($"BenchRaw{runId}");
+        await table.CreateIfNotExistsAsync();
+        var payload = new string('x', 200);
+        long upserts = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
+        {
+            for (var i = 0; clock.Elapsed < duration; i++)
+            {
+                await table.UpsertEntityAsync(new TableEntity($"p{worker}", $"r{i % 50}") { ["Data"] = payload });
+                Interlocked.Increment(ref upserts);
+            }
+        }));
+        var tableRate = upserts / clock.Elapsed.TotalSeconds;
+        await table.DeleteAsync();
+
+        var queue = new QueueServiceClient(connection).GetQueueClient($"bench-raw-{runId}");
+        await queue.CreateIfNotExistsAsync();
+        long requests = 0;
+        clock.Restart();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            while (clock.Elapsed < duration)
+            {
+                await queue.SendMessageAsync(payload);
+                var received = await queue.ReceiveMessagesAsync(1);
+                Interlocked.Add(ref requests, 2);
+                foreach (var message in received.Value)
+                {
+                    await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+                    Interlocked.Increment(ref requests);
+                }
+            }
+        }));
+        var queueRate = requests / clock.Elapsed.TotalSeconds;
+        await queue.DeleteAsync();
+        return new RawBaseline(tableRate, queueRate);
+    }
+}
+
+/// <summary>Everything one durable bench run measured.</summary>
+public sealed record DurableReport(
+    string RunId, DateTimeOffset StartedAt, string Settings, IReadOnlyList<string> Subscribers, int Orders, long Events, long Deliveries,
+    double CommandSeconds, double ApplySeconds, double WindowSeconds, int Refused, long Lost,
+    double OrdersPerSecond, double EventsPerSecond, double DeliveriesPerSecond, double SiloCpuPercent, IReadOnlyDictionary<string, double> EmulatorCpuPercent,
+    double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw, double TotalSeconds)
+{
+    /// <summary>
+    /// Events/s the emulator could take at this run's requests per event, from its raw rates: each service is its own
+    /// process, so the slower one bounds it. NaN without a raw baseline.
+    /// </summary>
+    public double EmulatorBoundEventsPerSecond
+    {
+        get
+        {
+            if (Raw is null)
+            {
+                return double.NaN;
+            }
+
+            var table = Storage.Where(x => x.Service == "table" && !x.Background).Sum(x => x.Requests) / (double)Events;
+            var queue = Storage.Where(x => x.Service == "queue" && !x.Background).Sum(x => x.Requests) / (double)Events;
+            return Math.Min(table > 0 ? Raw.TableUpsertsPerSecond / table : double.PositiveInfinity,
+                queue > 0 ? Raw.QueueRequestsPerSecond / queue : double.PositiveInfinity);
+        }
+    }
+
+    public string ResultLine()
+    {
+        static string F(double value, string format) => BenchReport.F(value, format);
+        long Ops(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests);
+        return "RESULT profile=azure " +
+               $"orders_per_s={F(OrdersPerSecond, "0.0")} storage_ops_per_event={F(StorageOpsPerEvent, "0.00")} " +
+               $"table_ops_per_event={F(Ops("table") / (double)Events, "0.00")} queue_ops_per_event={F(Ops("queue") / (double)Events, "0.00")} " +
+               $"events_per_s={F(EventsPerSecond, "0.0")} emulator_bound_events_per_s={(Raw is null ? "n/a" : F(EmulatorBoundEventsPerSecond, "0"))} " +
+               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} lost={Lost}";
+    }
+}
