@@ -9,7 +9,8 @@ namespace OrderFlow.Tests;
 
 /// <summary>
 /// A pending retry is part of the subscriber's durable state: it survives the silo dying and resumes, with the
-/// attempts already made, in a new cluster that reads the same storage.
+/// attempts already made, in a new cluster that reads the same storage. Progress that is written lazily (events
+/// with nothing to do) is recovered from the order's log after such a crash.
 /// </summary>
 public sealed class RestartTests
 {
@@ -63,6 +64,68 @@ public sealed class RestartTests
         }
     }
 
+    [Fact]
+    public async Task Progress_over_events_with_nothing_to_do_is_written_lazily_and_a_crash_before_that_is_caught_up_from_the_order_log()
+    {
+        // No coupon and no activity: coupon and activity-gmv have nothing to do for any event of this order.
+        var id = OrderDriver.NewId("lazy-");
+        var user = $"user-{id}";
+        var first = await StartAsync<HealthySilo>();
+        decimal total;
+        try
+        {
+            var orders = new OrderDriver(first.GrainFactory);
+            total = await orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 3, 7.25m)));
+            await orders.PayAsync(id, total);
+            await orders.ShipAsync(id);
+            await orders.WaitCaughtUpAsync(id);
+        }
+        finally
+        {
+            // The silo dies now: nothing it would still write while stopping reaches storage.
+            var atCrash = SurvivingGrainStorage.Snapshot(key => key.Contains(id, StringComparison.Ordinal));
+            await first.KillSiloAsync(first.Primary!);
+            await first.DisposeAsync();
+            SurvivingGrainStorage.Restore(atCrash, key => key.Contains(id, StringComparison.Ordinal));
+        }
+
+        var second = await StartAsync<NoGapRepairSilo>();
+        try
+        {
+            // Stored progress: every event with an effect was written before its delivery was acknowledged; events
+            // with nothing to do were not written on their own, and the crash took that progress with it.
+            var serializer = ((InProcessSiloHandle)second.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
+            long Stored(string subscriber) => SurvivingGrainStorage.Peek<SubscriberState>(serializer, StorageNames.Subscribers, subscriber,
+                GrainId.Create(subscriber, id))?.AppliedSequence ?? 0;
+            Assert.Equal((3, 3, 2, 2, 0, 0),
+                (Stored("order-sync"), Stored("sms"), Stored("points"), Stored("inventory"), Stored("coupon"), Stored("activity-gmv")));
+
+            // The order had already published events 1 and 2, so they never come again through the stream, and
+            // this silo's gap repair waits 10 minutes: only the catch-up of a reactivated inbox reads them.
+            var orders = new OrderDriver(second.GrainFactory);
+            var caughtUp = await Eventually.Until(() => orders.Operations.InspectAsync(id),
+                r => r.Subscribers.All(s => s.AppliedSequence == 3), OrderDriver.CatchUpTimeout, r => Describe(r, "coupon"));
+            Assert.All(caughtUp.Subscribers.Where(s => s.Subscriber is "coupon" or "activity-gmv"), s => Assert.True(s.GapRepairs >= 1, s.ToString()));
+
+            await orders.ReceiveAsync(id);
+            var done = await orders.WaitCaughtUpAsync(id);
+            Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
+            var account = await second.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
+            Assert.Equal(decimal.Floor(total), account.Balance);
+            Assert.Single(account.Entries);
+            Assert.Equal(-3m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
+            Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await second.GrainFactory.GetGrain<IOrderReplicaGrain>(id).GetAsync());
+
+            // The order's final event is always written: storage says 4 for everyone.
+            Assert.All(done.Subscribers, s => Assert.Equal(4, Stored(s.Subscriber)));
+        }
+        finally
+        {
+            await second.StopAllSilosAsync();
+            await second.DisposeAsync();
+        }
+    }
+
     private static string Describe(OrderReport report, string subscriber) =>
         $"order {report.Order.OrderId}: {report.Subscribers.Single(s => s.Subscriber == subscriber)}";
 
@@ -102,5 +165,14 @@ public sealed class RestartTests
     private sealed class HealthySilo : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder) => ConfigureDurable(siloBuilder);
+    }
+
+    private sealed class NoGapRepairSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            ConfigureDurable(siloBuilder);
+            siloBuilder.Services.Configure<OrderMessagingOptions>(o => o.GapRepairAfter = TimeSpan.FromMinutes(10));
+        }
     }
 }

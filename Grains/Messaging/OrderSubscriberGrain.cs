@@ -13,10 +13,12 @@ namespace OrderFlow.Grains.Messaging;
 /// <list type="bullet">
 /// <item>a delivered event is handled if it is next, and the inbox — the event applied, or held with its failed
 ///   attempt — is written in one write before the delivery is acknowledged; a failing handler never reaches the
-///   stream (which would retry and finally skip it) and never loses the event;</item>
+///   stream (which would retry and finally skip it) and never loses the event; an event that means nothing to this
+///   subscriber (<see cref="NothingToDo"/>) is not written on its own, its progress rides on the next write;</item>
 /// <item>an event at or below the applied sequence, or already in the inbox, is a duplicate and is dropped;</item>
 /// <item>an event that skips ahead waits in the inbox until the gap is filled — by the transport, or after
-///   <c>GapRepairAfter</c> from the order's own event log;</item>
+///   <c>GapRepairAfter</c> from the order's own event log; an activation that finds stored progress of an unfinished
+///   order catches up from that log at once;</item>
 /// <item>a failing handler is retried with exponential backoff for this subscriber and this order only; after the
 ///   last attempt the order is parked here, in order, until an operator retries or skips it.</item>
 /// </list>
@@ -31,6 +33,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private readonly ILogger _logger;
     private IGrainTimer? _wakeTimer;
     private bool _reminderSet;
+    private bool _nothingToDo;
+    private bool _unsaved;
+    private bool _mayBeBehind;
+    private DateTimeOffset? _catchUpAt;
     private string? _orderId;
     private string? _name;
 
@@ -56,10 +62,48 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     /// </summary>
     protected abstract Task HandleAsync(OrderEvent evt);
 
+    /// <summary>
+    /// What <see cref="HandleAsync"/> returns for an event that means nothing to this subscriber's downstream system
+    /// (the coupon on "shipped"). Its progress is then not written on its own: it rides on the next write — the next
+    /// event with an effect, an event held back, the order's final event, or deactivation. Saves a storage write per
+    /// such event (docs/BENCHMARKS.md, durable profile). A crash before that write loses only the record that
+    /// nothing was done: the event is read again from the order's log (see <see cref="OnActivateAsync"/>) and again
+    /// nothing is done.
+    /// </summary>
+    protected Task NothingToDo()
+    {
+        _nothingToDo = true;
+        return Task.CompletedTask;
+    }
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // Stored progress of an unfinished order can be behind what happened: the progress of events with nothing to
+        // do is written lazily and a crash loses it, and a transport can lose an order's latest event. The events are
+        // in the order's log, so a new activation reads it once unless its first delivery is the next event in
+        // sequence (the usual case: a new order's first event), which shows the transport feeds it from where it
+        // stands. A stored, unfinished inbox reads at once, not waiting for a delivery that may never come; one with
+        // no stored record that is asked for its status (nothing delivered yet) gives the transport GapRepairAfter.
+        _mayBeBehind = !S.Finished && !S.Parked;
+        _catchUpAt = _mayBeBehind && _inbox.RecordExists ? _services.Clock.GetUtcNow() : null;
         ScheduleWake();
         return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_unsaved)
+        {
+            try
+            {
+                await WriteAsync();
+            }
+            catch (Exception ex)
+            {
+                // Only lazily written progress is at stake; the next activation catches up from the order's log.
+                LogFlushFailed(ex, Name, OrderId);
+            }
+        }
     }
 
     public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
@@ -68,6 +112,16 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
         _services.Metrics.Delivered();
+        if (_mayBeBehind)
+        {
+            _mayBeBehind = false;
+            _catchUpAt = null;
+            if (item.Sequence > S.AppliedSequence + 1)
+            {
+                await ReadOrderLogAsync();
+            }
+        }
+
         if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
         {
             S.DuplicatesIgnored++;
@@ -99,7 +153,16 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         return Task.CompletedTask;
     }
 
-    public Task<SubscriberStatus> GetStatusAsync() => Task.FromResult(Status());
+    public Task<SubscriberStatus> GetStatusAsync()
+    {
+        if (_mayBeBehind && _catchUpAt is null)
+        {
+            _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.GapRepairAfter;
+            ScheduleWake();
+        }
+
+        return Task.FromResult(Status());
+    }
 
     public async Task<DeadLetterActionResult> RetryParkedAsync()
     {
@@ -130,7 +193,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 $"{Name} is parked on order {OrderId} at sequence {S.AppliedSequence + 1}, not {sequence}", Status());
         }
 
-        S.Inbox.Remove(sequence);
+        S.Finished |= S.Inbox.Remove(sequence, out var skippedEvent) && skippedEvent.IsFinal;
         S.Skipped.Add(sequence);
         S.AppliedSequence = sequence;
         S.Parked = false;
@@ -152,12 +215,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     }
 
     /// <summary>
-    /// Applies every event that is next in sequence and due, then persists progress (and a newly held event, when
-    /// <paramref name="inboxChanged"/>) in one write, and plans the next wake-up.
+    /// Applies every event that is next in sequence and due, then persists progress (and events newly added to the
+    /// inbox, when <paramref name="inboxChanged"/>, if any is still held) in one write, and plans the next wake-up.
+    /// Progress over events with nothing to do is not a reason to write on its own (<see cref="NothingToDo"/>).
     /// </summary>
     private async Task DrainAsync(bool inboxChanged = false)
     {
-        var changed = inboxChanged;
+        var changed = false;
         var finished = false;
         OrderEvent? parkedEvent = null;
         while (!S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var next))
@@ -169,7 +233,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             }
 
             S.HandlerRuns++;
-            changed = true;
+            _nothingToDo = false;
             try
             {
                 await _services.Drills.ApplyAsync(Name, next, CancellationToken.None);
@@ -177,6 +241,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             }
             catch (Exception ex)
             {
+                changed = true;
                 RecordFailure(next, ex, now);
                 if (S.Parked)
                 {
@@ -186,12 +251,20 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 break;
             }
 
+            var hadFailed = S.Attempts > 0;
             S.Inbox.Remove(next.Sequence);
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
+            S.Finished = finished = next.IsFinal;
             _services.Metrics.AppliedOne();
-            finished = next.IsFinal;
+            // An effect, the end of the order or a cleared failure is written before the delivery is acknowledged.
+            changed |= !_nothingToDo || finished || hadFailed;
+            _unsaved = true;
         }
+
+        // A delivered (or caught-up) event still held — out of order, or behind a failing head — must be stored
+        // before the transport forgets it.
+        changed |= inboxChanged && S.Inbox.Count > 0;
 
         var gapOpen = S.HasGap && !S.Parked;
         if (gapOpen != S.GapSince.HasValue)
@@ -245,6 +318,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         try
         {
+            if (_mayBeBehind && _catchUpAt <= _services.Clock.GetUtcNow())
+            {
+                await CatchUpAsync();
+            }
+
             if (S.HasGap && !S.Parked && S.GapSince is { } since
                 && since + _services.Options.GapRepairAfter <= _services.Clock.GetUtcNow())
             {
@@ -268,6 +346,26 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     /// </summary>
     private async Task RepairGapAsync()
     {
+        var added = await ReadOrderLogAsync();
+        S.GapSince = null;
+        await WriteAsync();
+        LogGapRepaired(Name, OrderId, S.AppliedSequence + 1, added);
+    }
+
+    /// <summary>The activation's one read of the order's log (see <see cref="OnActivateAsync"/>), and applying what it found.</summary>
+    private async Task CatchUpAsync()
+    {
+        _mayBeBehind = false;
+        _catchUpAt = null;
+        if (await ReadOrderLogAsync() > 0)
+        {
+            await DrainAsync(inboxChanged: true);
+        }
+    }
+
+    /// <summary>Adds the order's events after the applied sequence to the inbox; counts a repair when it found any missing.</summary>
+    private async Task<int> ReadOrderLogAsync()
+    {
         var events = await GrainFactory.GetGrain<IOrderGrain>(OrderId).GetEventsAsync(S.AppliedSequence);
         var added = 0;
         foreach (var evt in events)
@@ -278,10 +376,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             }
         }
 
-        S.GapRepairs++;
-        S.GapSince = null;
-        await WriteAsync();
-        LogGapRepaired(Name, OrderId, S.AppliedSequence + 1, added);
+        if (added > 0)
+        {
+            S.GapRepairs++;
+        }
+
+        return added;
     }
 
     private async Task ParkAsync(OrderEvent evt)
@@ -326,6 +426,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         else if (!S.Parked && S.HeadReady)
         {
             wakeAt = _services.Clock.GetUtcNow();
+        }
+
+        if (_catchUpAt is { } catchUpAt && (wakeAt is null || catchUpAt < wakeAt))
+        {
+            wakeAt = catchUpAt;
         }
 
         if (wakeAt is null)
@@ -385,7 +490,16 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async Task WriteAsync()
     {
-        await _inbox.WriteOrReloadAsync();
+        try
+        {
+            await _inbox.WriteOrReloadAsync();
+        }
+        finally
+        {
+            // Written, or reloaded from storage: either way memory and storage agree again.
+            _unsaved = false;
+        }
+
         _services.Metrics.Wrote();
     }
 
@@ -419,6 +533,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not work through its inbox for order {OrderId}; will try again")]
     private partial void LogWakeFailed(Exception exception, string subscriber, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not write its progress for order {OrderId} while deactivating; the next activation catches up from the order's log")]
+    private partial void LogFlushFailed(Exception exception, string subscriber, string orderId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} got a stream error for order {OrderId}")]
     private partial void LogStreamError(Exception exception, string subscriber, string orderId);

@@ -37,6 +37,9 @@ public sealed class SubscriberState
     [Id(12)] public DateTimeOffset? GapSince { get; set; }
     [Id(13)] public long GapRepairs { get; set; }
 
+    /// <summary>The order's final event (received or cancelled) is applied: nothing more will come for this order.</summary>
+    [Id(14)] public bool Finished { get; set; }
+
     public bool HeadReady => Inbox.ContainsKey(AppliedSequence + 1);
 
     public bool HasGap => Inbox.Count > 0 && !HeadReady;

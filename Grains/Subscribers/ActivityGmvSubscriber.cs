@@ -14,7 +14,7 @@ public sealed class ActivityGmvSubscriber(
     {
         OrderPaid { ActivityId: { } activity } paid => Gmv(activity).ApplyAsync($"{OrderId}:paid", paid.Amount),
         OrderCancelled { WasPaid: true, ActivityId: { } activity } cancelled => Gmv(activity).ApplyAsync($"{OrderId}:refund", -cancelled.RefundAmount),
-        _ => Task.CompletedTask,
+        _ => NothingToDo(),
     };
 
     private IActivityGmvGrain Gmv(string activityId) => GrainFactory.GetGrain<IActivityGmvGrain>(activityId);

@@ -14,7 +14,7 @@ public sealed class CouponSubscriber(
     {
         OrderPaid { CouponId: { } coupon } => Coupon(coupon).ApplyAsync($"{OrderId}:redeem", 1),
         OrderCancelled { WasPaid: true, CouponId: { } coupon } => Coupon(coupon).ApplyAsync($"{OrderId}:restore", -1),
-        _ => Task.CompletedTask,
+        _ => NothingToDo(),
     };
 
     private ICouponGrain Coupon(string couponId) => GrainFactory.GetGrain<ICouponGrain>(couponId);

@@ -14,7 +14,7 @@ public sealed class InventorySubscriber(
     {
         OrderPaid paid => Move(paid.Items, "sold", -1),
         OrderCancelled { WasPaid: true } cancelled => Move(cancelled.Items, "restock", +1),
-        _ => Task.CompletedTask,
+        _ => NothingToDo(),
     };
 
     // One ledger entry per SKU; if one SKU fails the retry re-sends all and the others' ledgers drop the repeat.

@@ -16,7 +16,7 @@ public sealed class PointsSubscriber(
     {
         OrderPaid paid => Account(paid.UserId).ApplyAsync($"{OrderId}:award", PointsFor(paid.Amount)),
         OrderCancelled { WasPaid: true } cancelled => Account(cancelled.UserId).ApplyAsync($"{OrderId}:revoke", -PointsFor(cancelled.RefundAmount)),
-        _ => Task.CompletedTask,
+        _ => NothingToDo(),
     };
 
     private IPointsAccountGrain Account(string userId) => GrainFactory.GetGrain<IPointsAccountGrain>(userId);

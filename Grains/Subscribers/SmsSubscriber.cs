@@ -14,7 +14,7 @@ public sealed class SmsSubscriber(
     {
         OrderPaid paid => Gateway(paid.UserId).SendAsync(OrderId, "paid", $"Order {OrderId}: payment of {paid.Amount:0.00} received."),
         OrderShipped shipped => Gateway(shipped.UserId).SendAsync(OrderId, "shipped", $"Order {OrderId} is on its way."),
-        _ => Task.CompletedTask,
+        _ => NothingToDo(),
     };
 
     private ISmsGatewayGrain Gateway(string userId) => GrainFactory.GetGrain<ISmsGatewayGrain>(userId);

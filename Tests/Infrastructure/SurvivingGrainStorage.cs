@@ -56,6 +56,31 @@ public sealed class SurvivingGrainStorage(string name, Serializer serializer) : 
         }
     }
 
+    /// <summary>The records whose key matches, as they are now: what a process that dies at this instant leaves behind.</summary>
+    public static IReadOnlyDictionary<string, (byte[] Data, string ETag)> Snapshot(Func<string, bool> matches) =>
+        Records.Where(pair => matches(pair.Key)).ToDictionary(pair => pair.Key, pair => pair.Value, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Puts the matching records back to <paramref name="snapshot"/>: undoes whatever a "killed" in-process silo still
+    /// wrote while it stopped (a test cluster's kill runs part of the shutdown), as a real crash would never write it.
+    /// </summary>
+    public static void Restore(IReadOnlyDictionary<string, (byte[] Data, string ETag)> snapshot, Func<string, bool> matches)
+    {
+        foreach (var key in Records.Keys.Where(matches).Where(key => !snapshot.ContainsKey(key)).ToArray())
+        {
+            Records.TryRemove(key, out _);
+        }
+
+        foreach (var (key, record) in snapshot)
+        {
+            Records[key] = record;
+        }
+    }
+
+    /// <summary>What storage holds for a grain's state right now (not what an activation has in memory); null if nothing.</summary>
+    public static T? Peek<T>(Serializer serializer, string storageName, string stateName, GrainId grainId) where T : class =>
+        Records.TryGetValue($"{storageName}/{stateName}/{grainId}", out var record) ? serializer.Deserialize<T>(record.Data) : null;
+
     private string Key(string stateName, GrainId grainId) => $"{name}/{stateName}/{grainId}";
 
     private static InconsistentStateException Conflict(string key, string? expected, string? actual) =>
