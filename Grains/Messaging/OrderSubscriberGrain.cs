@@ -112,14 +112,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
         _services.Metrics.Delivered();
-        if (_mayBeBehind)
+        if (_mayBeBehind && item.Sequence == S.AppliedSequence + 1)
         {
+            // The transport feeds this activation from where its stored progress stands: nothing to catch up.
             _mayBeBehind = false;
             _catchUpAt = null;
-            if (item.Sequence > S.AppliedSequence + 1)
-            {
-                await ReadOrderLogAsync();
-            }
         }
 
         if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
@@ -142,6 +139,15 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         // the event (and the order's own log holds it), so a crash or a failed write means a redelivery and another
         // handler run, which the ledgers' processed keys make harmless. A failing handler never reaches the stream.
         S.Inbox[item.Sequence] = item;
+        if (_mayBeBehind && item.Sequence > S.AppliedSequence + 1)
+        {
+            // A new activation's first delivery skips ahead: progress written lazily before a crash, or a lost event.
+            // Read the order's log now rather than after GapRepairAfter.
+            _mayBeBehind = false;
+            _catchUpAt = null;
+            await ReadOrderLogAsync();
+        }
+
         await DrainAsync(inboxChanged: true);
     }
 
