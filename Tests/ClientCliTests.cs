@@ -64,6 +64,32 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     }
 
     [Theory]
+    [InlineData("bench", "--profile", "fast")]
+    [InlineData("bench", "--profile", "azure", "--emulator-pid", "table=abc")]
+    [InlineData("bench", "--profile", "azure", "--orders", "0")]
+    [InlineData("bench", "--orders", "5")]
+    public async Task Bad_bench_arguments_are_usage_errors(params string[] args) =>
+        await Assert.ThrowsAsync<UsageException>(() => OrderFlow.Client.Bench.BenchCommand.RunAsync(Client, Args(args), TextWriter.Null));
+
+    [Fact]
+    public async Task The_durable_bench_refuses_a_silo_that_does_not_allow_benchmarks()
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.Equal(1, await OrderFlow.Client.Bench.BenchCommand.RunAsync(Client, Args("bench", "--profile", "azure"), TextWriter.Null));
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+
+        Assert.Contains("Benchmarks:Enabled=true", error.ToString());
+    }
+
+    [Theory]
     [InlineData("not-an-endpoint")]
     [InlineData("127.0.0.1")]
     [InlineData("example.com:30000")]
