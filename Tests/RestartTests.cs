@@ -100,8 +100,9 @@ public sealed class RestartTests
             Assert.Equal((3, 3, 2, 2, 0, 0),
                 (Stored("order-sync"), Stored("sms"), Stored("points"), Stored("inventory"), Stored("coupon"), Stored("activity-gmv")));
 
-            // The order had already published events 1 and 2, so they never come again through the stream, and
-            // this silo's gap repair waits 10 minutes: only the catch-up of a reactivated inbox reads them.
+            // The order's stored mark says events 1 and 2 were published, so only event 3 comes again through the
+            // stream. For coupon and activity-gmv (nothing stored) it skips ahead, and this silo's gap repair waits
+            // 10 minutes: only a new activation's catch-up reads events 1 and 2 from the order's log.
             var orders = new OrderDriver(second.GrainFactory);
             var caughtUp = await Eventually.Until(() => orders.Operations.InspectAsync(id),
                 r => r.Subscribers.All(s => s.AppliedSequence == 3), OrderDriver.CatchUpTimeout, r => Describe(r, "coupon"));
@@ -118,6 +119,68 @@ public sealed class RestartTests
 
             // The order's final event is always written: storage says 4 for everyone.
             Assert.All(done.Subscribers, s => Assert.Equal(4, Stored(s.Subscriber)));
+        }
+        finally
+        {
+            await second.StopAllSilosAsync();
+            await second.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_stored_unfinished_inbox_catches_up_from_the_order_log_when_it_is_activated_with_no_delivery()
+    {
+        var id = OrderDriver.NewId("behind-");
+        var user = $"user-{id}";
+        var subscriberRecords = (string key) => key.StartsWith($"{StorageNames.Subscribers}/", StringComparison.Ordinal) && key.Contains(id, StringComparison.Ordinal);
+        var first = await StartAsync<HealthySilo>();
+        decimal total;
+        IReadOnlyDictionary<string, (byte[] Data, string ETag)> inboxesAtCrash;
+        try
+        {
+            var orders = new OrderDriver(first.GrainFactory);
+            total = await orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 2, 4.5m)));
+            await orders.PayAsync(id, total);
+            await orders.ShipAsync(id);
+            await orders.WaitCaughtUpAsync(id);
+            inboxesAtCrash = SurvivingGrainStorage.Snapshot(subscriberRecords);
+
+            // The order goes idle and writes its published mark (3) as it deactivates: nothing will be re-published.
+            var serializer = ((InProcessSiloHandle)first.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            await first.GrainFactory.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.FromSeconds(1));
+            await Eventually.Until(() => Task.FromResult(SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.OrderState>(serializer, StorageNames.Orders, "order",
+                    GrainId.Create("order", id))?.PublishedSequence ?? 0),
+                published => published == 3, OrderDriver.CatchUpTimeout, published => $"stored published mark {published}");
+        }
+        finally
+        {
+            // The silo dies with the inboxes as they were before the deactivations flushed them.
+            await first.KillSiloAsync(first.Primary!);
+            await first.DisposeAsync();
+        }
+
+        SurvivingGrainStorage.Restore(inboxesAtCrash, subscriberRecords);
+        var second = await StartAsync<NoGapRepairSilo>();
+        try
+        {
+            // points and inventory stored event 2 (paid, their effect) but not 3 (shipped, nothing to do). No event
+            // will be delivered and gap repair waits 10 minutes: only their catch-up on activation can move them.
+            var orders = new OrderDriver(second.GrainFactory);
+            var caughtUp = await Eventually.Until(() => orders.Operations.InspectAsync(id),
+                r => r.Subscribers.Where(s => s.Subscriber is "points" or "inventory").All(s => s.AppliedSequence == 3),
+                OrderDriver.CatchUpTimeout, r => Describe(r, "points"));
+            Assert.All(caughtUp.Subscribers.Where(s => s.Subscriber is "points" or "inventory"), s => Assert.True(s.GapRepairs >= 1, s.ToString()));
+            // An inbox that never stored anything cannot tell it is behind; it waits for a delivery (or GapRepairAfter).
+            Assert.Equal(0, caughtUp.Subscribers.Single(s => s.Subscriber == "coupon").AppliedSequence);
+
+            await orders.ReceiveAsync(id);
+            var done = await orders.WaitCaughtUpAsync(id);
+            Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
+            var account = await second.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
+            Assert.Equal(decimal.Floor(total), account.Balance);
+            Assert.Single(account.Entries);
+            Assert.Equal(-2m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
         }
         finally
         {

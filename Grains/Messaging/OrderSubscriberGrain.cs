@@ -143,9 +143,18 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         {
             // A new activation's first delivery skips ahead: progress written lazily before a crash, or a lost event.
             // Read the order's log now rather than after GapRepairAfter.
-            _mayBeBehind = false;
-            _catchUpAt = null;
-            await ReadOrderLogAsync();
+            try
+            {
+                await ReadOrderLogAsync();
+                _mayBeBehind = false;
+                _catchUpAt = null;
+            }
+            catch (Exception ex)
+            {
+                // The delivered event is still stored below, held behind the gap; the wake timer reads the log again.
+                LogWakeFailed(ex, Name, OrderId);
+                _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+            }
         }
 
         await DrainAsync(inboxChanged: true);
@@ -361,9 +370,20 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     /// <summary>The activation's one read of the order's log (see <see cref="OnActivateAsync"/>), and applying what it found.</summary>
     private async Task CatchUpAsync()
     {
+        int added;
+        try
+        {
+            added = await ReadOrderLogAsync();
+        }
+        catch
+        {
+            _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+            throw;
+        }
+
         _mayBeBehind = false;
         _catchUpAt = null;
-        if (await ReadOrderLogAsync() > 0)
+        if (added > 0)
         {
             await DrainAsync(inboxChanged: true);
         }
@@ -500,12 +520,18 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         {
             await _inbox.WriteOrReloadAsync();
         }
-        finally
+        catch
         {
-            // Written, or reloaded from storage: either way memory and storage agree again.
-            _unsaved = false;
+            // The state was re-read: storage may be behind what this activation did (lazily written progress), and
+            // the deliveries behind that were acknowledged. Catch up from the order's log before trusting it again:
+            // on the next delivery if it skips ahead, or by the wake timer.
+            _mayBeBehind = !S.Finished && !S.Parked;
+            _catchUpAt = _mayBeBehind ? _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod : null;
+            ScheduleWake();
+            throw;
         }
 
+        _unsaved = false;
         _services.Metrics.Wrote();
     }
 
