@@ -300,7 +300,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
         ScheduleWake();
         await SyncReminderAsync();
-        if (finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0)
+        if (S.Finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0)
         {
             // The order's last event is applied and nothing waits here: free the activation now rather than after
             // the idle collection age. Its state stays in storage, so a late duplicate reactivates it and is dropped.
