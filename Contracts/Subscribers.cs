@@ -90,6 +90,12 @@ public interface IDeadLetterIndexGrain : IGrainWithStringKey
 {
     [Alias("Park")] Task ParkAsync(DeadLetter letter);
     [Alias("Resolve")] Task ResolveAsync(string orderId);
+
+    /// <summary>
+    /// Removes the order's entry only if it is still exactly <paramref name="letter"/>: for a reader that found the
+    /// entry stale, without erasing a newer parking of the same order. True if it was removed.
+    /// </summary>
+    [Alias("ResolveStale")] Task<bool> ResolveStaleAsync(DeadLetter letter);
     [Alias("List")] Task<IReadOnlyList<DeadLetter>> ListAsync();
     [Alias("Count")] Task<int> CountAsync();
 }

@@ -189,6 +189,48 @@ public sealed class RestartTests
         }
     }
 
+    [Fact]
+    public async Task A_parked_order_whose_dead_letter_entry_was_lost_is_listed_again_when_its_inbox_is_activated()
+    {
+        var id = OrderDriver.NewId("lost-letter-");
+        var first = await StartAsync<ParkingPointsSilo>();
+        try
+        {
+            var orders = new OrderDriver(first.GrainFactory);
+            var total = await orders.PlaceAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 12m)));
+            await orders.PayAsync(id, total);
+            await Eventually.Until(() => orders.Operations.ListDeadLettersAsync("points"), letters => letters.Any(l => l.OrderId == id),
+                OrderDriver.CatchUpTimeout, letters => $"{letters.Count} letters, none for {id}");
+
+            // The index update is lost (the silo died before it landed, say): the inbox is parked, the list says nothing.
+            await first.GrainFactory.GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id);
+            Assert.DoesNotContain(await orders.Operations.ListDeadLettersAsync("points"), l => l.OrderId == id);
+        }
+        finally
+        {
+            await first.KillSiloAsync(first.Primary!);
+            await first.DisposeAsync();
+        }
+
+        var second = await StartAsync<HealthySilo>();
+        try
+        {
+            var orders = new OrderDriver(second.GrainFactory);
+            var parked = await orders.Operations.InspectAsync(id);
+            Assert.True(parked.Subscribers.Single(s => s.Subscriber == "points").Parked, Describe(parked, "points"));
+
+            var letters = await Eventually.Until(() => orders.Operations.ListDeadLettersAsync("points"), l => l.Any(x => x.OrderId == id),
+                OrderDriver.CatchUpTimeout, l => $"{l.Count} letters, none for {id}");
+            var letter = letters.Single(l => l.OrderId == id);
+            Assert.Equal((2L, "OrderPaid", 2), (letter.Sequence, letter.EventKind, letter.Attempts));
+        }
+        finally
+        {
+            await second.StopAllSilosAsync();
+            await second.DisposeAsync();
+        }
+    }
+
     private static string Describe(OrderReport report, string subscriber) =>
         $"order {report.Order.OrderId}: {report.Subscribers.Single(s => s.Subscriber == subscriber)}";
 
@@ -228,6 +270,21 @@ public sealed class RestartTests
     private sealed class HealthySilo : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder) => ConfigureDurable(siloBuilder);
+    }
+
+    private sealed class ParkingPointsSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            ConfigureDurable(siloBuilder);
+            siloBuilder.Services.Configure<DrillOptions>(d => d["points"] = new SubscriberDrill { FailEventKind = "OrderPaid" });
+            siloBuilder.Services.Configure<OrderMessagingOptions>(o => o.SubscriberRetry["points"] = new RetryPolicy
+            {
+                MaxAttempts = 2,
+                InitialBackoff = TimeSpan.FromMilliseconds(100),
+                MaxBackoff = TimeSpan.FromMilliseconds(200),
+            });
+        }
     }
 
     private sealed class NoGapRepairSilo : ISiloConfigurator

@@ -108,6 +108,31 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
     }
 
     [Fact]
+    public async Task Deadletters_list_drops_an_entry_whose_inbox_is_not_parked_but_keeps_a_newer_parking()
+    {
+        // An index entry for an order whose inbox is not parked: a resolve that never reached the index.
+        var id = OrderDriver.NewId("stale-");
+        await _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 5m)));
+        await _orders.WaitCaughtUpAsync(id);
+        var index = Grain<IDeadLetterIndexGrain>("points");
+        var at = DateTimeOffset.UtcNow;
+        var stale = new DeadLetter("points", id, 2, "OrderPaid", "a resolve that was lost", 10, at, at);
+        await index.ParkAsync(stale);
+
+        var listed = await _orders.Operations.ListDeadLettersAsync("points");
+
+        Assert.DoesNotContain(listed, l => l.OrderId == id);
+        Assert.DoesNotContain(await index.ListAsync(), l => l.OrderId == id);
+
+        // A reader holding an older entry never erases a newer one for the same order.
+        var newer = stale with { Attempts = 11, LastFailureAt = at.AddSeconds(1) };
+        await index.ParkAsync(newer);
+        Assert.False(await index.ResolveStaleAsync(stale));
+        Assert.Contains(newer, await index.ListAsync());
+        Assert.True(await index.ResolveStaleAsync(newer));
+    }
+
+    [Fact]
     public async Task A_lost_delivery_is_repaired_from_the_order_event_log()
     {
         // The chaos transport accepts event 2 of drop- orders and never delivers it.

@@ -12,7 +12,9 @@ public sealed class DeadLetterIndexState
 
 /// <summary>
 /// The operators' list of one subscriber's parked orders (key = subscriber name). The parked events themselves
-/// stay in each order's inbox; this is the index that makes them cheap to count and list.
+/// stay in each order's inbox; this is the index that makes them cheap to count and list. The inbox is the truth and
+/// the index follows it: a subscriber retries a failed index update and re-asserts its entry when it is activated
+/// parked, and <c>deadletters list</c> drops entries whose inbox is no longer parked.
 /// </summary>
 [GrainType("dead-letter-index")]
 public sealed class DeadLetterIndexGrain([PersistentState("deadletters", StorageNames.Ledgers)] IPersistentState<DeadLetterIndexState> index)
@@ -20,16 +22,33 @@ public sealed class DeadLetterIndexGrain([PersistentState("deadletters", Storage
 {
     public async Task ParkAsync(DeadLetter letter)
     {
+        if (index.State.Parked.TryGetValue(letter.OrderId, out var existing) && existing == letter)
+        {
+            return;
+        }
+
         index.State.Parked[letter.OrderId] = letter;
-        await index.WriteStateAsync();
+        await index.WriteOrReloadAsync();
     }
 
     public async Task ResolveAsync(string orderId)
     {
         if (index.State.Parked.Remove(orderId))
         {
-            await index.WriteStateAsync();
+            await index.WriteOrReloadAsync();
         }
+    }
+
+    public async Task<bool> ResolveStaleAsync(DeadLetter letter)
+    {
+        if (!index.State.Parked.TryGetValue(letter.OrderId, out var existing) || existing != letter)
+        {
+            return false;
+        }
+
+        index.State.Parked.Remove(letter.OrderId);
+        await index.WriteOrReloadAsync();
+        return true;
     }
 
     public Task<IReadOnlyList<DeadLetter>> ListAsync() => Task.FromResult<IReadOnlyList<DeadLetter>>(

@@ -37,6 +37,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private bool _unsaved;
     private bool _mayBeBehind;
     private DateTimeOffset? _catchUpAt;
+    private DateTimeOffset? _indexSyncAt;
     private string? _orderId;
     private string? _name;
 
@@ -86,6 +87,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         // no stored record that is asked for its status (nothing delivered yet) gives the transport GapRepairAfter.
         _mayBeBehind = !S.Finished && !S.Parked;
         _catchUpAt = _mayBeBehind && _inbox.RecordExists ? _services.Clock.GetUtcNow() : null;
+        // A parked inbox re-asserts its dead-letter entry (the index skips an unchanged one): the update made when it
+        // parked may have been lost with a crash or a failed call.
+        _indexSyncAt = S.Parked ? _services.Clock.GetUtcNow() : null;
         ScheduleWake();
         return Task.CompletedTask;
     }
@@ -333,6 +337,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         try
         {
+            if (_indexSyncAt <= _services.Clock.GetUtcNow())
+            {
+                await SyncDeadLetterIndexAsync();
+            }
+
             if (_mayBeBehind && _catchUpAt <= _services.Clock.GetUtcNow())
             {
                 await CatchUpAsync();
@@ -420,8 +429,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
         catch (Exception ex)
         {
-            // The order is parked in its own inbox either way; the index is the operators' list of it.
+            // The order is parked in its own inbox either way; the index is the operators' list of it, brought in
+            // line again by the wake timer.
             LogIndexFailed(ex, Name, OrderId);
+            RetryIndexSync();
         }
     }
 
@@ -434,7 +445,31 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         catch (Exception ex)
         {
             LogIndexFailed(ex, Name, OrderId);
+            RetryIndexSync();
         }
+    }
+
+    /// <summary>Makes the dead-letter index say what the inbox says: listed while parked, not listed otherwise.</summary>
+    private async Task SyncDeadLetterIndexAsync()
+    {
+        _indexSyncAt = null;
+        if (S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var head))
+        {
+            await ParkAsync(head);
+        }
+        else if (!S.Parked)
+        {
+            await ResolveDeadLetterAsync();
+        }
+    }
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
+
+    private void RetryIndexSync()
+    {
+        _indexSyncAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+        ScheduleWake();
     }
 
     /// <summary>Plans a timer for the next thing this inbox waits for: a retry that falls due, or a gap's repair time.</summary>
@@ -454,10 +489,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             wakeAt = _services.Clock.GetUtcNow();
         }
 
-        if (_catchUpAt is { } catchUpAt && (wakeAt is null || catchUpAt < wakeAt))
-        {
-            wakeAt = catchUpAt;
-        }
+        wakeAt = Earliest(Earliest(wakeAt, _catchUpAt), _indexSyncAt);
 
         if (wakeAt is null)
         {

@@ -25,12 +25,23 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
     public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds) =>
         await Task.WhenAll(orderIds.Select(InspectAsync));
 
+    /// <summary>
+    /// The index's entries whose inbox is still parked. An entry whose inbox is not (a resolve that never reached the
+    /// index) is removed from the index, unless the order was parked again meanwhile.
+    /// </summary>
     public async Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber)
     {
         var names = subscriber is null ? catalog.Names : [subscriber];
         var lists = await Task.WhenAll(names.Where(n => catalog.TryGet(n, out _))
             .Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).ListAsync()));
-        return lists.SelectMany(list => list).ToArray();
+        var letters = lists.SelectMany(list => list).ToArray();
+        var parked = await Task.WhenAll(letters.Select(async letter => (await Subscriber(letter.Subscriber, letter.OrderId).GetStatusAsync()).Parked));
+        foreach (var stale in letters.Where((_, i) => !parked[i]))
+        {
+            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(stale.Subscriber).ResolveStaleAsync(stale);
+        }
+
+        return letters.Where((_, i) => parked[i]).ToArray();
     }
 
     public async Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync()
