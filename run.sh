@@ -7,6 +7,8 @@
 #   --once                        demo, then stop everything this script started; exit 0 only if lost=0 and
 #                                 out_of_order_applied=0
 #   extra arguments after -- go to the demo, e.g. ./run.sh --once -- --orders 200
+#   Silo logs go to a new folder under $TMPDIR (printed at the start); --once deletes it when the demo passed.
+#   Stop a serving run with Ctrl+C, or SIGTERM from a script (a background job of a script ignores SIGINT).
 #                                 (the azure profile runs 200 orders unless told otherwise: the emulator is one
 #                                 Node.js thread, ~800 table writes/s)
 set -euo pipefail
@@ -19,7 +21,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --once) once=1 ;;
     --profile)
-      profile="${2:-}"
+      [ $# -ge 2 ] || { echo "error: --profile needs a value: embedded or azure" >&2; exit 2; }
+      profile="$2"
       shift
       ;;
     --) shift; demo_args=("$@"); break ;;
@@ -50,6 +53,7 @@ cleanup() {
   if [ "$azurite_started" = 1 ]; then
     scripts/azurite.sh stop || true
   fi
+  rmdir "$log_dir" 2>/dev/null || true # only if nothing was logged
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -124,6 +128,7 @@ result=$(grep '^RESULT ' "$log_dir/demo.txt" | tail -n 1 || true)
 
 if [ "$once" = 1 ]; then
   if [ "$demo_status" -eq 0 ] && [[ "$result" == *" lost=0 "* ]] && [[ "$result" == *" out_of_order_applied=0 "* ]]; then
+    rm -rf "$log_dir"
     exit 0
   fi
   echo "error: the demo did not end with lost=0 and out_of_order_applied=0 (silo logs: $log_dir)" >&2

@@ -13,7 +13,7 @@ try
     var command = cli.Positional.Count > 0 ? cli.Positional[0] : null;
     if (command is null or "help" || cli.Flag("help"))
     {
-        Console.WriteLine(Usage + OrderCommands.Usage + DemoCommand.Usage + BenchCommand.Usage + DeadLetterCommands.Usage);
+        Console.WriteLine(string.Join('\n', Usage, OrderCommands.Usage, DemoCommand.Usage, BenchCommand.Usage, DeadLetterCommands.Usage));
         return command is null && !cli.Flag("help") ? 2 : 0;
     }
 

@@ -3,13 +3,15 @@ using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Silo;
 using Orleans.Configuration;
 
 // Generic host: appsettings.json, then environment variables, then command-line (--Silo:GatewayPort=30001).
-// Ctrl+C and SIGTERM stop the silo gracefully (the host's console lifetime).
-var builder = Host.CreateApplicationBuilder(args);
+// Ctrl+C and SIGTERM stop the silo gracefully (the host's console lifetime). Settings are read from the folder the
+// silo was built into, whatever the current directory is.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var hostOptions = builder.Configuration.GetSection(SiloHostOptions.SectionName).Get<SiloHostOptions>() ?? new SiloHostOptions();
 var problems = new List<ValidationResult>();
 Validator.TryValidateObject(hostOptions, new ValidationContext(hostOptions), problems, validateAllProperties: true);
@@ -61,5 +63,19 @@ builder.UseOrleans(silo =>
 });
 
 using var host = builder.Build();
-await host.RunAsync();
+try
+{
+    await host.RunAsync();
+}
+catch (OptionsValidationException ex)
+{
+    // OrderMessaging, Drills and the other sections validated when the host starts: one line each, no stack trace.
+    foreach (var failure in ex.Failures)
+    {
+        Console.Error.WriteLine($"error: invalid setting: {failure}");
+    }
+
+    return 2;
+}
+
 return 0;

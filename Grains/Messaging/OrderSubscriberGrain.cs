@@ -96,7 +96,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_unsaved)
+        // Not while the silo shuts down (its storage may be going away with it): the next activation catches up.
+        if (_unsaved && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
             try
             {

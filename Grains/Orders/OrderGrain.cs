@@ -41,8 +41,11 @@ public sealed partial class OrderGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // Persist how far the outbox got so the next activation does not publish those events again.
-        if (order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
+        // Persist how far the outbox got so the next activation does not publish those events again. Skipped while the
+        // silo shuts down: storage may be going away with it (the embedded profile's does), and an unsaved mark only
+        // means those events are published again, which subscribers drop by sequence.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown
+            && order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
         {
             try
             {
