@@ -7,10 +7,10 @@
 #   --once                        demo, then stop everything this script started; exit 0 only if lost=0 and
 #                                 out_of_order_applied=0
 #   extra arguments after -- go to the demo, e.g. ./run.sh --once -- --orders 200
-#   Silo logs go to a new folder under $TMPDIR (printed at the start); --once deletes it when the demo passed.
-#   Stop a serving run with Ctrl+C, or SIGTERM from a script (a background job of a script ignores SIGINT).
 #                                 (the azure profile runs 200 orders unless told otherwise: the emulator is one
 #                                 Node.js thread, ~800 table writes/s)
+#   Silo logs go to a new folder under $TMPDIR (printed at the start); --once deletes it when the demo passed.
+#   Stop a serving run with Ctrl+C, or SIGTERM from a script (a background job of a script ignores SIGINT).
 set -euo pipefail
 cd "$(dirname "$0")"
 

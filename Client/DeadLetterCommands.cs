@@ -27,9 +27,11 @@ public static class DeadLetterCommands
                     throw new UsageException($"no subscriber named '{subscriber}'; known: {string.Join(", ", known)}");
                 }
 
+                // The list first: it drops stale index entries, so the counts read afterwards agree with its rows.
+                var letters = await ops.ListDeadLettersAsync(subscriber);
                 var counts = await ops.CountDeadLettersAsync();
                 output.WriteLine("parked orders per subscriber: " + string.Join(", ", counts.Select(c => $"{c.Key}={c.Value}")));
-                foreach (var letter in await ops.ListDeadLettersAsync(subscriber))
+                foreach (var letter in letters)
                 {
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{letter.Subscriber} order={letter.OrderId} seq={letter.Sequence} event={letter.EventKind} attempts={letter.Attempts} " +

@@ -67,10 +67,12 @@ try
 {
     await host.RunAsync();
 }
-catch (OptionsValidationException ex)
+catch (Exception ex) when (ex is OptionsValidationException || ex is AggregateException { InnerExceptions: var inner } && inner.All(e => e is OptionsValidationException))
 {
-    // OrderMessaging, Drills and the other sections validated when the host starts: one line each, no stack trace.
-    foreach (var failure in ex.Failures)
+    // OrderMessaging, Drills and the other sections validated when the host starts (several at once come as an
+    // AggregateException): one line per problem and exit code 2.
+    var failures = ex is AggregateException all ? all.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures) : ((OptionsValidationException)ex).Failures;
+    foreach (var failure in failures)
     {
         Console.Error.WriteLine($"error: invalid setting: {failure}");
     }

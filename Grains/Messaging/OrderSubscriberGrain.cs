@@ -305,7 +305,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
         ScheduleWake();
         await SyncReminderAsync();
-        if (S.Finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0)
+        if (S.Finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0 && _indexSyncAt is null)
         {
             // The order's last event is applied and nothing waits here: free the activation now rather than after
             // the idle collection age. Its state stays in storage, so a late duplicate reactivates it and is dropped.
@@ -522,7 +522,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     /// </summary>
     private async Task SyncReminderAsync()
     {
-        var needed = !S.Parked && S.Attempts > 0;
+        // Also while a dead-letter index update waits for its retry: a crash would otherwise leave a parked inbox that
+        // nothing activates, missing from the operators' list.
+        var needed = (!S.Parked && S.Attempts > 0) || _indexSyncAt is not null;
         if (needed == _reminderSet)
         {
             return;

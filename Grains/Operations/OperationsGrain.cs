@@ -35,7 +35,18 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
         var lists = await Task.WhenAll(names.Where(n => catalog.TryGet(n, out _))
             .Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).ListAsync()));
         var letters = lists.SelectMany(list => list).ToArray();
-        var parked = await Task.WhenAll(letters.Select(async letter => (await Subscriber(letter.Subscriber, letter.OrderId).GetStatusAsync()).Parked));
+        var parked = await Task.WhenAll(letters.Select(async letter =>
+        {
+            try
+            {
+                return (await Subscriber(letter.Subscriber, letter.OrderId).GetStatusAsync()).Parked;
+            }
+            catch (Exception)
+            {
+                // Unknown (its inbox could not be read just now): keep listing it rather than hide the whole list.
+                return true;
+            }
+        }));
         foreach (var stale in letters.Where((_, i) => !parked[i]))
         {
             await GrainFactory.GetGrain<IDeadLetterIndexGrain>(stale.Subscriber).ResolveStaleAsync(stale);
