@@ -108,9 +108,11 @@ else
   connection="$(scripts/azurite.sh start)"
   cluster_id="${Silo__ClusterId:-orderflow}"
   azure_env=(Silo__Profile=Azure "Silo__AzureStorage=$connection" "Silo__ClusterId=$cluster_id" "Silo__ServiceId=${Silo__ServiceId:-orderflow}")
+  # One after the other: two silos joining at once contend on the membership table, and on two cores a slow join
+  # was seen to leave a grain-directory registration hanging for the demo's first minute.
   start_silo silo1 11111 30010 "${azure_env[@]}"
-  start_silo silo2 11112 30011 "${azure_env[@]}"
   wait_started silo1 "${silo_pids[0]}"
+  start_silo silo2 11112 30011 "${azure_env[@]}"
   wait_started silo2 "${silo_pids[1]}"
   client+=(--gateway 127.0.0.1:30010 --gateway 127.0.0.1:30011 --cluster-id "$cluster_id")
   gateways="127.0.0.1:30010 and 127.0.0.1:30011"

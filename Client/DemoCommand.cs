@@ -85,9 +85,19 @@ public static class DemoCommand
         while (true)
         {
             var reports = new List<OrderReport>();
-            foreach (var batch in pending.Chunk(InspectBatch))
+            try
             {
-                reports.AddRange(await ops.InspectManyAsync(batch));
+                foreach (var batch in pending.Chunk(InspectBatch))
+                {
+                    reports.AddRange(await ops.InspectManyAsync(batch));
+                }
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansException && deadline.Elapsed < limit)
+            {
+                // A silo busy joining or leaving the cluster can time a round out: look again, until the deadline.
+                output.WriteLine($"  inspection round failed ({ex.GetType().Name}: {ex.Message.Split('\n')[0]}); retrying");
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                continue;
             }
 
             done.AddRange(reports.Where(IsSettled));

@@ -46,3 +46,8 @@ catch (GatewayUnreachableException ex)
     Console.Error.WriteLine($"error: {ex.Message}");
     return 3;
 }
+catch (Exception ex) when (ex is TimeoutException or OrleansException)
+{
+    Console.Error.WriteLine($"error: the cluster did not answer: {ex.GetType().Name}: {ex.Message.Split('\n')[0]}");
+    return 1;
+}
