@@ -53,9 +53,7 @@ public sealed class RestartTests
 
             var done = await orders.WaitCaughtUpAsync(id);
             Assert.Equal(0, done.Subscribers.Single(s => s.Subscriber == "points").Attempts);
-            var account = await second.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
-            Assert.Equal(decimal.Floor(total), account.Balance);
-            Assert.Single(account.Entries);
+            await AssertPointsAwardedOnceAsync(second, user, total);
         }
         finally
         {
@@ -74,11 +72,7 @@ public sealed class RestartTests
         decimal total;
         try
         {
-            var orders = new OrderDriver(first.GrainFactory);
-            total = await orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 3, 7.25m)));
-            await orders.PayAsync(id, total);
-            await orders.ShipAsync(id);
-            await orders.WaitCaughtUpAsync(id);
+            total = await PlacePayShipAsync(new OrderDriver(first.GrainFactory), id, user, 3, 7.25m);
         }
         finally
         {
@@ -94,9 +88,7 @@ public sealed class RestartTests
         {
             // Stored progress: every event with an effect was written before its delivery was acknowledged; events
             // with nothing to do were not written on their own, and the crash took that progress with it.
-            var serializer = ((InProcessSiloHandle)second.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
-            long Stored(string subscriber) => SurvivingGrainStorage.Peek<SubscriberState>(serializer, StorageNames.Subscribers, subscriber,
-                GrainId.Create(subscriber, id))?.AppliedSequence ?? 0;
+            long Stored(string subscriber) => StoredAppliedSequence(second, subscriber, id);
             Assert.Equal((3, 3, 2, 2, 0, 0),
                 (Stored("order-sync"), Stored("sms"), Stored("points"), Stored("inventory"), Stored("coupon"), Stored("activity-gmv")));
 
@@ -111,9 +103,7 @@ public sealed class RestartTests
             await orders.ReceiveAsync(id);
             var done = await orders.WaitCaughtUpAsync(id);
             Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
-            var account = await second.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
-            Assert.Equal(decimal.Floor(total), account.Balance);
-            Assert.Single(account.Entries);
+            await AssertPointsAwardedOnceAsync(second, user, total);
             Assert.Equal(-3m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
             Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await second.GrainFactory.GetGrain<IOrderReplicaGrain>(id).GetAsync());
 
@@ -138,19 +128,17 @@ public sealed class RestartTests
         IReadOnlyDictionary<string, (byte[] Data, string ETag)> inboxesAtCrash;
         try
         {
-            var orders = new OrderDriver(first.GrainFactory);
-            total = await orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 2, 4.5m)));
-            await orders.PayAsync(id, total);
-            await orders.ShipAsync(id);
-            await orders.WaitCaughtUpAsync(id);
+            total = await PlacePayShipAsync(new OrderDriver(first.GrainFactory), id, user, 2, 4.5m);
             inboxesAtCrash = SurvivingGrainStorage.Snapshot(subscriberRecords);
 
             // The order goes idle and writes its published mark (3) as it deactivates: nothing will be re-published.
-            var serializer = ((InProcessSiloHandle)first.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
-            await Task.Delay(TimeSpan.FromSeconds(1.5));
-            await first.GrainFactory.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.FromSeconds(1));
-            await Eventually.Until(() => Task.FromResult(SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.OrderState>(serializer, StorageNames.Orders, "order",
-                    GrainId.Create("order", id))?.PublishedSequence ?? 0),
+            var management = first.GrainFactory.GetGrain<IManagementGrain>(0);
+            await Eventually.Until(async () =>
+                {
+                    await management.ForceActivationCollection(TimeSpan.Zero);
+                    return SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.OrderState>(SerializerOf(first), StorageNames.Orders, "order",
+                        GrainId.Create("order", id))?.PublishedSequence ?? 0;
+                },
                 published => published == 3, OrderDriver.CatchUpTimeout, published => $"stored published mark {published}");
         }
         finally
@@ -177,9 +165,7 @@ public sealed class RestartTests
             await orders.ReceiveAsync(id);
             var done = await orders.WaitCaughtUpAsync(id);
             Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
-            var account = await second.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
-            Assert.Equal(decimal.Floor(total), account.Balance);
-            Assert.Single(account.Entries);
+            await AssertPointsAwardedOnceAsync(second, user, total);
             Assert.Equal(-2m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
         }
         finally
@@ -230,6 +216,29 @@ public sealed class RestartTests
             await second.DisposeAsync();
         }
     }
+
+    private static async Task<decimal> PlacePayShipAsync(OrderDriver orders, string id, string user, int quantity, decimal price)
+    {
+        var total = await orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", quantity, price)));
+        await orders.PayAsync(id, total);
+        await orders.ShipAsync(id);
+        await orders.WaitCaughtUpAsync(id);
+        return total;
+    }
+
+    private static async Task AssertPointsAwardedOnceAsync(TestCluster cluster, string user, decimal total)
+    {
+        var account = await cluster.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
+        Assert.Equal(decimal.Floor(total), account.Balance);
+        Assert.Single(account.Entries);
+    }
+
+    private static Orleans.Serialization.Serializer SerializerOf(TestCluster cluster) =>
+        ((InProcessSiloHandle)cluster.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
+
+    /// <summary>What storage (not an activation) says a subscriber applied for an order; 0 when it stored nothing.</summary>
+    private static long StoredAppliedSequence(TestCluster cluster, string subscriber, string orderId) =>
+        SurvivingGrainStorage.Peek<SubscriberState>(SerializerOf(cluster), StorageNames.Subscribers, subscriber, GrainId.Create(subscriber, orderId))?.AppliedSequence ?? 0;
 
     private static string Describe(OrderReport report, string subscriber) =>
         $"order {report.Order.OrderId}: {report.Subscribers.Single(s => s.Subscriber == subscriber)}";
