@@ -57,8 +57,7 @@ public sealed class RestartTests
         }
         finally
         {
-            await second.StopAllSilosAsync();
-            await second.DisposeAsync();
+            await StopAsync(second);
         }
     }
 
@@ -112,8 +111,7 @@ public sealed class RestartTests
         }
         finally
         {
-            await second.StopAllSilosAsync();
-            await second.DisposeAsync();
+            await StopAsync(second);
         }
     }
 
@@ -170,8 +168,7 @@ public sealed class RestartTests
         }
         finally
         {
-            await second.StopAllSilosAsync();
-            await second.DisposeAsync();
+            await StopAsync(second);
         }
     }
 
@@ -212,9 +209,14 @@ public sealed class RestartTests
         }
         finally
         {
-            await second.StopAllSilosAsync();
-            await second.DisposeAsync();
+            await StopAsync(second);
         }
+    }
+
+    private static async Task StopAsync(TestCluster cluster)
+    {
+        await cluster.StopAllSilosAsync();
+        await cluster.DisposeAsync();
     }
 
     private static async Task<decimal> PlacePayShipAsync(OrderDriver orders, string id, string user, int quantity, decimal price)

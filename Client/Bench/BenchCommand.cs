@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using OrderFlow.Contracts;
 
 namespace OrderFlow.Client.Bench;
@@ -130,11 +129,7 @@ public static class BenchCommand
             callsPerSecond, stream, pipeline, lost, latency, slow, asyncRatio, scaleSmall, scale, memory, goals, total.Elapsed.TotalSeconds);
 
         BenchTable.Write(report, output);
-        Directory.CreateDirectory(outDir);
-        var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
-        var path = Path.Combine(outDir, $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
-        await File.WriteAllTextAsync(path, json);
-        await File.WriteAllTextAsync(Path.Combine(outDir, "bench-latest.json"), json);
+        var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench");
         output.WriteLine($"  json: {path}; load average now {LoadAverage()}");
         output.WriteLine(report.ResultLine());
         return lost == 0 && pipeline.Refused == 0 ? 0 : 1;
@@ -227,18 +222,8 @@ public static class BenchCommand
         public async Task<ThroughputResult> PipelineAsync(string phase, IReadOnlyList<OrderPlan> plans)
         {
             var before = await probe.SampleAsync();
-            var refused = 0;
             var clock = Stopwatch.StartNew();
-            await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
-            {
-                foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
-                {
-                    if (!(await step()).Accepted)
-                    {
-                        Interlocked.Increment(ref refused);
-                    }
-                }
-            });
+            var refused = await BenchChecks.RunOrdersAsync(client, plans, concurrency);
             var commandSeconds = clock.Elapsed.TotalSeconds;
             var after = await WaitAppliedAsync(phase, before, plans);
             var seconds = clock.Elapsed.TotalSeconds;
@@ -281,8 +266,7 @@ public static class BenchCommand
         public Task<long> CountLostAsync(IReadOnlyList<OrderPlan> plans) => BenchChecks.CountLostAsync(client, plans);
 
         private Task<SiloSample> WaitAppliedAsync(string phase, SiloSample before, IReadOnlyList<OrderPlan> plans) =>
-            probe.WaitForAsync($"{phase}: subscriber applications", s => s.SubscriberApplied,
-                before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, drainTimeout);
+            probe.WaitAppliedAsync(phase, before, plans, subscriberCount, drainTimeout);
 
         /// <summary>
         /// Runs the activation collector for everything idle for a second, then waits until the activation count stops

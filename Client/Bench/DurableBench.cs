@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Azure.Data.Tables;
 using Azure.Storage.Queues;
 using OrderFlow.Contracts;
@@ -67,8 +66,8 @@ public static class DurableBench
         var warmPlans = BenchOrders.Create($"{runId}-w", Math.Min(20, orders));
         var warmBefore = await probe.SampleAsync();
         var warmOps = await probe.Control.GetStorageOperationsAsync();
-        await RunOrdersAsync(client, warmPlans, concurrency);
-        await WaitAppliedAsync(probe, warmBefore, warmPlans, subscribers.Count, drainTimeout, Stopwatch.StartNew());
+        await BenchChecks.RunOrdersAsync(client, warmPlans, concurrency);
+        await probe.WaitAppliedAsync("warm-up", warmBefore, warmPlans, subscribers.Count, drainTimeout);
         await WaitDeletedAsync(probe, warmOps, drainTimeout);
 
         output.WriteLine($"  1/3 background: {idleSeconds} s with no work ...");
@@ -91,9 +90,10 @@ public static class DurableBench
         var opsBefore = await probe.Control.GetStorageOperationsAsync();
         var emulatorBefore = emulatorPids.ToDictionary(p => p.Key, p => ProcessCpu.Seconds(p.Value));
         var clock = Stopwatch.StartNew();
-        var refused = await RunOrdersAsync(client, plans, concurrency);
+        var refused = await BenchChecks.RunOrdersAsync(client, plans, concurrency);
         var commandSeconds = clock.Elapsed.TotalSeconds;
-        var (after, applySeconds) = await WaitAppliedAsync(probe, before, plans, subscribers.Count, drainTimeout, clock);
+        var after = await probe.WaitAppliedAsync("pipeline", before, plans, subscribers.Count, drainTimeout);
+        var applySeconds = clock.Elapsed.TotalSeconds;
         var emulatorCpu = emulatorPids.ToDictionary(p => p.Key, p => 100 * (ProcessCpu.Seconds(p.Value) - emulatorBefore[p.Key]) / applySeconds);
         // The queue messages are deleted after delivery: wait until every message put in the window is deleted.
         var opsAfter = await WaitDeletedAsync(probe, opsBefore, drainTimeout);
@@ -113,11 +113,7 @@ public static class DurableBench
             perEvent, rows.Sum(r => r.Requests) / (double)events, rows, idle.Sum(c => c.Requests) / idleElapsed, raw, total.Elapsed.TotalSeconds);
 
         Write(report, output);
-        Directory.CreateDirectory(outDir);
-        var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
-        var path = Path.Combine(outDir, $"bench-azure-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
-        await File.WriteAllTextAsync(path, json);
-        await File.WriteAllTextAsync(Path.Combine(outDir, "bench-azure-latest.json"), json);
+        var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench-azure");
         output.WriteLine($"  json: {path}; load average now {BenchCommand.LoadAverage()}");
         output.WriteLine(report.ResultLine());
         return lost == 0 && refused == 0 ? 0 : 1;
@@ -145,30 +141,6 @@ public static class DurableBench
         }
 
         return pids;
-    }
-
-    private static async Task<int> RunOrdersAsync(IClusterClient client, IReadOnlyList<OrderPlan> plans, int concurrency)
-    {
-        var refused = 0;
-        await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
-        {
-            foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
-            {
-                if (!(await step()).Accepted)
-                {
-                    Interlocked.Increment(ref refused);
-                }
-            }
-        });
-        return refused;
-    }
-
-    private static async Task<(SiloSample After, double Seconds)> WaitAppliedAsync(SiloProbe probe, SiloSample before,
-        IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout, Stopwatch clock)
-    {
-        var after = await probe.WaitForAsync("subscriber applications", s => s.SubscriberApplied,
-            before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, timeout);
-        return (after, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Waits until the queue deletes since <paramref name="from"/> caught up with the puts; returns the counters then.</summary>
@@ -224,10 +196,8 @@ public static class DurableBench
         o.WriteLine($"  CPU during the run: silo {r.SiloCpuPercent:0} %{string.Concat(r.EmulatorCpuPercent.Select(e => $", emulator {e.Key} {e.Value:0} %"))} (100 % = one core)");
         if (r.Raw is { } raw)
         {
-            var tablePerEvent = r.Storage.Where(x => x.Service == "table" && !x.Background).Sum(x => x.Requests) / (double)r.Events;
-            var queuePerEvent = r.Storage.Where(x => x.Service == "queue" && !x.Background).Sum(x => x.Requests) / (double)r.Events;
             o.WriteLine($"  raw emulator, same callers, no Orleans: {raw.TableUpsertsPerSecond:0} table upserts/s, {raw.QueueRequestsPerSecond:0} queue requests/s " +
-                        $"-> bound {r.EmulatorBoundEventsPerSecond:0} events/s at {tablePerEvent:0.00} table + {queuePerEvent:0.00} queue requests per event");
+                        $"-> bound {r.EmulatorBoundEventsPerSecond:0} events/s at {r.PerEvent("table"):0.00} table + {r.PerEvent("queue"):0.00} queue requests per event");
         }
 
         o.WriteLine($"  total {r.TotalSeconds:0} s");
@@ -311,6 +281,9 @@ public sealed record DurableReport(
     double OrdersPerSecond, double EventsPerSecond, double DeliveriesPerSecond, double SiloCpuPercent, IReadOnlyDictionary<string, double> EmulatorCpuPercent,
     double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw, double TotalSeconds)
 {
+    /// <summary>Requests of one service ("table" or "queue") per event, background excluded.</summary>
+    public double PerEvent(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests) / (double)Events;
+
     /// <summary>
     /// Events/s the emulator could take at this run's requests per event, from its raw rates: each service is its own
     /// process, so the slower one bounds it. NaN without a raw baseline.
@@ -324,8 +297,8 @@ public sealed record DurableReport(
                 return double.NaN;
             }
 
-            var table = Storage.Where(x => x.Service == "table" && !x.Background).Sum(x => x.Requests) / (double)Events;
-            var queue = Storage.Where(x => x.Service == "queue" && !x.Background).Sum(x => x.Requests) / (double)Events;
+            var table = PerEvent("table");
+            var queue = PerEvent("queue");
             return Math.Min(table > 0 ? Raw.TableUpsertsPerSecond / table : double.PositiveInfinity,
                 queue > 0 ? Raw.QueueRequestsPerSecond / queue : double.PositiveInfinity);
         }
@@ -334,10 +307,9 @@ public sealed record DurableReport(
     public string ResultLine()
     {
         static string F(double value, string format) => BenchReport.F(value, format);
-        long Ops(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests);
         return "RESULT profile=azure " +
                $"orders_per_s={F(OrdersPerSecond, "0.0")} storage_ops_per_event={F(StorageOpsPerEvent, "0.00")} " +
-               $"table_ops_per_event={F(Ops("table") / (double)Events, "0.00")} queue_ops_per_event={F(Ops("queue") / (double)Events, "0.00")} " +
+               $"table_ops_per_event={F(PerEvent("table"), "0.00")} queue_ops_per_event={F(PerEvent("queue"), "0.00")} " +
                $"events_per_s={F(EventsPerSecond, "0.0")} emulator_bound_events_per_s={(Raw is null ? "n/a" : F(EmulatorBoundEventsPerSecond, "0"))} " +
                $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} lost={Lost}";
     }

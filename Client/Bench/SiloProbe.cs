@@ -14,6 +14,11 @@ public sealed class SiloProbe(IClusterClient client)
 
     public Task<SiloSample> SampleAsync(bool fullGc = false) => _control.SampleAsync(fullGc);
 
+    /// <summary>Waits until the subscribers applied every event of <paramref name="plans"/> since <paramref name="before"/>.</summary>
+    public Task<SiloSample> WaitAppliedAsync(string what, SiloSample before, IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout) =>
+        WaitForAsync($"{what}: subscriber applications", s => s.SubscriberApplied,
+            before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, timeout);
+
     /// <summary>
     /// Polls until <paramref name="counter"/> reaches <paramref name="target"/>; returns the sample that first did,
     /// or throws when <paramref name="timeout"/> passes (naming the counter, target and last value).

@@ -158,7 +158,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             {
                 // The delivered event is still stored below, held behind the gap; the wake timer reads the log again.
                 LogWakeFailed(ex, Name, OrderId);
-                _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+                RetryCatchUpLater();
             }
         }
 
@@ -387,7 +387,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
         catch
         {
-            _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+            RetryCatchUpLater();
             throw;
         }
 
@@ -466,6 +466,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;
+
+    /// <summary>Reads the order's log again after <c>OutboxRetryPeriod</c> (a read or write failed).</summary>
+    private void RetryCatchUpLater()
+    {
+        _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod;
+        ScheduleWake();
+    }
 
     private void RetryIndexSync()
     {
