@@ -2,16 +2,17 @@ using OrderFlow.Contracts;
 
 namespace OrderFlow.Grains.Orders;
 
-/// <summary>Checks a command's own fields, before the order's state is looked at. Returns null when valid.</summary>
+/// <summary>
+/// Checks a command's own fields, before the order's state is looked at. Returns null when valid. Every id follows
+/// <see cref="Ids"/>; every number and list has a bound; free text is bounded by <see cref="TextLimits"/>.
+/// </summary>
 internal static class OrderCommandValidator
 {
-    public const int MaxIdLength = 128;
     public const int MaxLines = 100;
     public const int MaxQuantity = 10_000;
     public const decimal MaxUnitPrice = 10_000_000m;
 
-    public static string? ValidateOrderId(string orderId) =>
-        IsValidId(orderId) ? null : $"order id must be 1-{MaxIdLength} characters without whitespace";
+    public static string? ValidateOrderId(string orderId) => Ids.Problem(orderId, "order id");
 
     public static string? Validate(OrderCommand? command)
     {
@@ -20,25 +21,23 @@ internal static class OrderCommandValidator
             return "command is missing";
         }
 
-        if (!IsValidId(command.CommandId))
-        {
-            return $"command id must be 1-{MaxIdLength} characters without whitespace";
-        }
-
-        return command switch
+        return Ids.Problem(command.CommandId, "command id") ?? command switch
         {
             PlaceOrder place => ValidatePlace(place),
-            PayOrder pay when !IsValidId(pay.PaymentId) => "payment id must be 1-128 characters without whitespace",
-            PayOrder pay when pay.Amount <= 0 => "payment amount must be positive",
+            PayOrder pay => Ids.Problem(pay.PaymentId, "payment id")
+                ?? (pay.Amount <= 0 || pay.Amount > MaxLines * MaxQuantity * MaxUnitPrice || decimal.Round(pay.Amount, 2) != pay.Amount
+                    ? "payment amount must be positive, in whole cents and at most the largest possible order total"
+                    : null),
+            CancelOrder cancel => TextLimits.Problem(cancel.Reason, "cancel reason", TextLimits.MaxReasonLength),
             _ => null,
         };
     }
 
     private static string? ValidatePlace(PlaceOrder place)
     {
-        if (!IsValidId(place.UserId))
+        if (Ids.Problem(place.UserId, "user id") is { } user)
         {
-            return "user id must be 1-128 characters without whitespace";
+            return user;
         }
 
         if (place.Items is null || place.Items.Count == 0)
@@ -53,9 +52,14 @@ internal static class OrderCommandValidator
 
         foreach (var line in place.Items)
         {
-            if (line is null || !IsValidId(line.Sku))
+            if (line is null)
             {
-                return "every item needs a SKU of 1-128 characters without whitespace";
+                return "an item is missing";
+            }
+
+            if (Ids.Problem(line.Sku, "SKU") is { } sku)
+            {
+                return sku;
             }
 
             if (line.Quantity < 1 || line.Quantity > MaxQuantity)
@@ -69,19 +73,7 @@ internal static class OrderCommandValidator
             }
         }
 
-        if (place.CouponId is not null && !IsValidId(place.CouponId))
-        {
-            return "coupon id, when given, must be 1-128 characters without whitespace";
-        }
-
-        if (place.ActivityId is not null && !IsValidId(place.ActivityId))
-        {
-            return "activity id, when given, must be 1-128 characters without whitespace";
-        }
-
-        return null;
+        return (place.CouponId is null ? null : Ids.Problem(place.CouponId, "coupon id"))
+            ?? (place.ActivityId is null ? null : Ids.Problem(place.ActivityId, "activity id"));
     }
-
-    private static bool IsValidId(string? id) =>
-        !string.IsNullOrEmpty(id) && id.Length <= MaxIdLength && !id.Any(char.IsWhiteSpace);
 }
