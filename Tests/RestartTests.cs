@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
@@ -213,6 +214,48 @@ public sealed class RestartTests
         }
     }
 
+    [Fact]
+    public async Task The_stored_state_checker_repairs_nothing_an_unpublished_outbox_stays_visible_until_an_operator_path_activates_the_order()
+    {
+        var id = OrderDriver.NewId("unpublished-");
+        var first = await StartAsync<NoPublishSilo>();
+        try
+        {
+            // Every command is accepted (the event is durable in the outbox) while the transport refuses every publish.
+            await new OrderDriver(first.GrainFactory).FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 3m)));
+        }
+        finally
+        {
+            // The silo dies with all four events in the outbox; its in-memory reminders die with it.
+            await first.KillSiloAsync(first.Primary!);
+            await first.DisposeAsync();
+        }
+
+        var second = await StartAsync<HealthySilo>();
+        try
+        {
+            var stored = second.GrainFactory.GetGrain<IStoredStateGrain>(0);
+            var before = (await stored.ReadOrdersAsync([id]))[0];
+            Assert.Equal((OrderStatus.Received, 4L, 0L), (before.Status, before.LastSequence, before.PublishedSequence));
+            Assert.All(before.Subscribers, s => Assert.Equal((DeliveryState.Behind, 4L), (before.Delivery(s), before.Missing(s))));
+
+            // Reading again and again repairs nothing: no order or inbox grain was activated by the reads.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var after = (await stored.ReadOrdersAsync([id]))[0];
+            Assert.Equal(0L, after.PublishedSequence);
+            Assert.All(after.Subscribers, s => Assert.Equal(DeliveryState.Behind, after.Delivery(s)));
+
+            // The operators' path activates the order, whose activation publishes its outbox: then storage shows the end.
+            await new OrderDriver(second.GrainFactory).Operations.InspectAsync(id);
+            var done = await StoredProgress.WaitFinishedAsync(second.GrainFactory, [id], OrderDriver.CatchUpTimeout);
+            Assert.All(done[0].Subscribers, s => Assert.Equal(4L, s.AppliedSequence));
+        }
+        finally
+        {
+            await StopAsync(second);
+        }
+    }
+
     private static async Task StopAsync(TestCluster cluster)
     {
         await cluster.StopAllSilosAsync();
@@ -275,6 +318,21 @@ public sealed class RestartTests
         {
             ConfigureDurable(siloBuilder);
             siloBuilder.Services.Configure<DrillOptions>(d => d["points"] = new SubscriberDrill { FailEventKind = "OrderPaid" });
+        }
+    }
+
+    private sealed class NoPublishSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            ConfigureDurable(siloBuilder);
+            siloBuilder.Services.Replace(ServiceDescriptor.Singleton<IOrderEventPublisher, RefusingPublisher>());
+        }
+
+        private sealed class RefusingPublisher : IOrderEventPublisher
+        {
+            public Task PublishAsync(Orleans.Streams.IAsyncStream<OrderEvent> stream, OrderEvent evt) =>
+                throw new InvalidOperationException("the transport is down (test)");
         }
     }
 

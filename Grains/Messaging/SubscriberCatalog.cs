@@ -12,11 +12,16 @@ namespace OrderFlow.Grains.Messaging;
 public sealed class SubscriberCatalog
 {
     private readonly Lazy<IReadOnlyDictionary<string, GrainType>> _subscribers;
+    private readonly Lazy<IReadOnlyDictionary<string, (string StateName, string StorageName)>> _inboxes;
 
     public SubscriberCatalog(IOptions<GrainTypeOptions> grainTypes)
     {
         _subscribers = new(() => Discover(grainTypes.Value.Classes));
+        _inboxes = new(() => DiscoverInboxes(grainTypes.Value.Classes));
     }
+
+    /// <summary>Where a subscriber's inbox is stored: the state and storage names of its <c>[PersistentState]</c>.</summary>
+    public (string StateName, string StorageName) InboxOf(string name) => _inboxes.Value[name];
 
     public IReadOnlyList<string> Names => _subscribers.Value.Keys.Order(StringComparer.Ordinal).ToArray();
 
@@ -35,6 +40,23 @@ public sealed class SubscriberCatalog
             }
 
             found[name] = GrainType.Create(name);
+        }
+
+        return found;
+    }
+
+    private static IReadOnlyDictionary<string, (string, string)> DiscoverInboxes(IEnumerable<Type> grainClasses)
+    {
+        var found = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var type in grainClasses.Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t)))
+        {
+            var name = type.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, type).ToString()!;
+            var inbox = type.GetConstructors().SelectMany(c => c.GetParameters())
+                .Where(p => p.ParameterType == typeof(IPersistentState<SubscriberState>))
+                .Select(p => p.GetCustomAttribute<PersistentStateAttribute>())
+                .FirstOrDefault(a => a is not null)
+                ?? throw new InvalidOperationException($"Subscriber {type.FullName} needs a [PersistentState] IPersistentState<SubscriberState> inbox.");
+            found[name] = (inbox.StateName, inbox.StorageName ?? "Default");
         }
 
         return found;

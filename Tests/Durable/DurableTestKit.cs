@@ -6,16 +6,19 @@ namespace OrderFlow.Tests.Durable;
 /// <summary>What every effect grain holds for one order of the durable tests (one user, SKU, coupon and activity per order).</summary>
 public sealed record OrderEffects(decimal Points, int PointsEntries, decimal Coupon, decimal Gmv, decimal Stock, ReplicaRow Replica)
 {
+    /// <summary>Read from storage (<see cref="IStoredStateGrain"/>): no effect grain is activated to answer.</summary>
     public static async Task<OrderEffects> ReadAsync(IGrainFactory grains, string orderId)
     {
-        var points = await grains.GetGrain<IPointsAccountGrain>(UserOf(orderId)).GetAsync();
+        var stored = grains.GetGrain<IStoredStateGrain>(0);
+        async Task<StoredLedger> Ledger(LedgerKind kind, string key) => (await stored.ReadLedgersAsync(kind, [key]))[0];
+        var points = await Ledger(LedgerKind.Points, UserOf(orderId));
         return new OrderEffects(
             points.Balance,
-            points.Entries.Count,
-            (await grains.GetGrain<ICouponGrain>(CouponOf(orderId)).GetAsync()).Balance,
-            (await grains.GetGrain<IActivityGmvGrain>(ActivityOf(orderId)).GetAsync()).Balance,
-            (await grains.GetGrain<IStockGrain>(SkuOf(orderId)).GetAsync()).Balance,
-            await grains.GetGrain<IOrderReplicaGrain>(orderId).GetAsync());
+            points.Entries,
+            (await Ledger(LedgerKind.Coupon, CouponOf(orderId))).Balance,
+            (await Ledger(LedgerKind.Gmv, ActivityOf(orderId))).Balance,
+            (await Ledger(LedgerKind.Stock, SkuOf(orderId))).Balance,
+            (await stored.ReadReplicasAsync([orderId]))[0] ?? new ReplicaRow(false, OrderStatus.None, 0, 0, 0, 0));
     }
 
     /// <summary>The effects of a placed → paid → shipped → received order of <paramref name="quantity"/> at <paramref name="price"/>, each applied once.</summary>

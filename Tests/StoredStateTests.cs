@@ -1,0 +1,58 @@
+using OrderFlow.Contracts;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests;
+
+/// <summary>The non-repairing checker reads exactly what the grains stored, under the names they store it.</summary>
+[Collection(PipelineCollection.Name)]
+public sealed class StoredStateTests(PipelineFixture fixture)
+{
+    private readonly OrderDriver _orders = new(fixture.Grains);
+
+    private IStoredStateGrain Stored => fixture.Grains.GetGrain<IStoredStateGrain>(0);
+
+    [Fact]
+    public async Task Stored_state_of_a_finished_order_matches_what_its_grains_answer()
+    {
+        var id = OrderDriver.NewId("stored-");
+        var (user, sku, coupon, activity) = ($"user-{id}", $"sku-{id}", $"coupon-{id}", $"activity-{id}");
+        var total = await _orders.FullLifecycleAsync(id, user, OrderDriver.Items((sku, 2, 4.25m)), coupon, activity);
+        var order = (await StoredProgress.WaitFinishedAsync(fixture.Grains, [id], OrderDriver.CatchUpTimeout))[0];
+
+        Assert.Equal((OrderStatus.Received, 4L), (order.Status, order.LastSequence));
+        // The six product subscribers, and the tests' own audit-trail subscriber (Tests/Infrastructure).
+        Assert.Subset(order.Subscribers.Select(s => s.Subscriber).ToHashSet(), new HashSet<string> { "activity-gmv", "coupon", "inventory", "order-sync", "points", "sms" });
+        Assert.All(order.Subscribers, s => Assert.Equal((true, 4L, 0L), (s.Exists, s.AppliedSequence, order.Missing(s))));
+
+        var expected = new (LedgerKind Kind, string Key, decimal Balance)[]
+        {
+            (LedgerKind.Points, user, decimal.Floor(total)), (LedgerKind.Coupon, coupon, 1m), (LedgerKind.Gmv, activity, total), (LedgerKind.Stock, sku, -2m),
+        };
+        foreach (var (kind, key, balance) in expected)
+        {
+            var ledger = (await Stored.ReadLedgersAsync(kind, [key]))[0];
+            Assert.Equal((true, balance, 1), (ledger.Exists, ledger.Balance, ledger.Entries));
+        }
+
+        var replica = (await Stored.ReadReplicasAsync([id]))[0];
+        Assert.Equal(await fixture.Grains.GetGrain<IOrderReplicaGrain>(id).GetAsync(), replica);
+    }
+
+    [Fact]
+    public async Task An_order_that_was_never_placed_reads_as_absent_and_activates_nothing()
+    {
+        var id = OrderDriver.NewId("absent-");
+        var order = (await Stored.ReadOrdersAsync([id]))[0];
+        Assert.False(order.Exists);
+        Assert.All(order.Subscribers, s => Assert.Equal((false, DeliveryState.Open), (s.Exists, order.Delivery(s))));
+        Assert.False((await Stored.ReadLedgersAsync(LedgerKind.Points, [id]))[0].Exists);
+        Assert.Null((await Stored.ReadReplicasAsync([id]))[0]);
+    }
+
+    [Fact]
+    public async Task The_checker_refuses_oversized_batches_and_ids_outside_the_alphabet()
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => Stored.ReadOrdersAsync(Enumerable.Range(0, IStoredStateGrain.MaxBatch + 1).Select(i => $"o{i}").ToArray()));
+        await Assert.ThrowsAsync<ArgumentException>(() => Stored.ReadOrdersAsync(["x/1"]));
+    }
+}
