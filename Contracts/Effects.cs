@@ -63,6 +63,9 @@ public enum ReplicaOperation
     Insert = 1,
     Update = 2,
     Delete = 3,
+
+    /// <summary>An event that does not change the row (an event kind the sync does not know): only the version moves.</summary>
+    Skip = 4,
 }
 
 /// <summary>One change to an order's replica row, versioned by the event's sequence.</summary>

@@ -83,7 +83,9 @@ public sealed record OrderSnapshot(
     [property: Id(6)] string? CouponId,
     [property: Id(7)] string? ActivityId,
     [property: Id(8)] long LastSequence,
-    [property: Id(9)] long PublishedSequence);
+    [property: Id(9)] long PublishedSequence,
+    [property: Id(10)] string? PublishError = null,
+    [property: Id(11)] DateTimeOffset? PublishFailingSince = null);
 
 /// <summary>
 /// The single writer of one order (key = order id). It validates each command, assigns the next per-order

@@ -75,6 +75,9 @@ public sealed record OrderReport(
 [Alias("orders.IOperationsGrain")]
 public interface IOperationsGrain : IGrainWithIntegerKey
 {
+    /// <summary>Most orders one <see cref="InspectManyAsync"/> call takes (each activates the order and every subscriber): page larger sets.</summary>
+    public const int MaxInspectBatch = 100;
+
     [Alias("GetSubscribers")] Task<IReadOnlyList<string>> GetSubscribersAsync();
     [Alias("Inspect")] Task<OrderReport> InspectAsync(string orderId);
     [Alias("InspectMany")] Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds);

@@ -92,6 +92,7 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
     public static TheoryData<string> BadPlacements => new()
     {
         "no-items", "zero-quantity", "negative-price", "fraction-of-a-cent", "blank-user", "blank-command-id", "whitespace-sku", "blank-coupon",
+        "slash-user", "hash-sku", "question-coupon", "backslash-activity", "control-command-id", "colon-sku", "long-user", "non-ascii-user",
     };
 
     [Theory]
@@ -110,6 +111,14 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
             "blank-command-id" => new PlaceOrder("", "user-bad", good),
             "whitespace-sku" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku c", 1, 3m))),
             "blank-coupon" => new PlaceOrder("p", "user-bad", good, CouponId: ""),
+            "slash-user" => new PlaceOrder("p", "user/bad", good),
+            "hash-sku" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku#c", 1, 3m))),
+            "question-coupon" => new PlaceOrder("p", "user-bad", good, CouponId: "c?1"),
+            "backslash-activity" => new PlaceOrder("p", "user-bad", good, ActivityId: "a\\1"),
+            "control-command-id" => new PlaceOrder("p\u0007", "user-bad", good),
+            "colon-sku" => new PlaceOrder("p", "user-bad", OrderDriver.Items(("sku:c", 1, 3m))),
+            "long-user" => new PlaceOrder("p", new string('u', Ids.MaxLength + 1), good),
+            "non-ascii-user" => new PlaceOrder("p", "usér", good),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
 
@@ -163,5 +172,73 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
         var result = await _orders.Order(id).CancelAsync(new CancelOrder("same-id"));
         Assert.Equal(OrderErrorCode.CommandIdReused, result.Error!.Code);
         Assert.Equal(OrderStatus.Placed, (await _orders.Order(id).GetAsync()).Status);
+    }
+
+    /// <summary>
+    /// Azure Table storage folds <c>/ \ # ?</c> in row keys to <c>_</c>: these ids would share x_1's row there. They are
+    /// refused in every profile before any write (the Azure-profile twin is in Durable/HostileInputTests).
+    /// </summary>
+    [Theory]
+    [InlineData("x/1")]
+    [InlineData("x\\1")]
+    [InlineData("x#1")]
+    [InlineData("x?1")]
+    [InlineData("x\u00011")]
+    [InlineData("x 1")]
+    public async Task Order_ids_outside_the_alphabet_are_refused_and_nothing_is_written(string suffix)
+    {
+        var id = OrderDriver.NewId("alpha-") + suffix;
+        var result = await _orders.Order(id).PlaceAsync(new PlaceOrder("p", "user-alpha", OrderDriver.Items(("sku-alpha", 1, 1m))));
+        Assert.Equal(OrderErrorCode.InvalidCommand, result.Error!.Code);
+        Assert.Contains("order id", result.Error.Message);
+        Assert.Equal(0, (await _orders.Order(id).GetAsync()).LastSequence);
+    }
+
+    [Fact]
+    public async Task A_cancel_reason_beyond_its_bound_is_refused_before_the_write()
+    {
+        var id = OrderDriver.NewId("reason-");
+        await _orders.PlaceAsync(id, "user-reason", OrderDriver.Items(("sku-reason", 1, 2m)));
+        var refused = await _orders.Order(id).CancelAsync(new CancelOrder("cancel-huge", new string('r', 60_000)));
+        Assert.Equal(OrderErrorCode.InvalidCommand, refused.Error!.Code);
+        var withControl = await _orders.Order(id).CancelAsync(new CancelOrder("cancel-control", "line\u001b[2Jbreak"));
+        Assert.Equal(OrderErrorCode.InvalidCommand, withControl.Error!.Code);
+        Assert.Equal((OrderStatus.Placed, 1L), ((await _orders.Order(id).GetAsync()).Status, (await _orders.Order(id).GetAsync()).LastSequence));
+
+        var accepted = await _orders.Order(id).CancelAsync(new CancelOrder("cancel-ok", new string('r', TextLimits.MaxReasonLength)));
+        Assert.True(accepted.Accepted, accepted.Error?.Message);
+        var published = await _orders.WaitCaughtUpAsync(id);
+        Assert.Equal(2, published.Order.PublishedSequence);
+    }
+
+    [Fact]
+    public async Task An_event_larger_than_the_transport_carries_is_refused_before_the_write()
+    {
+        // The pipeline fixture sets MaxEventBytes to 8 KiB; 100 lines of 128-character SKUs make a ~15 KB event.
+        var id = OrderDriver.NewId("huge-");
+        var lines = Enumerable.Range(0, 100).Select(i => ($"{i:000}-" + new string('s', Ids.MaxLength - 4), 1, 1m)).ToArray();
+        var result = await _orders.Order(id).PlaceAsync(new PlaceOrder("p", "user-huge", OrderDriver.Items(lines)));
+        Assert.Equal(OrderErrorCode.InvalidCommand, result.Error!.Code);
+        Assert.Contains("bytes", result.Error.Message);
+        Assert.Equal(0, (await _orders.Order(id).GetAsync()).LastSequence);
+    }
+
+    [Fact]
+    public async Task A_command_id_is_bound_to_its_content_and_equal_amounts_are_equal_content()
+    {
+        var id = OrderDriver.NewId("fingerprint-");
+        var order = _orders.Order(id);
+        var place = new PlaceOrder("place-1", "user-fp", OrderDriver.Items(("sku-fp", 2, 22.40m)));
+        Assert.True((await order.PlaceAsync(place)).Accepted);
+        Assert.Equal(OrderErrorCode.CommandIdReused,
+            (await order.PlaceAsync(place with { Items = OrderDriver.Items(("sku-fp", 3, 22.40m)) })).Error!.Code);
+        Assert.True((await order.PlaceAsync(place with { Items = OrderDriver.Items(("sku-fp", 2, 22.4m)) })).Repeated);
+
+        Assert.True((await order.PayAsync(new PayOrder("pay-1", "payment-1", 44.80m))).Accepted);
+        var same = await order.PayAsync(new PayOrder("pay-1", "payment-1", 44.8m));
+        Assert.True(same.Accepted && same.Repeated, same.Error?.Message);
+        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", "payment-2", 44.80m))).Error!.Code);
+        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", "payment-1", 45m))).Error!.Code);
+        Assert.Equal(2, (await order.GetAsync()).LastSequence);
     }
 }

@@ -36,6 +36,7 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
         var fits = change.Version == state.Version + 1 && change.Operation switch
         {
             ReplicaOperation.Insert => !state.Exists,
+            ReplicaOperation.Skip => true,
             _ => state.Exists,
         };
         if (!fits)

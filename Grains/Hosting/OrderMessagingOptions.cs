@@ -21,6 +21,13 @@ public sealed class OrderMessagingOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan GapRepairAfter { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Largest serialized order event a command may produce, checked before the order's write. Azure Queue messages
+    /// carry 64 KiB, base64-encoded (48 KiB of bytes) around the event; default 32 KiB leaves room for the envelope.
+    /// </summary>
+    [Range(1024, 48 * 1024)]
+    public int MaxEventBytes { get; set; } = 32 * 1024;
+
     /// <summary>Retry policy of every subscriber that has no entry of its own in <see cref="SubscriberRetry"/>.</summary>
     [Required]
     public RetryPolicy Retry { get; set; } = new();

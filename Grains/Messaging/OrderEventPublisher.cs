@@ -16,5 +16,12 @@ public interface IOrderEventPublisher
 /// <summary>Publishes straight to the Orleans stream.</summary>
 public sealed class StreamOrderEventPublisher : IOrderEventPublisher
 {
-    public Task PublishAsync(IAsyncStream<OrderEvent> stream, OrderEvent evt) => stream.OnNextAsync(evt);
+    public async Task PublishAsync(IAsyncStream<OrderEvent> stream, OrderEvent evt)
+    {
+        // Persistent stream providers carry the caller's RequestContext inside each queue message; a caller controls
+        // it, so it could make a message too big to ever enqueue. Events travel without it. (The change stays inside
+        // this async method: the command's own context is untouched.)
+        RequestContext.Clear();
+        await stream.OnNextAsync(evt);
+    }
 }

@@ -16,14 +16,26 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
 
     public async Task<OrderReport> InspectAsync(string orderId)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(orderId);
+        if (Ids.Problem(orderId, "order id") is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(orderId));
+        }
+
         var order = GrainFactory.GetGrain<IOrderGrain>(orderId).GetAsync();
         var statuses = Task.WhenAll(catalog.Names.Select(name => Subscriber(name, orderId).GetStatusAsync()));
         return new OrderReport(await order, await statuses);
     }
 
-    public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds) =>
-        await Task.WhenAll(orderIds.Select(InspectAsync));
+    public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds)
+    {
+        ArgumentNullException.ThrowIfNull(orderIds);
+        if (orderIds.Count > IOperationsGrain.MaxInspectBatch)
+        {
+            throw new ArgumentException($"at most {IOperationsGrain.MaxInspectBatch} orders per call, got {orderIds.Count}: page the rest", nameof(orderIds));
+        }
+
+        return await Task.WhenAll(orderIds.Select(InspectAsync));
+    }
 
     /// <summary>
     /// The index's entries whose inbox is still parked. An entry whose inbox is not (a resolve that never reached the

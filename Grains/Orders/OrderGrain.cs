@@ -18,6 +18,8 @@ public sealed partial class OrderGrain(
     [PersistentState("order", StorageNames.Orders)] IPersistentState<OrderState> order,
     IOrderEventPublisher publisher,
     IOptions<OrderMessagingOptions> options,
+    Orleans.Serialization.Serializer serializer,
+    SubscriberMetrics metrics,
     TimeProvider clock,
     ILogger<OrderGrain> logger) : Grain, IOrderGrain, IRemindable
 {
@@ -27,6 +29,8 @@ public sealed partial class OrderGrain(
     private IGrainTimer? _outboxTimer;
     private bool _outboxReminderSet;
     private long _persistedPublishedSequence;
+    private string? _publishError;
+    private DateTimeOffset? _publishFailingSince;
 
     private string OrderId => this.GetPrimaryKeyString();
 
@@ -66,7 +70,7 @@ public sealed partial class OrderGrain(
 
     public Task<OrderSnapshot> GetAsync() => Task.FromResult(new OrderSnapshot(
         OrderId, State.Status, State.UserId, State.Items.ToArray(), State.Total, State.PaidAmount,
-        State.CouponId, State.ActivityId, State.LastSequence, State.PublishedSequence));
+        State.CouponId, State.ActivityId, State.LastSequence, State.PublishedSequence, _publishError, _publishFailingSince));
 
     public Task<IReadOnlyList<OrderEvent>> GetEventsAsync(long afterSequence) =>
         Task.FromResult<IReadOnlyList<OrderEvent>>(State.Events.Skip((int)Math.Clamp(afterSequence, 0, State.Events.Count)).ToArray());
@@ -90,12 +94,16 @@ public sealed partial class OrderGrain(
         }
 
         var kind = command.GetType().Name;
+        var fingerprint = CommandFingerprint.Of(command);
         if (State.Commands.TryGetValue(command.CommandId, out var earlier))
         {
-            // Same command id again: answer as the first time, write and publish nothing new.
-            return earlier.Kind == kind
-                ? new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true)
-                : Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by {earlier.Kind}");
+            // Same command id again: answer as the first time, write and publish nothing new — but only for the same
+            // command. An id reused for other content is refused, like an idempotency key sent with another body.
+            return earlier.Kind != kind
+                ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by {earlier.Kind}")
+                : earlier.Fingerprint is not null && earlier.Fingerprint != fingerprint
+                    ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by a {kind} with different content")
+                    : new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true);
         }
 
         var (evt, error) = Decide(command, State.LastSequence + 1, clock.GetUtcNow());
@@ -104,9 +112,18 @@ public sealed partial class OrderGrain(
             return Reject(error.Code, error.Message);
         }
 
+        // Checked before the write: an event the transport cannot carry would sit in the outbox forever (Azure Queue
+        // messages hold 64 KiB, base64 inside). Every field is bounded, so this is the backstop, not the rule.
+        var size = serializer.SerializeToArray<OrderEvent>(evt!).Length;
+        if (size > options.Value.MaxEventBytes)
+        {
+            return Reject(OrderErrorCode.InvalidCommand,
+                $"the {evt!.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}");
+        }
+
         Apply(evt!);
         State.Events.Add(evt!);
-        State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status);
+        State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status, fingerprint);
         await order.WriteOrReloadAsync();
         _persistedPublishedSequence = State.PublishedSequence;
 
@@ -208,12 +225,19 @@ public sealed partial class OrderGrain(
             }
             catch (Exception ex)
             {
+                // Visible to operators: the log, the orderflow.outbox.publish_failures counter, and `order show`
+                // (the error and since when). The event stays in the outbox and is retried; nothing later overtakes it.
+                _publishFailingSince ??= clock.GetUtcNow();
+                _publishError = $"{ex.GetType().Name}: {ex.Message.Split('\n')[0]}";
+                metrics.PublishFailed();
                 LogPublishFailed(ex, OrderId, evt.Sequence);
                 await ScheduleOutboxRetryAsync();
                 return;
             }
 
             State.PublishedSequence = evt.Sequence;
+            _publishError = null;
+            _publishFailingSince = null;
         }
 
         await ClearOutboxRetryAsync();

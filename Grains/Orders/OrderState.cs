@@ -33,8 +33,13 @@ public sealed class OrderState
     public long LastSequence => Events.Count;
 }
 
+/// <summary>
+/// A command id's first outcome. <see cref="Fingerprint"/> binds the id to the command's content
+/// (<see cref="CommandFingerprint"/>); records stored before it existed have none and are matched by kind only.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("orders.ProcessedCommand.v1")]
 public sealed record ProcessedCommand(
     [property: Id(0)] string Kind,
     [property: Id(1)] long Sequence,
-    [property: Id(2)] OrderStatus Status);
+    [property: Id(2)] OrderStatus Status,
+    [property: Id(3)] string? Fingerprint = null);

@@ -13,15 +13,22 @@ public sealed class OrderSyncSubscriber(
     [PersistentState("order-sync", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
     SubscriberServices services) : OrderSubscriberGrain(inbox, services), IOrderSyncSubscriberGrain
 {
-    protected override Task HandleAsync(OrderEvent evt) => Replica.ApplyAsync(evt switch
+    protected override Task HandleAsync(OrderEvent evt) => Replica.ApplyAsync(ChangeFor(evt));
+
+    /// <summary>
+    /// The row change of an event. An event kind this subscriber does not know only moves the row's version
+    /// (<see cref="ReplicaOperation.Skip"/>): a new event type added to the order must not park every order here, and
+    /// the next known change must still fit the row in sequence.
+    /// </summary>
+    public static ReplicaChange ChangeFor(OrderEvent evt) => evt switch
     {
         OrderPlaced placed => new ReplicaChange(ReplicaOperation.Insert, evt.Sequence, OrderStatus.Placed, placed.Total),
         OrderPaid paid => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Paid, paid.Amount),
         OrderShipped => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Shipped, null),
         OrderReceived => new ReplicaChange(ReplicaOperation.Update, evt.Sequence, OrderStatus.Received, null),
         OrderCancelled => new ReplicaChange(ReplicaOperation.Delete, evt.Sequence, OrderStatus.Cancelled, null),
-        _ => throw new NotSupportedException($"order-sync does not know {evt.Kind}"),
-    });
+        _ => new ReplicaChange(ReplicaOperation.Skip, evt.Sequence, OrderStatus.None, null),
+    };
 
     private IOrderReplicaGrain Replica => GrainFactory.GetGrain<IOrderReplicaGrain>(OrderId);
 }

@@ -45,6 +45,8 @@ public sealed class PipelineFixture : IAsyncLifetime
             siloBuilder.Services.Configure<OrderMessagingOptions>(o =>
             {
                 o.GapRepairAfter = TimeSpan.FromSeconds(1);
+                // Small, so a test can build an event larger than the transport is allowed to carry.
+                o.MaxEventBytes = 8 * 1024;
                 o.Retry = new RetryPolicy
                 {
                     MaxAttempts = MaxAttempts,
