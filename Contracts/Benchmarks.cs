@@ -22,6 +22,7 @@ public sealed record BenchEvent(
 
 /// <summary>The cheapest grain call Orleans can make: the baseline for calls per second through the gateway.</summary>
 [Alias("bench.IBenchEchoGrain")]
+[ClientCallable]
 public interface IBenchEchoGrain : IGrainWithIntegerKey
 {
     [Alias("Ping")] Task<int> PingAsync(int value);
@@ -32,6 +33,7 @@ public interface IBenchEchoGrain : IGrainWithIntegerKey
 /// without state: the baseline for stream deliveries per second.
 /// </summary>
 [Alias("bench.IBenchProducerGrain")]
+[ClientCallable]
 public interface IBenchProducerGrain : IGrainWithStringKey
 {
     [Alias("Publish")] Task PublishAsync(long sequence);
@@ -65,6 +67,7 @@ public sealed record SiloSample(
 /// with <c>Benchmarks:Enabled=true</c>, because it can slow subscribers down and force garbage collections.
 /// </summary>
 [Alias("bench.IBenchControlGrain")]
+[ClientCallable]
 public interface IBenchControlGrain : IGrainWithIntegerKey
 {
     /// <summary>Counters and memory of this silo; with <paramref name="fullGc"/> after a full, compacting collection.</summary>

@@ -93,6 +93,7 @@ public sealed record OrderSnapshot(
 /// to the order's stream.
 /// </summary>
 [Alias("orders.IOrderGrain")]
+[ClientCallable]
 public interface IOrderGrain : IGrainWithStringKey
 {
     [Alias("Place")] Task<CommandResult> PlaceAsync(PlaceOrder command);

@@ -102,6 +102,7 @@ public sealed record StoredLedger(
 /// Each call reads at most <see cref="MaxBatch"/> keys.
 /// </summary>
 [Alias("verify.IStoredStateGrain")]
+[ClientCallable]
 public interface IStoredStateGrain : IGrainWithIntegerKey
 {
     public const int MaxBatch = 100;

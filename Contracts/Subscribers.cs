@@ -73,6 +73,7 @@ public sealed record OrderReport(
 /// Knows the subscribers from the silo's grain catalog, so a new subscriber shows up without changes here.
 /// </summary>
 [Alias("orders.IOperationsGrain")]
+[ClientCallable]
 public interface IOperationsGrain : IGrainWithIntegerKey
 {
     /// <summary>Most orders one <see cref="InspectManyAsync"/> call takes (each activates the order and every subscriber): page larger sets.</summary>

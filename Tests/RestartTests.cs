@@ -104,8 +104,8 @@ public sealed class RestartTests
             var done = await orders.WaitCaughtUpAsync(id);
             Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
             await AssertPointsAwardedOnceAsync(second, user, total);
-            Assert.Equal(-3m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
-            Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await second.GrainFactory.GetGrain<IOrderReplicaGrain>(id).GetAsync());
+            Assert.Equal(-3m, (await SiloGrains.Of(second).GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
+            Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await SiloGrains.Of(second).GetGrain<IOrderReplicaGrain>(id).GetAsync());
 
             // The order's final event is always written: storage says 4 for everyone.
             Assert.All(done.Subscribers, s => Assert.Equal(4, Stored(s.Subscriber)));
@@ -165,7 +165,7 @@ public sealed class RestartTests
             var done = await orders.WaitCaughtUpAsync(id);
             Assert.All(done.Subscribers, s => Assert.Equal(4, s.AppliedSequence));
             await AssertPointsAwardedOnceAsync(second, user, total);
-            Assert.Equal(-2m, (await second.GrainFactory.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
+            Assert.Equal(-2m, (await SiloGrains.Of(second).GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
         }
         finally
         {
@@ -187,7 +187,7 @@ public sealed class RestartTests
                 OrderDriver.CatchUpTimeout, letters => $"{letters.Count} letters, none for {id}");
 
             // The index update is lost (the silo died before it landed, say): the inbox is parked, the list says nothing.
-            await first.GrainFactory.GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id);
+            await SiloGrains.Of(first).GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id);
             Assert.DoesNotContain(await orders.Operations.ListDeadLettersAsync("points"), l => l.OrderId == id);
         }
         finally
@@ -273,7 +273,7 @@ public sealed class RestartTests
 
     private static async Task AssertPointsAwardedOnceAsync(TestCluster cluster, string user, decimal total)
     {
-        var account = await cluster.GrainFactory.GetGrain<IPointsAccountGrain>(user).GetAsync();
+        var account = await SiloGrains.Of(cluster).GetGrain<IPointsAccountGrain>(user).GetAsync();
         Assert.Equal(decimal.Floor(total), account.Balance);
         Assert.Single(account.Entries);
     }

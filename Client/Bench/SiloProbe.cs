@@ -8,11 +8,29 @@ public sealed class SiloProbe(IClusterClient client)
 {
     private static readonly TimeSpan PollPeriod = TimeSpan.FromMilliseconds(20);
 
-    private readonly IBenchControlGrain _control = client.GetGrain<IBenchControlGrain>(0);
+    private IBenchControlGrain? _control;
 
-    public IBenchControlGrain Control => _control;
+    /// <summary>
+    /// The bench control grain. A silo without <c>Benchmarks:Enabled=true</c> does not host the bench grains at all, so
+    /// the cluster knows no implementation of it: that is reported as the same one-line refusal as a disabled grain.
+    /// </summary>
+    public IBenchControlGrain Control
+    {
+        get
+        {
+            try
+            {
+                return _control ??= client.GetGrain<IBenchControlGrain>(0);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidOperationException(
+                    "the silo hosts no bench grains; start it with Benchmarks:Enabled=true (./bench.sh does)", ex);
+            }
+        }
+    }
 
-    public Task<SiloSample> SampleAsync(bool fullGc = false) => _control.SampleAsync(fullGc);
+    public Task<SiloSample> SampleAsync(bool fullGc = false) => Control.SampleAsync(fullGc);
 
     /// <summary>Waits until the subscribers applied every event of <paramref name="plans"/> since <paramref name="before"/>.</summary>
     public Task<SiloSample> WaitAppliedAsync(string what, SiloSample before, IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout) =>
@@ -28,7 +46,7 @@ public sealed class SiloProbe(IClusterClient client)
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var sample = await _control.SampleAsync(false);
+            var sample = await Control.SampleAsync(false);
             if (counter(sample) >= target)
             {
                 return sample;

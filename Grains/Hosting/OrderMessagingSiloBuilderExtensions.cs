@@ -8,6 +8,7 @@ using Orleans.Serialization;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Security;
 using Orleans.Configuration;
 using Orleans.Storage;
 using Orleans.Streams;
@@ -40,6 +41,16 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton<SubscriberServices>();
         services.TryAddSingleton<SubscriberCatalog>();
         services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);
+        // The bench's grains exist only on a silo started for benchmarks: elsewhere they are not registered at all, so
+        // no client can publish bench traffic on the production stream provider or read and change the silo's drills.
+        services.AddOptions<GrainTypeOptions>().PostConfigure<IOptions<BenchmarkOptions>>((grainTypes, bench) =>
+        {
+            if (!bench.Value.Enabled)
+            {
+                grainTypes.Classes.RemoveWhere(type => type.Namespace == typeof(BenchControlGrain).Namespace);
+            }
+        });
+        builder.AddIncomingGrainCallFilter<ClientCallFilter>();
         services.TryAddSingleton<BenchDeliveryCounter>();
         services.TryAddSingleton<StorageOperationCounter>();
         return builder;

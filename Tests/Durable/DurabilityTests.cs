@@ -40,7 +40,7 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
             CatchUp, Describe);
         var effectsBefore = await Task.WhenAll(finished.Select(id => ReadAsync(fixture.Grains, id)));
         Assert.All(effectsBefore, e => Assert.Equal(OfReceivedOrder(2, 10.50m), e));
-        Assert.Equal(0m, (await fixture.Grains.GetGrain<IPointsAccountGrain>(UserOf(stuck)).GetAsync()).Balance);
+        Assert.Equal(0m, (await SiloGrains.Of(fixture.Cluster).GetGrain<IPointsAccountGrain>(UserOf(stuck)).GetAsync()).Balance);
 
         await fixture.CrashAndRestartEverySiloAsync();
         foreach (var drills in fixture.DrillBoards)
@@ -50,7 +50,7 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
 
         // Nothing calls the stuck order's points subscriber: only its reminder, stored in Azure Table before the
         // crash, can wake it. Its inbox (events 2-4) and retry state come back from storage.
-        var awarded = await Eventually.Until(() => fixture.Grains.GetGrain<IPointsAccountGrain>(UserOf(stuck)).GetAsync(),
+        var awarded = await Eventually.Until(() => SiloGrains.Of(fixture.Cluster).GetGrain<IPointsAccountGrain>(UserOf(stuck)).GetAsync(),
             l => l.Balance > 0, TimeSpan.FromSeconds(150), l => $"points of {UserOf(stuck)} still {l.Balance} after the restart");
         Assert.Equal(21m, awarded.Balance);
 
@@ -85,7 +85,7 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
     public async Task A_write_to_a_ledger_behind_the_grains_back_is_detected_and_never_overwritten()
     {
         var user = $"etag-{Guid.NewGuid():N}";
-        var account = fixture.Grains.GetGrain<IPointsAccountGrain>(user);
+        var account = SiloGrains.Of(fixture.Cluster).GetGrain<IPointsAccountGrain>(user);
         await account.ApplyAsync("first", 10m);
 
         // A second writer with its own ETag (as another process with the same provider would be) changes the record.

@@ -18,7 +18,11 @@ public sealed class PipelineFixture : IAsyncLifetime
 
     public TestCluster Cluster { get; private set; } = null!;
 
-    public IGrainFactory Grains => Cluster.GrainFactory;
+    /// <summary>
+    /// Grains as the silo itself reaches them (its hosted client): internal grains (ledgers, replicas, inboxes) answer
+    /// here, while the external <c>Cluster.Client</c> may call only the client-callable interfaces.
+    /// </summary>
+    public IGrainFactory Grains => SiloGrains.Of(Cluster);
 
     public DrillBoard Drills => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<DrillBoard>();
 

@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Grains.Security;
+
+/// <summary>
+/// Refuses calls from external clients to OrderFlow's internal grain interfaces: only interfaces marked
+/// <see cref="ClientCallableAttribute"/> answer a client. Calls between grains, from the silo's own hosted client and
+/// from Orleans' system targets (stream agents, reminders) pass untouched; so do interfaces of other assemblies
+/// (Orleans' own management grain, an application's own grains).
+/// </summary>
+public sealed class ClientCallFilter : IIncomingGrainCallFilter
+{
+    private static readonly Assembly[] OwnAssemblies = [typeof(IOrderGrain).Assembly, typeof(ClientCallFilter).Assembly];
+    private readonly ConcurrentDictionary<Type, bool> _internal = new();
+
+    public Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod?.DeclaringType is { } declaring && IsInternal(declaring) && IsExternalClient(context.SourceId))
+        {
+            throw new UnauthorizedAccessException(
+                $"{declaring.Name} is internal to the cluster; clients call IOrderGrain, IOperationsGrain or IStoredStateGrain");
+        }
+
+        return context.Invoke();
+    }
+
+    /// <summary>A client connected through a gateway; the silo's own hosted client (key <c>hosted-…</c>) is not one.</summary>
+    public static bool IsExternalClient(GrainId? source) =>
+        source is { } id && id.Type.ToString() == ClientGrainType
+        && !(id.Key.ToString() ?? "").StartsWith("hosted-", StringComparison.Ordinal);
+
+    /// <summary>The grain type of every client's id (Orleans' <c>ClientGrainId</c>, internal to Orleans).</summary>
+    private const string ClientGrainType = "sys.client";
+
+    private bool IsInternal(Type type) => _internal.GetOrAdd(type, static t =>
+        OwnAssemblies.Contains(t.Assembly) && t.GetCustomAttribute<ClientCallableAttribute>() is null);
+}

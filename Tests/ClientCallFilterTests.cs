@@ -1,0 +1,45 @@
+using OrderFlow.Contracts;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests;
+
+/// <summary>An external client reaches only the client-callable interfaces; the silo's own calls reach everything.</summary>
+[Collection(PipelineCollection.Name)]
+public sealed class ClientCallFilterTests(PipelineFixture fixture)
+{
+    private IClusterClient External => fixture.Cluster.Client;
+
+    [Fact]
+    public async Task An_external_client_cannot_move_a_ledger_skip_an_inbox_or_edit_the_dead_letter_index()
+    {
+        var id = OrderDriver.NewId("filter-");
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IPointsAccountGrain>($"user-{id}").ApplyAsync($"{id}:forged", 1_000m));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IStockGrain>($"sku-{id}").GetAsync());
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderReplicaGrain>(id).GetAsync());
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<ISmsGatewayGrain>($"user-{id}").SendAsync(id, "paid", "hi"));
+
+        // Nothing was written by the refused calls; the silo itself still reaches the ledger.
+        Assert.False((await External.GetGrain<IStoredStateGrain>(0).ReadLedgersAsync(LedgerKind.Points, [$"user-{id}"]))[0].Exists);
+        Assert.Equal(0m, (await fixture.Grains.GetGrain<IPointsAccountGrain>($"user-{id}").GetAsync()).Balance);
+    }
+
+    [Fact]
+    public async Task An_external_client_places_orders_and_operates_through_the_client_callable_interfaces()
+    {
+        var id = OrderDriver.NewId("filter-ok-");
+        var orders = new OrderDriver(External);
+        await orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 2m)));
+        var report = await External.GetGrain<IOperationsGrain>(0).InspectAsync(id);
+        Assert.Equal(OrderStatus.Received, report.Order.Status);
+        var stored = await StoredProgress.WaitFinishedAsync(External, [id], OrderDriver.CatchUpTimeout);
+        Assert.Equal(4, stored[0].LastSequence);
+    }
+
+    [Fact]
+    public void A_silo_started_without_benchmarks_hosts_no_bench_grains()
+    {
+        var ex = Assert.ThrowsAny<Exception>(() => External.GetGrain<IBenchProducerGrain>("bench-x"));
+        Assert.Contains("IBenchProducerGrain", ex.Message);
+    }
+}
