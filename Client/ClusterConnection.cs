@@ -2,12 +2,23 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
 using Orleans.Configuration;
 
 namespace OrderFlow.Client;
 
 /// <summary>The silo gateway could not be reached in time.</summary>
 public sealed class GatewayUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Which cluster a command talks to: the global options <c>--gateway</c> and <c>--cluster-id</c>.</summary>
+public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string ClusterId);
+
+/// <summary>
+/// Connects to <paramref name="target"/>, runs <paramref name="work"/> with the client and disconnects; returns the
+/// work's exit code. The CLI's is <see cref="ClusterConnection.RunAsync"/>; tests pass one that hands over a test
+/// cluster's client, or one that fails the test if a bad command line got as far as connecting.
+/// </summary>
+public delegate Task<int> ClusterRunner(ClusterTarget target, Func<IClusterClient, Task<int>> work);
 
 /// <summary>Connects an Orleans client to one or more silo gateways.</summary>
 public static class ClusterConnection
@@ -29,7 +40,7 @@ public static class ClusterConnection
                     return new IPEndPoint(IPAddress.Loopback, port);
                 }
 
-                throw new UsageException($"--gateway must be host:port with an IP address (e.g. 127.0.0.1:30000), was '{text}'");
+                throw new UsageException($"--gateway must be host:port with an IP address (e.g. 127.0.0.1:30000), was '{Ids.Printable(text)}'");
             }
 
             return endpoint;
@@ -65,6 +76,15 @@ public static class ClusterConnection
             throw new GatewayUnreachableException(
                 $"cannot reach the silo gateway at {string.Join(", ", gateways)} (cluster id '{clusterId}') within {ConnectTimeout.TotalSeconds:0} s (is the silo running? start it with ./run.sh)", ex);
         }
+    }
+
+    /// <summary>The CLI's <see cref="ClusterRunner"/>: a client of its own for the one command, stopped after it.</summary>
+    public static async Task<int> RunAsync(ClusterTarget target, Func<IClusterClient, Task<int>> work)
+    {
+        using var host = await ConnectAsync(target.Gateways, target.ClusterId);
+        var exitCode = await work(host.Client());
+        await host.StopAsync();
+        return exitCode;
     }
 
     public static IClusterClient Client(this IHost host) => host.Services.GetRequiredService<IClusterClient>();

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using OrderFlow.Contracts;
 
@@ -6,70 +7,76 @@ namespace OrderFlow.Client;
 /// <summary><c>deadletters list|retry|skip</c>.</summary>
 public static class DeadLetterCommands
 {
-    public const string Usage = """
-          deadletters list [--subscriber NAME]
-          deadletters retry SUBSCRIBER ORDER
-          deadletters skip SUBSCRIBER ORDER SEQ
-        """;
-
-    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    public static Command Create(CliContext cli)
     {
-        var ops = client.GetGrain<IOperationsGrain>(0);
-        var verb = args.Positional0(1, "deadletters verb (list, retry, skip)");
-        switch (verb)
+        var deadLetters = new Command("deadletters", "Lists parked orders, resumes them or skips their parked event");
+
+        var only = CliValues.IdOption("--subscriber", "subscriber", "Only this subscriber's parked orders");
+        var list = new Command("list", "Lists parked orders, with a count per subscriber") { only };
+        list.SetAction(parse => cli.WithClientAsync(parse, client => ListAsync(client, parse.GetValue(only), cli.Output)));
+        deadLetters.Subcommands.Add(list);
+
+        var (retrySubscriber, retryOrder) = (SubscriberArgument(), OrderIdArgument());
+        var retry = new Command("retry", "Resumes a parked order from its parked event") { retrySubscriber, retryOrder };
+        retry.SetAction(parse => cli.WithClientAsync(parse, client =>
+            RetryAsync(client, parse.GetValue(retrySubscriber)!, parse.GetValue(retryOrder)!, cli.Output, cli.Error)));
+        deadLetters.Subcommands.Add(retry);
+
+        var (skipSubscriber, skipOrder) = (SubscriberArgument(), OrderIdArgument());
+        var sequence = new Argument<long>("SEQ")
         {
-            case "list":
-                var subscriber = args.Optional("subscriber");
-                args.EnsureAllUsed(2);
-                var known = await ops.GetSubscribersAsync();
-                if (subscriber is not null && !known.Contains(subscriber, StringComparer.OrdinalIgnoreCase))
-                {
-                    throw new UsageException($"no subscriber named '{subscriber}'; known: {string.Join(", ", known)}");
-                }
-
-                // The list first: it drops stale index entries, so the counts read afterwards agree with its rows.
-                var letters = await ops.ListDeadLettersAsync(subscriber);
-                var counts = await ops.CountDeadLettersAsync();
-                output.WriteLine("parked orders per subscriber: " + string.Join(", ", counts.Select(c => $"{c.Key}={c.Value}")));
-                foreach (var letter in letters)
-                {
-                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{letter.Subscriber} order={letter.OrderId} seq={letter.Sequence} event={letter.EventKind} attempts={letter.Attempts} " +
-                        $"first={letter.FirstFailureAt:u} last={letter.LastFailureAt:u} error={letter.Error}"));
-                }
-
-                return 0;
-
-            case "retry":
-                var retried = await ops.RetryAsync(args.Positional0(2, "subscriber"), args.Positional0(3, "order id"));
-                args.EnsureAllUsed(4);
-                return Report(retried, output);
-
-            case "skip":
-                var sequenceText = args.Positional0(4, "sequence");
-                if (!long.TryParse(sequenceText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sequence) || sequence < 1)
-                {
-                    throw new UsageException($"sequence must be a positive whole number, was '{sequenceText}'");
-                }
-
-                var skipped = await ops.SkipAsync(args.Positional0(2, "subscriber"), args.Positional0(3, "order id"), sequence);
-                args.EnsureAllUsed(5);
-                return Report(skipped, output);
-
-            default:
-                throw new UsageException($"unknown deadletters verb '{verb}' (list, retry, skip)");
-        }
+            Description = "The parked event's sequence number (deadletters list shows it)",
+            CustomParser = result => CliValues.Read(result, CliValues.Sequence),
+        };
+        var skip = new Command("skip", "Skips a parked order's parked event and goes on with the next") { skipSubscriber, skipOrder, sequence };
+        skip.SetAction(parse => cli.WithClientAsync(parse, client =>
+            SkipAsync(client, parse.GetValue(skipSubscriber)!, parse.GetValue(skipOrder)!, parse.GetValue(sequence), cli.Output, cli.Error)));
+        deadLetters.Subcommands.Add(skip);
+        return deadLetters;
     }
 
-    private static int Report(DeadLetterActionResult result, TextWriter output)
+    private static Argument<string> SubscriberArgument() => CliValues.IdArgument("SUBSCRIBER", "subscriber", "The subscriber's name, e.g. points");
+
+    private static Argument<string> OrderIdArgument() => CliValues.IdArgument("ORDER", "order id", "The parked order's id");
+
+    public static async Task<int> ListAsync(IClusterClient client, string? subscriber, TextWriter output)
+    {
+        var ops = client.GetGrain<IOperationsGrain>(0);
+        var known = await ops.GetSubscribersAsync();
+        if (subscriber is not null && !known.Contains(subscriber, StringComparer.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"no subscriber named '{subscriber}'; known: {string.Join(", ", known.Select(name => Ids.Printable(name)))}");
+        }
+
+        // The list first: it drops stale index entries, so the counts read afterwards agree with its rows.
+        var letters = await ops.ListDeadLettersAsync(subscriber);
+        var counts = await ops.CountDeadLettersAsync();
+        output.WriteLine("parked orders per subscriber: " + string.Join(", ", counts.Select(c => $"{Ids.Printable(c.Key)}={c.Value}")));
+        foreach (var letter in letters)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{Ids.Printable(letter.Subscriber)} order={Ids.Printable(letter.OrderId, Ids.MaxLength)} seq={letter.Sequence} event={Ids.Printable(letter.EventKind)} attempts={letter.Attempts} " +
+                $"first={letter.FirstFailureAt:u} last={letter.LastFailureAt:u} error={Ids.Printable(letter.Error, 500)}"));
+        }
+
+        return 0;
+    }
+
+    public static async Task<int> RetryAsync(IClusterClient client, string subscriber, string orderId, TextWriter output, TextWriter error) =>
+        Report(await client.GetGrain<IOperationsGrain>(0).RetryAsync(subscriber, orderId), output, error);
+
+    public static async Task<int> SkipAsync(IClusterClient client, string subscriber, string orderId, long sequence, TextWriter output, TextWriter error) =>
+        Report(await client.GetGrain<IOperationsGrain>(0).SkipAsync(subscriber, orderId, sequence), output, error);
+
+    private static int Report(DeadLetterActionResult result, TextWriter output, TextWriter error)
     {
         if (result.Outcome is DeadLetterActionOutcome.Resumed or DeadLetterActionOutcome.Skipped)
         {
-            output.WriteLine(result.Message);
+            output.WriteLine(Ids.Printable(result.Message, 500));
             return 0;
         }
 
-        Console.Error.WriteLine($"error: {result.Outcome}: {result.Message}");
+        error.WriteLine($"error: {result.Outcome}: {Ids.Printable(result.Message, 500)}");
         return 1;
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using OrderFlow.Contracts;
@@ -10,17 +11,31 @@ namespace OrderFlow.Client;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = """
-          demo [--orders N] [--concurrency C] [--catch-up-seconds S] [--run-id ID]
-        """;
+    /// <summary>What one demo run does; every value checked while the command line is parsed.</summary>
+    public sealed record Settings(int Orders, int Concurrency, TimeSpan CatchUp, string RunId);
 
-    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    public static Command Create(CliContext cli)
     {
-        var orders = args.Int("orders", 1000, 1, 1_000_000);
-        var concurrency = args.Int("concurrency", 64, 1, 4096);
-        var catchUp = TimeSpan.FromSeconds(args.Int("catch-up-seconds", 180, 1, 3600));
-        var runId = args.Optional("run-id") ?? $"demo{DateTime.UtcNow:HHmmss}{Random.Shared.Next(1000):000}";
-        args.EnsureAllUsed(1);
+        var orders = CliValues.NumberOption("--orders", 1000, 1, 1_000_000, "Orders to drive through their lifecycle");
+        var concurrency = CliValues.NumberOption("--concurrency", 64, 1, 4096, "Concurrent callers");
+        var catchUp = CliValues.NumberOption("--catch-up-seconds", 180, 1, 3600, "How long to wait for every subscriber to catch up, in seconds");
+        var runId = CliValues.Single("--run-id", "ID", $"Prefix of every id the run makes (default: demo + time + random; at most {CliValues.MaxRunIdLength} characters)", CliValues.RunId);
+        var demo = new Command("demo", "Drives orders through their lifecycle concurrently, waits for every subscriber, checks every ledger, prints a RESULT line")
+        {
+            orders, concurrency, catchUp, runId,
+        };
+        demo.SetAction(parse =>
+        {
+            var settings = new Settings(parse.GetValue(orders), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(catchUp)),
+                parse.GetValue(runId) ?? $"demo{DateTime.UtcNow:HHmmss}{Random.Shared.Next(1000):000}");
+            return cli.WithClientAsync(parse, client => RunAsync(client, settings, cli.Output));
+        });
+        return demo;
+    }
+
+    public static async Task<int> RunAsync(IClusterClient client, Settings settings, TextWriter output)
+    {
+        var (orders, concurrency, catchUp, runId) = settings;
 
         var plans = Enumerable.Range(0, orders).Select(i => OrderPlan.Create(runId, i)).ToArray();
         var latencies = new double[plans.Sum(p => p.CommandCount)];

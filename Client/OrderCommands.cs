@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using OrderFlow.Contracts;
 
@@ -6,42 +7,71 @@ namespace OrderFlow.Client;
 /// <summary><c>order place|pay|ship|receive|cancel|show</c>.</summary>
 public static class OrderCommands
 {
-    public const string Usage = """
-          order place ORDER --user USER --item SKU:QTY:PRICE [--item ...] [--coupon ID] [--activity ID] [--command-id ID]
-          order pay ORDER --payment ID --amount AMOUNT [--command-id ID]
-          order ship|receive ORDER [--command-id ID]
-          order cancel ORDER [--reason TEXT] [--command-id ID]
-          order show ORDER
-        """;
-
-    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    public static Command Create(CliContext cli)
     {
-        var verb = args.Positional0(1, "order verb (place, pay, ship, receive, cancel, show)");
-        var orderId = args.Positional0(2, "order id");
-        var order = client.GetGrain<IOrderGrain>(orderId);
-        string CommandId() => args.Optional("command-id") ?? $"cli-{Guid.NewGuid():N}";
+        var order = new Command("order", "Sends a command to one order, or shows where it stands");
 
-        if (verb == "show")
+        var user = CliValues.IdOption("--user", "user id", "The ordering user", required: true);
+        var items = new Option<OrderLine[]>("--item")
         {
-            args.EnsureAllUsed(3);
-            var report = await client.GetGrain<IOperationsGrain>(0).InspectAsync(orderId);
-            Print(report, output);
-            return report.Order.Status == OrderStatus.None ? 1 : 0;
+            Description = "A line of the order: SKU, quantity, unit price in whole cents (e.g. sku-1:2:19.90); repeat it for more lines",
+            HelpName = "SKU:QTY:PRICE",
+            Required = true,
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = result => CliValues.ReadAll(result, texts => texts.Select(CliValues.Item).ToArray()),
+        };
+        var coupon = CliValues.IdOption("--coupon", "coupon id", "Coupon the order uses");
+        var activity = CliValues.IdOption("--activity", "activity id", "Sales activity the order counts towards");
+        order.Subcommands.Add(Sending(cli, "place", "Places an order", [user, items, coupon, activity],
+            (parse, commandId) => new PlaceOrder(commandId, parse.GetValue(user)!, parse.GetValue(items)!, parse.GetValue(coupon), parse.GetValue(activity))));
+
+        var payment = CliValues.IdOption("--payment", "payment id", "The payment's id", required: true);
+        var amount = CliValues.Single("--amount", "AMOUNT", "The amount paid, in whole cents (e.g. 44.80); must equal the order total",
+            text => CliValues.Amount(text, "--amount"), required: true);
+        order.Subcommands.Add(Sending(cli, "pay", "Pays a placed order", [payment, amount],
+            (parse, commandId) => new PayOrder(commandId, parse.GetValue(payment)!, parse.GetValue(amount))));
+
+        order.Subcommands.Add(Sending(cli, "ship", "Ships a paid order", [], (_, commandId) => new ShipOrder(commandId)));
+        order.Subcommands.Add(Sending(cli, "receive", "Confirms that a shipped order was received", [], (_, commandId) => new ConfirmReceipt(commandId)));
+
+        var reason = CliValues.Single("--reason", "TEXT", $"Why the order is cancelled (at most {TextLimits.MaxReasonLength} characters)", CliValues.Reason);
+        order.Subcommands.Add(Sending(cli, "cancel", "Cancels an order before it ships", [reason],
+            (parse, commandId) => new CancelOrder(commandId, parse.GetValue(reason))));
+
+        var shown = OrderIdArgument();
+        var show = new Command("show", "Shows the order, then per subscriber: applied, buffered, attempts, next attempt, parked") { shown };
+        show.SetAction(parse => cli.WithClientAsync(parse, client => ShowAsync(client, parse.GetValue(shown)!, cli.Output)));
+        order.Subcommands.Add(show);
+        return order;
+    }
+
+    /// <summary>A verb that sends one command; every value is parsed and checked before the action connects.</summary>
+    private static Command Sending(CliContext cli, string verb, string description, Option[] options, Func<ParseResult, string, OrderCommand> command)
+    {
+        var orderId = OrderIdArgument();
+        var commandId = CliValues.IdOption("--command-id", "command id",
+            "Idempotency key: sending the same id again returns the first result and adds no event (default: a new one)");
+        var sending = new Command(verb, description) { orderId };
+        foreach (var option in options)
+        {
+            sending.Options.Add(option);
         }
 
-        // Parse everything and reject leftovers before anything is sent: a typo must never half-run a command.
-        OrderCommand command = verb switch
+        sending.Options.Add(commandId);
+        sending.SetAction(parse =>
         {
-            "place" => new PlaceOrder(CommandId(), args.Required("user"), ParseItems(args.All("item")),
-                args.Optional("coupon"), args.Optional("activity")),
-            "pay" => new PayOrder(CommandId(), args.Required("payment"),
-                CliArguments.ParseDecimal(args.Required("amount"), "--amount")),
-            "ship" => new ShipOrder(CommandId()),
-            "receive" => new ConfirmReceipt(CommandId()),
-            "cancel" => new CancelOrder(CommandId(), args.Optional("reason")),
-            _ => throw new UsageException($"unknown order verb '{verb}' (place, pay, ship, receive, cancel, show)"),
-        };
-        args.EnsureAllUsed(3);
+            var toSend = command(parse, parse.GetValue(commandId) ?? $"cli-{Guid.NewGuid():N}");
+            return cli.WithClientAsync(parse, client => SendAsync(client, parse.GetValue(orderId)!, verb, toSend, cli.Output, cli.Error));
+        });
+        return sending;
+    }
+
+    private static Argument<string> OrderIdArgument() => CliValues.IdArgument("ORDER", "order id", "The order's id");
+
+    public static async Task<int> SendAsync(IClusterClient client, string orderId, string verb, OrderCommand command, TextWriter output, TextWriter error)
+    {
+        var order = client.GetGrain<IOrderGrain>(orderId);
         var result = await (command switch
         {
             PlaceOrder place => order.PlaceAsync(place),
@@ -53,7 +83,7 @@ public static class OrderCommands
         });
         if (!result.Accepted)
         {
-            Console.Error.WriteLine($"error: order {orderId} refused {verb}: {result.Error!.Code}: {result.Error.Message}");
+            error.WriteLine($"error: order {orderId} refused {verb}: {result.Error!.Code}: {Ids.Printable(result.Error.Message, 500)}");
             return 1;
         }
 
@@ -61,40 +91,29 @@ public static class OrderCommands
         return 0;
     }
 
-    private static IReadOnlyList<OrderLine> ParseItems(IReadOnlyList<string> items)
+    public static async Task<int> ShowAsync(IClusterClient client, string orderId, TextWriter output)
     {
-        if (items.Count == 0)
-        {
-            throw new UsageException("order place needs at least one --item SKU:QTY:PRICE");
-        }
-
-        return items.Select(text =>
-        {
-            var parts = text.Split(':');
-            if (parts.Length != 3 || !int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var quantity))
-            {
-                throw new UsageException($"--item must be SKU:QTY:PRICE (e.g. sku-1:2:19.90), was '{text}'");
-            }
-
-            return new OrderLine(parts[0], quantity, CliArguments.ParseDecimal(parts[2], "item price"));
-        }).ToArray();
+        var report = await client.GetGrain<IOperationsGrain>(0).InspectAsync(orderId);
+        Print(report, output);
+        return report.Order.Status == OrderStatus.None ? 1 : 0;
     }
 
+    /// <summary>Prints a report; every string in it came from storage, so each goes through <see cref="Ids.Printable"/>.</summary>
     public static void Print(OrderReport report, TextWriter output)
     {
         var o = report.Order;
         if (o.Status == OrderStatus.None)
         {
-            output.WriteLine($"order {o.OrderId}: not found");
+            output.WriteLine($"order {Id(o.OrderId)}: not found");
             return;
         }
 
-        output.WriteLine($"order {o.OrderId}: {o.Status}, user {o.UserId}, total {o.Total:0.00}, paid {o.PaidAmount:0.00}, " +
-                         $"coupon {o.CouponId ?? "-"}, activity {o.ActivityId ?? "-"}");
+        output.WriteLine($"order {Id(o.OrderId)}: {o.Status}, user {Id(o.UserId)}, total {o.Total:0.00}, paid {o.PaidAmount:0.00}, " +
+                         $"coupon {Id(o.CouponId ?? "-")}, activity {Id(o.ActivityId ?? "-")}");
         output.WriteLine($"  events 1..{o.LastSequence}, published up to {o.PublishedSequence}");
         foreach (var line in o.Items)
         {
-            output.WriteLine($"  item {line.Sku} x{line.Quantity} @ {line.UnitPrice:0.00}");
+            output.WriteLine($"  item {Id(line.Sku)} x{line.Quantity} @ {line.UnitPrice:0.00}");
         }
 
         output.WriteLine($"  {"subscriber",-14} {"applied",7} {"buffered",-10} {"attempts",8} {"next attempt",-24} {"parked",-6} {"dups",5} last error");
@@ -102,7 +121,9 @@ public static class OrderCommands
         {
             var buffered = s.BufferedSequences.Count == 0 ? "-" : string.Join(",", s.BufferedSequences);
             var next = s.NextAttemptAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-";
-            output.WriteLine($"  {s.Subscriber,-14} {s.AppliedSequence,7} {buffered,-10} {s.Attempts,8} {next,-24} {(s.Parked ? "yes" : "no"),-6} {s.DuplicatesIgnored,5} {s.LastError ?? "-"}");
+            output.WriteLine($"  {Id(s.Subscriber),-14} {s.AppliedSequence,7} {buffered,-10} {s.Attempts,8} {next,-24} {(s.Parked ? "yes" : "no"),-6} {s.DuplicatesIgnored,5} {Ids.Printable(s.LastError ?? "-", 500)}");
         }
     }
+
+    private static string Id(string? id) => Ids.Printable(id, Ids.MaxLength);
 }

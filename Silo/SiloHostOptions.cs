@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 
 namespace OrderFlow.Silo;
@@ -9,13 +10,15 @@ public sealed class SiloHostOptions : IValidatableObject
     public const string SectionName = "Silo";
 
     /// <summary>
-    /// Storage/stream profile. <c>Embedded</c> (default): in-memory storage, memory streams, one localhost silo.
+    /// Storage/stream profile, in any casing. <c>Embedded</c> (default): in-memory storage, memory streams, one localhost silo.
     /// <c>Azure</c>: grain state, streams, membership and reminders in Azure Storage (<see cref="AzureStorage"/>), several silos.
     /// </summary>
-    [Required, AllowedValues("Embedded", "embedded", "Azure", "azure")]
+    [Required]
     public string Profile { get; set; } = "Embedded";
 
     public bool IsAzure => string.Equals(Profile, "Azure", StringComparison.OrdinalIgnoreCase);
+
+    private bool IsEmbedded => string.Equals(Profile, "Embedded", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Silo-to-silo port. Default 11111 (Orleans' default).</summary>
     [Range(1, 65535)]
@@ -39,6 +42,12 @@ public sealed class SiloHostOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        // Checked here rather than with [AllowedValues], which compares case-sensitively: "AZURE" is as good as "Azure".
+        if (!IsAzure && !IsEmbedded)
+        {
+            yield return new ValidationResult($"Profile must be Embedded or Azure (any casing), was '{Ids.Printable(Profile)}'", [nameof(Profile)]);
+        }
+
         if (SiloPort == GatewayPort)
         {
             yield return new ValidationResult($"SiloPort and GatewayPort must differ (both {SiloPort})");

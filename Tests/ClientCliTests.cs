@@ -1,30 +1,71 @@
 using System.Diagnostics;
 using OrderFlow.Client;
+using OrderFlow.Contracts;
 using OrderFlow.Tests.Infrastructure;
 
 namespace OrderFlow.Tests;
 
+/// <summary>
+/// The CLI end to end but in process: <see cref="Cli.RunAsync"/> with the test cluster's client, or with a runner that
+/// fails the test if a bad command line gets as far as connecting.
+/// </summary>
 [Collection(PipelineCollection.Name)]
 public sealed class ClientCliTests(PipelineFixture fixture)
 {
-    private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "help" };
-
     private IClusterClient Client => fixture.Cluster.Client;
 
-    private static CliArguments Args(params string[] args) => new(args, Flags);
+    private sealed record Run(int ExitCode, string Output, string Error);
+
+    private Task<Run> RunAsync(params string[] args) => RunAsync((_, work) => work(Client), args);
+
+    private static Task<Run> RunWithoutClusterAsync(params string[] args) => RunAsync((_, _) =>
+    {
+        Assert.Fail($"'{string.Join(' ', args)}' connected to the cluster; a bad command line must be refused before that");
+        return Task.FromResult(-1);
+    }, args);
+
+    private static async Task<Run> RunAsync(ClusterRunner cluster, string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var exitCode = await Cli.RunAsync(args, output, error, cluster);
+        return new Run(exitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Exit code 2 and one line on the error writer.</summary>
+    private static void AssertUsageError(Run run, string? contains = null)
+    {
+        Assert.True(run.ExitCode == Cli.BadCommandLine, $"exit code {run.ExitCode}, error '{run.Error}', output '{run.Output}'");
+        var line = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line);
+        Assert.EndsWith(" (run with --help for usage)", line);
+        Assert.DoesNotContain(line, char.IsControl);
+        if (contains is not null)
+        {
+            Assert.Contains(contains, line);
+        }
+    }
+
+    private async Task AssertNothingSentAsync(string orderId) =>
+        Assert.Equal(0, (await fixture.Grains.GetGrain<IOrderGrain>(orderId).GetAsync()).LastSequence);
 
     [Fact]
     public async Task Order_commands_place_pay_and_show_through_the_cli()
     {
         var id = OrderDriver.NewId("cli-");
         var output = new StringWriter();
+        async Task<int> Cli(params string[] args)
+        {
+            var run = await RunAsync(args);
+            output.Write(run.Output);
+            return run.ExitCode;
+        }
 
-        Assert.Equal(0, await OrderCommands.RunAsync(Client, Args("order", "place", id, "--user", "u-cli", "--item", "sku-cli:2:9.90", "--coupon", $"c-{id}"), output));
-        Assert.Equal(0, await OrderCommands.RunAsync(Client, Args("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"), output));
-        Assert.Equal(0, await OrderCommands.RunAsync(Client, Args("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"), output));
-        Assert.Equal(1, await OrderCommands.RunAsync(Client, Args("order", "receive", id), output));
+        Assert.Equal(0, await Cli("order", "place", id, "--user", "u-cli", "--item", "sku-cli:2:9.90", "--coupon", $"c-{id}"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
+        Assert.Equal(1, await Cli("order", "receive", id));
         await new OrderDriver(fixture.Grains).WaitCaughtUpAsync(id);
-        Assert.Equal(0, await OrderCommands.RunAsync(Client, Args("order", "show", id), output));
+        Assert.Equal(0, await Cli("order", "show", id));
 
         var text = output.ToString();
         Assert.Contains($"order {id}: place accepted as event 1", text);
@@ -37,39 +78,138 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_refused_command_is_one_line_on_the_error_writer_and_exit_code_1()
+    {
+        var id = OrderDriver.NewId("cli-refused-");
+
+        var run = await RunAsync("order", "ship", id);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.StartsWith($"error: order {id} refused ship: ", Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal(1, (await RunAsync("order", "show", id)).ExitCode);
+    }
+
     [Theory]
-    [InlineData("order", "place", "o1", "--user", "u", "--item", "sku:two:1.00")]
-    [InlineData("order", "place", "o1", "--user", "u")]
-    [InlineData("order", "pay", "o1", "--payment", "p", "--amount", "ten")]
-    [InlineData("order", "fly", "o1")]
-    [InlineData("order", "place", "o1", "--user", "u", "--item", "sku:1:1.00", "--colour", "red")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:two:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "ten")]
+    [InlineData("order", "fly", "{id}")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00", "--colour", "red")]
     [InlineData("order", "ship")]
+    // Thousands separators, signs, exponents and fractions of a cent are refused, not read as something else
+    // (NumberStyles.Number read "19,90" as 1990.00).
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "19,90")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "1,990.00")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "-5.00")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "1e3")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "19.999")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "0")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1,000.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:0:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:+1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00:9")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sk u:1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u/1", "--item", "sku:1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00", "--coupon", "c#1")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00", "--activity", "")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00", "extra")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--user", "v", "--item", "sku:1:1.00")]
+    [InlineData("order", "pay", "{id}", "--payment", "p?1", "--amount", "1.00")]
+    [InlineData("order", "ship", "{id}", "--command-id", "a b")]
+    [InlineData("order", "cancel", "{id}", "--reason", "line\nbreak")]
+    [InlineData("order", "show", "{id}", "--payment", "p")]
+    [InlineData("order")]
     public async Task Bad_order_arguments_are_usage_errors_that_send_nothing(params string[] args)
     {
-        await Assert.ThrowsAsync<UsageException>(() => OrderCommands.RunAsync(Client, Args(args), TextWriter.Null));
-        Assert.Equal(0, (await fixture.Grains.GetGrain<OrderFlow.Contracts.IOrderGrain>("o1").GetAsync()).LastSequence);
+        var id = OrderDriver.NewId("cli-bad-");
+
+        AssertUsageError(await RunWithoutClusterAsync(args.Select(a => a.Replace("{id}", id, StringComparison.Ordinal)).ToArray()));
+        await AssertNothingSentAsync(id);
+    }
+
+    [Fact]
+    public async Task An_order_id_outside_the_id_alphabet_is_refused_before_anything_is_sent()
+    {
+        AssertUsageError(await RunWithoutClusterAsync("order", "place", "x/1", "--user", "u", "--item", "sku:1:1.00"), "order id must be");
+        AssertUsageError(await RunWithoutClusterAsync("order", "pay", "x_1\u0000", "--payment", "p", "--amount", "1.00"));
+        // A control character is shown escaped, never written to the terminal.
+        AssertUsageError(await RunWithoutClusterAsync("order", "show", $"{OrderDriver.NewId("cli-show-")}\u0007"), "\\u0007");
+        AssertUsageError(await RunWithoutClusterAsync("order", "show", new string('o', Ids.MaxLength + 1)));
+    }
+
+    [Fact]
+    public async Task A_cancel_reason_is_bounded()
+    {
+        var id = OrderDriver.NewId("cli-reason-");
+
+        AssertUsageError(await RunWithoutClusterAsync("order", "cancel", id, "--reason", new string('r', TextLimits.MaxReasonLength + 1)), "cancel reason");
+        await AssertNothingSentAsync(id);
+        // '@' is an ordinary first character of a value, not a response file to read.
+        Assert.Equal(1, (await RunAsync("order", "cancel", id, "--reason", "@never-a-file")).ExitCode);
+    }
+
+    [Fact]
+    public void Order_show_escapes_control_characters_that_come_from_storage()
+    {
+        var order = new OrderSnapshot("o\u001b[2J", OrderStatus.Paid, "u\u0007", [new OrderLine("s\r", 1, 1m)], 1m, 1m, "c\n", null, 2, 2);
+        var points = new SubscriberStatus("points\u0000", "o", 1, [2], 3, null, true, "boom\u001b[31m\nsecond line", [], 0, 3, 1, null, 0);
+        var output = new StringWriter();
+
+        OrderCommands.Print(new OrderReport(order, [points]), output);
+
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(5, lines.Length);
+        Assert.All(lines, line => Assert.DoesNotContain(line, char.IsControl));
+        Assert.Contains("boom\\u001b[31m\\u000asecond line", lines[^1]);
     }
 
     [Fact]
     public async Task Dead_letter_commands_validate_their_arguments()
     {
-        await Assert.ThrowsAsync<UsageException>(() => DeadLetterCommands.RunAsync(Client, Args("deadletters", "list", "--subscriber", "nope"), TextWriter.Null));
-        await Assert.ThrowsAsync<UsageException>(() => DeadLetterCommands.RunAsync(Client, Args("deadletters", "skip", "points", "o1", "zero"), TextWriter.Null));
-        await Assert.ThrowsAsync<UsageException>(() => DeadLetterCommands.RunAsync(Client, Args("deadletters", "purge"), TextWriter.Null));
-        Assert.Equal(1, await DeadLetterCommands.RunAsync(Client, Args("deadletters", "retry", "points", OrderDriver.NewId("never-parked-")), TextWriter.Null));
+        AssertUsageError(await RunAsync("deadletters", "list", "--subscriber", "nope"), "no subscriber named 'nope'");
+        AssertUsageError(await RunWithoutClusterAsync("deadletters", "skip", "points", "o1", "zero"));
+        AssertUsageError(await RunWithoutClusterAsync("deadletters", "purge"));
+        Assert.Equal(1, (await RunAsync("deadletters", "retry", "points", OrderDriver.NewId("never-parked-"))).ExitCode);
 
-        var output = new StringWriter();
-        Assert.Equal(0, await DeadLetterCommands.RunAsync(Client, Args("deadletters", "list", "--subscriber", "points"), output));
-        Assert.StartsWith("parked orders per subscriber: activity-gmv=", output.ToString());
+        var list = await RunAsync("deadletters", "list", "--subscriber", "points");
+        Assert.Equal(0, list.ExitCode);
+        Assert.StartsWith("parked orders per subscriber: activity-gmv=", list.Output);
     }
+
+    [Theory]
+    [InlineData("deadletters", "retry", "points", "o1", "extra")]
+    [InlineData("deadletters", "retry", "points")]
+    [InlineData("deadletters", "retry", "points", "x/1")]
+    [InlineData("deadletters", "retry", "poi nts", "o1")]
+    [InlineData("deadletters", "skip", "points", "o1", "zero")]
+    [InlineData("deadletters", "skip", "points", "o1", "0")]
+    [InlineData("deadletters", "skip", "points", "o1", "-1")]
+    [InlineData("deadletters", "skip", "points", "o1", "1,000")]
+    [InlineData("deadletters", "skip", "points", "o1", "3", "extra")]
+    [InlineData("deadletters", "skip", "points", "o1")]
+    [InlineData("deadletters", "list", "extra")]
+    [InlineData("deadletters", "list", "--subscriber", "a/b")]
+    [InlineData("deadletters")]
+    public async Task Dead_letter_arguments_are_all_checked_before_the_cluster_is_called(params string[] args) =>
+        AssertUsageError(await RunWithoutClusterAsync(args));
 
     [Theory]
     [InlineData("bench", "--profile", "fast")]
     [InlineData("bench", "--profile", "azure", "--emulator-pid", "table=abc")]
     [InlineData("bench", "--profile", "azure", "--orders", "0")]
     [InlineData("bench", "--orders", "5")]
-    public async Task Bad_bench_arguments_are_usage_errors(params string[] args) =>
-        await Assert.ThrowsAsync<UsageException>(() => OrderFlow.Client.Bench.BenchCommand.RunAsync(Client, Args(args), TextWriter.Null));
+    [InlineData("bench", "--orders", "1,000")]
+    [InlineData("bench", "--concurrency", "+4")]
+    [InlineData("bench", "--profile", "azure", "--latency-seconds", "5")]
+    [InlineData("bench", "--azure-storage", "UseDevelopmentStorage=true")]
+    [InlineData("bench", "--scale-orders", "0", "extra")]
+    [InlineData("demo", "--orders", "0")]
+    [InlineData("demo", "--concurrency", "1,000")]
+    [InlineData("demo", "--run-id", "run/1")]
+    [InlineData("demo", "--catch-up-seconds", "3601")]
+    public async Task Bad_bench_and_demo_arguments_are_usage_errors(params string[] args) =>
+        AssertUsageError(await RunWithoutClusterAsync(args));
 
     [Fact]
     public async Task The_durable_bench_refuses_a_silo_that_does_not_allow_benchmarks()
@@ -79,7 +219,7 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         Console.SetError(error);
         try
         {
-            Assert.Equal(1, await OrderFlow.Client.Bench.BenchCommand.RunAsync(Client, Args("bench", "--profile", "azure"), TextWriter.Null));
+            Assert.Equal(1, (await RunAsync("bench", "--profile", "azure")).ExitCode);
         }
         finally
         {
@@ -87,6 +227,59 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         }
 
         Assert.Contains("Benchmarks:Enabled=true", error.ToString());
+    }
+
+    [Fact]
+    public async Task Every_command_has_generated_help()
+    {
+        var place = await RunWithoutClusterAsync("order", "place", "--help");
+        Assert.Equal(0, place.ExitCode);
+        Assert.Contains("--item", place.Output);
+        Assert.Contains("--user", place.Output);
+        Assert.Contains("SKU:QTY:PRICE", place.Output);
+        Assert.Equal("", place.Error);
+
+        var pay = await RunWithoutClusterAsync("help", "order", "pay");
+        Assert.Equal(0, pay.ExitCode);
+        Assert.Contains("--amount", pay.Output);
+
+        var bench = await RunWithoutClusterAsync("bench", "--help");
+        Assert.Contains("--emulator-pid", bench.Output);
+
+        foreach (var args in new[] { new[] { "--help" }, new[] { "help" } })
+        {
+            var help = await RunWithoutClusterAsync(args);
+            Assert.Equal(0, help.ExitCode);
+            Assert.Contains("deadletters", help.Output);
+            Assert.Contains("--gateway", help.Output);
+        }
+
+        var none = await RunWithoutClusterAsync();
+        Assert.Equal(Cli.BadCommandLine, none.ExitCode);
+        Assert.Contains("deadletters", none.Output);
+    }
+
+    [Fact]
+    public async Task Global_options_name_the_gateways_and_the_cluster_wherever_they_stand()
+    {
+        var targets = new List<ClusterTarget>();
+        Task<int> Record(ClusterTarget target, Func<IClusterClient, Task<int>> work)
+        {
+            targets.Add(target);
+            return work(Client);
+        }
+
+        var id = OrderDriver.NewId("cli-target-");
+        await RunAsync(Record, ["--gateway", "127.0.0.1:30010,127.0.0.1:30011", "--cluster-id", "orderflow", "order", "show", id]);
+        await RunAsync(Record, ["order", "show", id, "--gateway", "localhost:30012"]);
+        await RunAsync(Record, ["order", "show", id]);
+
+        Assert.Equal(["127.0.0.1:30010", "127.0.0.1:30011"], targets[0].Gateways.Select(g => g.ToString()));
+        Assert.Equal("orderflow", targets[0].ClusterId);
+        Assert.Equal(["127.0.0.1:30012"], targets[1].Gateways.Select(g => g.ToString()));
+        Assert.Equal(ClusterConnection.DefaultClusterId, targets[1].ClusterId);
+        Assert.Equal(["127.0.0.1:30000"], targets[2].Gateways.Select(g => g.ToString()));
+        AssertUsageError(await RunWithoutClusterAsync("--gateway", "example.com:30000", "order", "show", id), "--gateway");
     }
 
     [Theory]
@@ -107,8 +300,10 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     public async Task An_unreachable_silo_is_reported_within_the_connect_timeout()
     {
         var watch = Stopwatch.StartNew();
-        await Assert.ThrowsAsync<GatewayUnreachableException>(() => ClusterConnection.ConnectAsync(ClusterConnection.ParseGateways(["127.0.0.1:1"])));
+        var run = await RunAsync(ClusterConnection.RunAsync, ["--gateway", "127.0.0.1:1", "order", "show", "o1"]);
         // The contract is "says so within 10 seconds"; the slack covers a loaded CI machine.
         Assert.True(watch.Elapsed < ClusterConnection.ConnectTimeout + TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.Equal(Cli.GatewayUnreachable, run.ExitCode);
+        Assert.StartsWith("error: cannot reach the silo gateway at 127.0.0.1:1", Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 }

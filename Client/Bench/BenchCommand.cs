@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using OrderFlow.Contracts;
@@ -14,41 +16,75 @@ namespace OrderFlow.Client.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public const string Usage = """
-          bench [--orders N] [--concurrency C] [--baseline-seconds S] [--latency-seconds S] [--load-percent P]
-                [--scale-orders N (0 skips)] [--idle-seconds S] [--out DIR] [--drain-timeout-seconds S]
-        """ + "\n" + DurableBench.Usage;
-
     /// <summary>The async-ratio drills (scenario S1): the document's slow downstream systems, in milliseconds per event.</summary>
     private static readonly (string Subscriber, int DelayMs)[] SlowSubscribers = [("sms", 100), ("points", 200), ("coupon", 100)];
 
-    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    /// <summary>
+    /// The embedded profile's settings. <see cref="IdleSeconds"/>: how long the scale phase lets the silo sit idle after
+    /// deactivating before it measures memory: at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod,
+    /// after which the stream agents drop their per-stream state.
+    /// </summary>
+    public sealed record Settings(int Orders, int Concurrency, int BaselineSeconds, int LatencySeconds, int LoadPercent, int ScaleOrders,
+        int IdleSeconds, string OutDir, TimeSpan DrainTimeout)
     {
-        switch (args.Optional("profile") ?? "embedded")
+        public static Settings Read(SymbolResult given, BenchOptions o)
         {
-            case "embedded":
-                return await RunEmbeddedAsync(client, args, output);
-            case "azure":
-                return await DurableBench.RunAsync(client, args, output);
-            case var other:
-                throw new UsageException($"option --profile must be embedded or azure, was '{other}'");
+            o.EnsureOnly(given, BenchOptions.Embedded, o.Orders, o.Concurrency, o.BaselineSeconds, o.LatencySeconds, o.LoadPercent, o.ScaleOrders,
+                o.IdleSeconds, o.Out, o.DrainTimeoutSeconds);
+            return new Settings(
+                BenchOptions.Number(given, o.Orders, 1000, 10, 1_000_000),
+                BenchOptions.Number(given, o.Concurrency, 64, 1, 4096),
+                BenchOptions.Number(given, o.BaselineSeconds, 5, 1, 600),
+                BenchOptions.Number(given, o.LatencySeconds, 15, 1, 600),
+                BenchOptions.Number(given, o.LoadPercent, 50, 1, 100),
+                BenchOptions.Number(given, o.ScaleOrders, 100_000, 0, 1_000_000),
+                BenchOptions.Number(given, o.IdleSeconds, 15, 0, 3600),
+                given.GetValue(o.Out) ?? "artifacts",
+                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 300, 1, 3600)));
         }
     }
 
-    private static async Task<int> RunEmbeddedAsync(IClusterClient client, CliArguments args, TextWriter output)
+    public static Command Create(CliContext cli)
     {
-        var orders = args.Int("orders", 1000, 10, 1_000_000);
-        var concurrency = args.Int("concurrency", 64, 1, 4096);
-        var baselineSeconds = args.Int("baseline-seconds", 5, 1, 600);
-        var latencySeconds = args.Int("latency-seconds", 15, 1, 600);
-        var loadPercent = args.Int("load-percent", 50, 1, 100);
-        var scaleOrders = args.Int("scale-orders", 100_000, 0, 1_000_000);
-        // How long the scale phase lets the silo sit idle after deactivating before it measures memory: at least the
-        // silo's OrderStreams:PullingAgent:StreamInactivityPeriod, after which the stream agents drop their per-stream state.
-        var idleSeconds = args.Int("idle-seconds", 15, 0, 3600);
-        var outDir = args.Optional("out") ?? "artifacts";
-        var drainTimeout = TimeSpan.FromSeconds(args.Int("drain-timeout-seconds", 300, 1, 3600));
-        args.EnsureAllUsed(1);
+        var options = new BenchOptions();
+        var bench = new Command("bench", "Measures the pipeline against Orleans' own limits (a silo with Benchmarks:Enabled=true; see ./bench.sh)");
+        foreach (var option in options.All)
+        {
+            bench.Options.Add(option);
+        }
+
+        // The validator reads every option for the chosen profile, so a bad one is a parse error and nothing connects.
+        bench.Validators.Add(given =>
+        {
+            try
+            {
+                _ = Plan(given, options, cli.Output);
+            }
+            catch (UsageException ex)
+            {
+                given.AddError(ex.Message);
+            }
+        });
+        bench.SetAction(parse => cli.WithClientAsync(parse, Plan(parse.CommandResult, options, cli.Output)));
+        return bench;
+    }
+
+    /// <summary>The run the command line asks for, with every option read for the chosen profile.</summary>
+    private static Func<IClusterClient, Task<int>> Plan(SymbolResult given, BenchOptions options, TextWriter output)
+    {
+        if (options.ProfileOf(given) == BenchOptions.Azure)
+        {
+            var durable = DurableBench.Settings.Read(given, options);
+            return client => DurableBench.RunAsync(client, durable, output);
+        }
+
+        var embedded = Settings.Read(given, options);
+        return client => RunEmbeddedAsync(client, embedded, output);
+    }
+
+    public static async Task<int> RunEmbeddedAsync(IClusterClient client, Settings args, TextWriter output)
+    {
+        var (orders, concurrency, baselineSeconds, latencySeconds, loadPercent, scaleOrders, idleSeconds, outDir, drainTimeout) = args;
 
         var total = Stopwatch.StartNew();
         var runId = $"b{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";

@@ -1,3 +1,4 @@
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using Azure.Data.Tables;
@@ -17,25 +18,32 @@ namespace OrderFlow.Client.Bench;
 /// </summary>
 public static class DurableBench
 {
-    public const string Usage = """
-          bench --profile azure [--orders N] [--concurrency C] [--idle-seconds S] [--baseline-seconds S]
-                [--azure-storage CONNECTION (raw emulator baseline)] [--emulator-pid SERVICE=PID ...] [--out DIR]
-        """;
-
     /// <summary>Tables whose requests are the cluster's upkeep, paid per second and per silo, not per event.</summary>
     private static readonly HashSet<string> ClusterTables = new(StringComparer.Ordinal) { "OrleansSiloInstances" };
 
-    public static async Task<int> RunAsync(IClusterClient client, CliArguments args, TextWriter output)
+    /// <summary>The azure profile's settings (<c>bench --profile azure</c>).</summary>
+    public sealed record Settings(int Orders, int Concurrency, int IdleSeconds, int BaselineSeconds, string? Connection,
+        Dictionary<string, int> EmulatorPids, string OutDir, TimeSpan DrainTimeout)
     {
-        var orders = args.Int("orders", 200, 10, 100_000);
-        var concurrency = args.Int("concurrency", 16, 1, 1024);
-        var idleSeconds = args.Int("idle-seconds", 10, 1, 600);
-        var baselineSeconds = args.Int("baseline-seconds", 5, 1, 600);
-        var connection = args.Optional("azure-storage");
-        var emulatorPids = ParsePids(args.All("emulator-pid"));
-        var outDir = args.Optional("out") ?? "artifacts";
-        var drainTimeout = TimeSpan.FromSeconds(args.Int("drain-timeout-seconds", 600, 1, 3600));
-        args.EnsureAllUsed(1);
+        public static Settings Read(SymbolResult given, BenchOptions o)
+        {
+            o.EnsureOnly(given, BenchOptions.Azure, o.Orders, o.Concurrency, o.IdleSeconds, o.BaselineSeconds, o.AzureStorage, o.EmulatorPids,
+                o.Out, o.DrainTimeoutSeconds);
+            return new Settings(
+                BenchOptions.Number(given, o.Orders, 200, 10, 100_000),
+                BenchOptions.Number(given, o.Concurrency, 16, 1, 1024),
+                BenchOptions.Number(given, o.IdleSeconds, 10, 1, 600),
+                BenchOptions.Number(given, o.BaselineSeconds, 5, 1, 600),
+                given.GetValue(o.AzureStorage),
+                ParsePids(given.GetValue(o.EmulatorPids) ?? []),
+                given.GetValue(o.Out) ?? "artifacts",
+                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 600, 1, 3600)));
+        }
+    }
+
+    public static async Task<int> RunAsync(IClusterClient client, Settings args, TextWriter output)
+    {
+        var (orders, concurrency, idleSeconds, baselineSeconds, connection, emulatorPids, outDir, drainTimeout) = args;
 
         var total = Stopwatch.StartNew();
         var runId = $"d{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";

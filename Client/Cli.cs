@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Net;
+using OrderFlow.Client.Bench;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Client;
+
+/// <summary>
+/// What every command's action is given: where to write, and the way to the cluster, taken only once the whole
+/// command line has parsed and every value passed its check.
+/// </summary>
+public sealed class CliContext(TextWriter output, TextWriter error, ClusterRunner cluster, Option<IReadOnlyList<IPEndPoint>> gateways, Option<string> clusterId)
+{
+    public TextWriter Output { get; } = output;
+
+    public TextWriter Error { get; } = error;
+
+    public Task<int> WithClientAsync(ParseResult parse, Func<IClusterClient, Task<int>> work) =>
+        cluster(new ClusterTarget(parse.GetValue(gateways)!, parse.GetValue(clusterId)!), work);
+}
+
+/// <summary>
+/// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>help</c>, with the global
+/// <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok, 1 refused / not found / nothing to retry, 2 bad command
+/// line, 3 gateway unreachable. Every problem is one line on the error writer.
+/// </summary>
+public static class Cli
+{
+    public const int Ok = 0;
+    public const int Refused = 1;
+    public const int BadCommandLine = 2;
+    public const int GatewayUnreachable = 3;
+
+    // No response files: "@name" is an ordinary value here (a cancel reason may start with '@'), never a file to read.
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, ClusterRunner cluster)
+    {
+        var root = Build(output, error, cluster);
+        var invocation = new InvocationConfiguration
+        {
+            Output = output,
+            Error = error,
+            // Exceptions are turned into exit codes below; Ctrl+C ends the process at once, as it always did.
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
+        var parse = root.Parse(args, Parsing);
+        if (parse.Errors.Count > 0)
+        {
+            WriteUsageError(error, parse.Errors[0].Message);
+            return BadCommandLine;
+        }
+
+        try
+        {
+            return await parse.InvokeAsync(invocation);
+        }
+        catch (UsageException ex)
+        {
+            WriteUsageError(error, ex.Message);
+            return BadCommandLine;
+        }
+        catch (GatewayUnreachableException ex)
+        {
+            error.WriteLine($"error: {OneLine(ex.Message)}");
+            return GatewayUnreachable;
+        }
+        catch (Exception ex) when (ex is TimeoutException or OrleansException)
+        {
+            error.WriteLine($"error: the cluster did not answer: {ex.GetType().Name}: {OneLine(ex.Message.Split('\n')[0])}");
+            return Refused;
+        }
+    }
+
+    public static RootCommand Build(TextWriter output, TextWriter error, ClusterRunner cluster)
+    {
+        var gateways = new Option<IReadOnlyList<IPEndPoint>>("--gateway")
+        {
+            Description = "Silo gateway to connect through; repeat it or separate several with commas. The host must be an IP address or localhost",
+            HelpName = "HOST:PORT",
+            Recursive = true,
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            DefaultValueFactory = _ => ClusterConnection.ParseGateways([]),
+            CustomParser = result => CliValues.ReadAll(result, ClusterConnection.ParseGateways),
+        };
+        var clusterId = CliValues.Single("--cluster-id", "ID",
+            "The silos' Silo:ClusterId: a gateway refuses clients of another cluster (the embedded silo's is 'default')",
+            text => string.IsNullOrWhiteSpace(text) || text.Any(char.IsControl)
+                ? throw new UsageException($"--cluster-id must be a cluster id, was '{Ids.Printable(text)}'")
+                : text);
+        clusterId.Recursive = true;
+        clusterId.DefaultValueFactory = _ => ClusterConnection.DefaultClusterId;
+
+        var context = new CliContext(output, error, cluster, gateways, clusterId);
+        var root = new RootCommand("OrderFlow client: sends order commands, shows an order's progress at every subscriber, runs the demo and the bench, handles dead letters.")
+        {
+            OrderCommands.Create(context),
+            DemoCommand.Create(context),
+            BenchCommand.Create(context),
+            DeadLetterCommands.Create(context),
+        };
+        root.Options.Add(gateways);
+        root.Options.Add(clusterId);
+
+        var words = new Argument<string[]>("COMMAND") { Description = "The command to describe, e.g. order place", Arity = ArgumentArity.ZeroOrMore };
+        var help = new Command("help", "Shows this help, or a command's: help order place") { words };
+        help.SetAction((parse, cancellation) => root.Parse([.. parse.GetValue(words) ?? [], "--help"], Parsing)
+            .InvokeAsync(parse.InvocationConfiguration, cancellation));
+        root.Subcommands.Add(help);
+
+        // Without a command, the usage (as the CLI always printed it); a group without its verb is a one-line error. Each
+        // has an action of its own so that a mistyped verb reads as "unrecognized 'x'", not as "command missing".
+        root.SetAction(async (parse, cancellation) =>
+        {
+            await root.Parse(["--help"], Parsing).InvokeAsync(parse.InvocationConfiguration, cancellation);
+            return BadCommandLine;
+        });
+        foreach (var group in root.Subcommands.Where(command => command.Subcommands.Count > 0))
+        {
+            group.SetAction(_ => MissingVerb(group));
+        }
+
+        return root;
+    }
+
+    private static int MissingVerb(Command group) =>
+        throw new UsageException($"{group.Name} needs a command: {string.Join(", ", group.Subcommands.Select(verb => verb.Name))}");
+
+    private static void WriteUsageError(TextWriter error, string message) =>
+        error.WriteLine($"error: {OneLine(message).TrimEnd('.')} (run with --help for usage)");
+
+    /// <summary>One printable line, whatever the message quotes from the command line or the cluster.</summary>
+    private static string OneLine(string message) =>
+        Ids.Printable(string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)), 1000);
+}
