@@ -23,6 +23,10 @@ public sealed partial class OrderGrain(
 {
     private const string OutboxReminder = "outbox";
 
+    // Guarded: after a write that failed and a re-read that failed too, this activation answers nothing more from
+    // memory (an event or command id storage never saw) and does not save it on deactivation (GuardedState).
+    private readonly GuardedState<OrderState> _order = new(order);
+
     private IAsyncStream<OrderEvent>? _stream;
     private IGrainTimer? _outboxTimer;
     private bool _outboxReminderSet;
@@ -30,7 +34,7 @@ public sealed partial class OrderGrain(
 
     private string OrderId => this.GetPrimaryKeyString();
 
-    private OrderState State => order.State;
+    private OrderState State => _order.State;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -43,13 +47,14 @@ public sealed partial class OrderGrain(
     {
         // Persist how far the outbox got so the next activation does not publish those events again. Skipped while the
         // silo shuts down: storage may be going away with it (the embedded profile's does), and an unsaved mark only
-        // means those events are published again, which subscribers drop by sequence.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown
-            && order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
+        // means those events are published again, which subscribers drop by sequence. Never for untrusted state: that
+        // write would store the failed write's changes after all.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
+            && _order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
         {
             try
             {
-                await order.WriteStateAsync(cancellationToken);
+                await _order.WriteStateAsync(cancellationToken);
             }
             catch (Exception ex)
             {
@@ -107,7 +112,7 @@ public sealed partial class OrderGrain(
         Apply(evt!);
         State.Events.Add(evt!);
         State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status);
-        await order.WriteOrReloadAsync();
+        await _order.WriteOrReloadAsync(this);
         _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
