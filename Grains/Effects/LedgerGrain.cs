@@ -9,23 +9,26 @@ namespace OrderFlow.Grains.Effects;
 /// </summary>
 public abstract class LedgerGrain(IPersistentState<LedgerState> ledger) : Grain, ILedgerGrain
 {
+    // Guarded: a key whose write failed must never be answered as "already applied" (GuardedState).
+    private readonly GuardedState<LedgerState> _ledger = new(ledger);
+
     public async Task<LedgerResult> ApplyAsync(string processedKey, decimal delta)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(processedKey);
-        if (ledger.State.Entries.ContainsKey(processedKey))
+        if (_ledger.State.Entries.ContainsKey(processedKey))
         {
-            return new LedgerResult(false, ledger.State.Balance);
+            return new LedgerResult(false, _ledger.State.Balance);
         }
 
-        ledger.State.Balance += delta;
-        ledger.State.Entries[processedKey] = delta;
-        await ledger.WriteOrReloadAsync();
+        _ledger.State.Balance += delta;
+        _ledger.State.Entries[processedKey] = delta;
+        await _ledger.WriteOrReloadAsync(this);
 
-        return new LedgerResult(true, ledger.State.Balance);
+        return new LedgerResult(true, _ledger.State.Balance);
     }
 
     public Task<LedgerSnapshot> GetAsync() =>
-        Task.FromResult(new LedgerSnapshot(ledger.State.Balance, new Dictionary<string, decimal>(ledger.State.Entries)));
+        Task.FromResult(new LedgerSnapshot(_ledger.State.Balance, new Dictionary<string, decimal>(_ledger.State.Entries)));
 }
 
 [GrainType("ledger-points")]

@@ -24,10 +24,12 @@ public sealed class ReplicaState
 public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.Ledgers)] IPersistentState<ReplicaState> row)
     : Grain, IOrderReplicaGrain
 {
+    private readonly GuardedState<ReplicaState> _row = new(row);
+
     public async Task<ReplicaRow> ApplyAsync(ReplicaChange change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        var state = row.State;
+        var state = _row.State;
         if (change.Version <= state.Version)
         {
             return Snapshot();
@@ -60,7 +62,7 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
 
         state.Version = change.Version;
         state.Changes++;
-        await row.WriteOrReloadAsync();
+        await _row.WriteOrReloadAsync(this);
 
         if (state.Status.IsFinal())
         {
@@ -74,5 +76,5 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
     public Task<ReplicaRow> GetAsync() => Task.FromResult(Snapshot());
 
     private ReplicaRow Snapshot() =>
-        new(row.State.Exists, row.State.Status, row.State.Total, row.State.Version, row.State.Violations, row.State.Changes);
+        new(_row.State.Exists, _row.State.Status, _row.State.Total, _row.State.Version, _row.State.Violations, _row.State.Changes);
 }

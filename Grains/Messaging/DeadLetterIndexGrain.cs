@@ -20,39 +20,41 @@ public sealed class DeadLetterIndexState
 public sealed class DeadLetterIndexGrain([PersistentState("deadletters", StorageNames.Ledgers)] IPersistentState<DeadLetterIndexState> index)
     : Grain, IDeadLetterIndexGrain
 {
+    private readonly GuardedState<DeadLetterIndexState> _index = new(index);
+
     public async Task ParkAsync(DeadLetter letter)
     {
-        if (index.State.Parked.TryGetValue(letter.OrderId, out var existing) && existing == letter)
+        if (_index.State.Parked.TryGetValue(letter.OrderId, out var existing) && existing == letter)
         {
             return;
         }
 
-        index.State.Parked[letter.OrderId] = letter;
-        await index.WriteOrReloadAsync();
+        _index.State.Parked[letter.OrderId] = letter;
+        await _index.WriteOrReloadAsync(this);
     }
 
     public async Task ResolveAsync(string orderId)
     {
-        if (index.State.Parked.Remove(orderId))
+        if (_index.State.Parked.Remove(orderId))
         {
-            await index.WriteOrReloadAsync();
+            await _index.WriteOrReloadAsync(this);
         }
     }
 
     public async Task<bool> ResolveStaleAsync(DeadLetter letter)
     {
-        if (!index.State.Parked.TryGetValue(letter.OrderId, out var existing) || existing != letter)
+        if (!_index.State.Parked.TryGetValue(letter.OrderId, out var existing) || existing != letter)
         {
             return false;
         }
 
-        index.State.Parked.Remove(letter.OrderId);
-        await index.WriteOrReloadAsync();
+        _index.State.Parked.Remove(letter.OrderId);
+        await _index.WriteOrReloadAsync(this);
         return true;
     }
 
     public Task<IReadOnlyList<DeadLetter>> ListAsync() => Task.FromResult<IReadOnlyList<DeadLetter>>(
-        index.State.Parked.Values.OrderBy(letter => letter.FirstFailureAt).ThenBy(letter => letter.OrderId, StringComparer.Ordinal).ToArray());
+        _index.State.Parked.Values.OrderBy(letter => letter.FirstFailureAt).ThenBy(letter => letter.OrderId, StringComparer.Ordinal).ToArray());
 
-    public Task<int> CountAsync() => Task.FromResult(index.State.Parked.Count);
+    public Task<int> CountAsync() => Task.FromResult(_index.State.Parked.Count);
 }

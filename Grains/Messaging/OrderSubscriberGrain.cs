@@ -28,7 +28,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 {
     private const string WakeReminder = "subscriber-wake";
 
-    private readonly IPersistentState<SubscriberState> _inbox;
+    // Guarded: after a write that failed and a re-read that failed too, this activation stops serving and writing its
+    // inbox; the stream delivers again to a new activation, which starts from storage (GuardedState).
+    private readonly GuardedState<SubscriberState> _inbox;
     private readonly SubscriberServices _services;
     private readonly ILogger _logger;
     private IGrainTimer? _wakeTimer;
@@ -43,7 +45,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     protected OrderSubscriberGrain(IPersistentState<SubscriberState> inbox, SubscriberServices services)
     {
-        _inbox = inbox;
+        _inbox = new GuardedState<SubscriberState>(inbox);
         _services = services;
         _logger = services.LoggerFactory.CreateLogger(GetType());
     }
@@ -96,8 +98,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // Not while the silo shuts down (its storage may be going away with it): the next activation catches up.
-        if (_unsaved && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        // Not while the silo shuts down (its storage may be going away with it): the next activation catches up. Never
+        // for untrusted state: that write would store the failed write's changes after all.
+        if (_unsaved && _inbox.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
             try
             {
@@ -336,6 +339,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async Task WakeAsync()
     {
+        if (!_inbox.IsTrusted)
+        {
+            // Deactivating after a failed write and re-read: nothing here may be worked on or written any more.
+            return;
+        }
+
         try
         {
             if (_indexSyncAt <= _services.Clock.GetUtcNow())
@@ -361,7 +370,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             // Storage or the order grain is unavailable. Nobody is waiting on a timer's result, so plan the next
             // attempt here; without it the inbox would sleep until the next delivery or reminder.
             LogWakeFailed(ex, Name, OrderId);
-            ScheduleWake(atLeast: _services.Options.OutboxRetryPeriod);
+            if (_inbox.IsTrusted)
+            {
+                ScheduleWake(atLeast: _services.Options.OutboxRetryPeriod);
+            }
         }
     }
 
@@ -560,9 +572,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         try
         {
-            await _inbox.WriteOrReloadAsync();
+            await _inbox.WriteOrReloadAsync(this);
         }
-        catch
+        catch when (_inbox.IsTrusted)
         {
             // The state was re-read: storage may be behind what this activation did (lazily written progress), and
             // the deliveries behind that were acknowledged. Catch up from the order's log before trusting it again:

@@ -25,6 +25,10 @@ public sealed partial class OrderGrain(
 {
     private const string OutboxReminder = "outbox";
 
+    // Guarded: after a write that failed and a re-read that failed too, this activation answers nothing more from
+    // memory (an event or command id storage never saw) and does not save it on deactivation (GuardedState).
+    private readonly GuardedState<OrderState> _order = new(order);
+
     private IAsyncStream<OrderEvent>? _stream;
     private IGrainTimer? _outboxTimer;
     private bool _outboxReminderSet;
@@ -34,7 +38,7 @@ public sealed partial class OrderGrain(
 
     private string OrderId => this.GetPrimaryKeyString();
 
-    private OrderState State => order.State;
+    private OrderState State => _order.State;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -47,13 +51,14 @@ public sealed partial class OrderGrain(
     {
         // Persist how far the outbox got so the next activation does not publish those events again. Skipped while the
         // silo shuts down: storage may be going away with it (the embedded profile's does), and an unsaved mark only
-        // means those events are published again, which subscribers drop by sequence.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown
-            && order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
+        // means those events are published again, which subscribers drop by sequence. Never for untrusted state: that
+        // write would store the failed write's changes after all.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
+            && _order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
         {
             try
             {
-                await order.WriteStateAsync(cancellationToken);
+                await _order.WriteStateAsync(cancellationToken);
             }
             catch (Exception ex)
             {
@@ -103,7 +108,7 @@ public sealed partial class OrderGrain(
                 ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by {earlier.Kind}")
                 : earlier.Fingerprint is not null && earlier.Fingerprint != fingerprint
                     ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by a {kind} with different content")
-                    : new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true);
+                    : await RepeatAsync(earlier);
         }
 
         var (evt, error) = Decide(command, State.LastSequence + 1, clock.GetUtcNow());
@@ -124,7 +129,17 @@ public sealed partial class OrderGrain(
         Apply(evt!);
         State.Events.Add(evt!);
         State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status, fingerprint);
-        await order.WriteOrReloadAsync();
+        try
+        {
+            await _order.WriteOrReloadAsync(this);
+        }
+        catch when (_order.IsTrusted && State.PublishedSequence < State.LastSequence)
+        {
+            // The write failed but the re-read shows the event stored (a timeout after the write landed): it is in the
+            // outbox now, and nothing else may come to publish it — the caller's retry is answered as a repeat.
+            await ScheduleOutboxRetryAsync();
+            throw;
+        }
         _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
@@ -136,6 +151,20 @@ public sealed partial class OrderGrain(
         }
 
         return new CommandResult(OrderId, true, evt.Sequence, State.Status, null, Repeated: false);
+    }
+
+    /// <summary>
+    /// The first outcome of a repeated command id. If the outbox is not empty (the first try's write landed but its
+    /// answer was lost), publishing is attempted now, so a retried command never leaves its own event unpublished.
+    /// </summary>
+    private async Task<CommandResult> RepeatAsync(ProcessedCommand earlier)
+    {
+        if (State.PublishedSequence < State.LastSequence)
+        {
+            await PublishOutboxAsync();
+        }
+
+        return new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true);
     }
 
     private CommandResult Reject(OrderErrorCode code, string message)
