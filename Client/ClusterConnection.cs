@@ -25,6 +25,9 @@ public static class ClusterConnection
 {
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a call waits for its answer before it fails with a (retriable) timeout.</summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Orleans' default cluster id, which the embedded silo uses; an Azure-profile silo has its own (Silo:ClusterId).</summary>
     public const string DefaultClusterId = "default";
 
@@ -61,7 +64,9 @@ public static class ClusterConnection
         {
             client.UseStaticClustering(gateways.ToArray());
             client.Configure<ClusterOptions>(o => o.ClusterId = clusterId);
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
+            // A call in flight to a silo that dies gets no answer; it ends at this timeout and the resilient caller
+            // sends it again. Orleans' default (30 s) would stall a caller that long per failover.
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = ResponseTimeout);
         });
         var host = builder.Build();
         using var timeout = new CancellationTokenSource(ConnectTimeout);

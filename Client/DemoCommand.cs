@@ -44,12 +44,28 @@ public static class DemoCommand
         var clock = Stopwatch.StartNew();
         output.WriteLine($"demo {runId}: {orders} orders, {concurrency} concurrent callers");
 
+        // Every command goes through the resilient caller: a silo that dies with a command in flight costs a retry of
+        // the same command (same command id, so never applied twice), not the run. Only a failure that outlasts the
+        // caller's bound, or a non-transient one, counts as failed; that order's remaining commands are not sent.
+        var caller = new ResilientCaller();
+        var failed = 0;
         await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
         {
             foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
             {
                 var started = Stopwatch.GetTimestamp();
-                var result = await step();
+                CommandResult result;
+                try
+                {
+                    result = await caller.ExecuteAsync(step);
+                }
+                catch (Exception ex)
+                {
+                    Interlocked.Increment(ref failed);
+                    Console.Error.WriteLine($"error: order {plan.OrderId}: a command failed: {ex.GetType().Name}: {Ids.Printable(ex.Message.Split('\n')[0], 200)}");
+                    return;
+                }
+
                 latencies[Interlocked.Increment(ref latencyCount) - 1] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 if (!result.Accepted)
                 {
@@ -59,7 +75,8 @@ public static class DemoCommand
             }
         });
         var commandSeconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"  {latencyCount} commands in {commandSeconds:0.0} s ({latencyCount / commandSeconds:0} commands/s), {rejected} refused");
+        output.WriteLine($"  {latencyCount} commands in {commandSeconds:0.0} s ({latencyCount / commandSeconds:0} commands/s), {rejected} refused, " +
+                         $"{failed} failed, {caller.Retries} retried after transient errors");
 
         var ops = client.GetGrain<IOperationsGrain>(0);
         var subscribers = await ops.GetSubscribersAsync();
@@ -86,11 +103,12 @@ public static class DemoCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT orders={orders} events={tally.Events} applied={tally.Applied} duplicates_ignored={tally.Duplicates} " +
             $"out_of_order_applied={check.OutOfOrder} lost={tally.Lost} p50_ms={p50:0.00} p99_ms={p99:0.00} " +
-            $"retried={tally.Retried} parked={tally.Parked} pending={tally.Pending} behind={tally.Behind} ledger_mismatches={check.Mismatches}"));
+            $"retried={tally.Retried} parked={tally.Parked} pending={tally.Pending} behind={tally.Behind} ledger_mismatches={check.Mismatches} " +
+            $"refused={rejected} failed={failed} client_retries={caller.Retries}"));
 
         // A parked order holds back exactly its own effects, and the check expects exactly those to be missing: every
         // ledger must match, parked orders or not.
-        var healthy = tally.Lost == 0 && tally.Behind == 0 && check.OutOfOrder == 0 && rejected == 0 && check.Mismatches == 0;
+        var healthy = tally.Lost == 0 && tally.Behind == 0 && check.OutOfOrder == 0 && rejected == 0 && failed == 0 && check.Mismatches == 0;
         return healthy ? 0 : 1;
     }
 

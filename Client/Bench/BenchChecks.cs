@@ -10,11 +10,13 @@ public static class BenchChecks
     public static async Task<int> RunOrdersAsync(IClusterClient client, IReadOnlyList<OrderPlan> plans, int concurrency)
     {
         var refused = 0;
+        // Transient failures (a silo failing over) are retried with the same command, as the demo does.
+        var caller = new ResilientCaller();
         await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
         {
             foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
             {
-                if (!(await step()).Accepted)
+                if (!(await caller.ExecuteAsync(step)).Accepted)
                 {
                     Interlocked.Increment(ref refused);
                 }
