@@ -111,6 +111,12 @@ public static class OrderCommands
         output.WriteLine($"order {Id(o.OrderId)}: {o.Status}, user {Id(o.UserId)}, total {o.Total:0.00}, paid {o.PaidAmount:0.00}, " +
                          $"coupon {Id(o.CouponId ?? "-")}, activity {Id(o.ActivityId ?? "-")}");
         output.WriteLine($"  events 1..{o.LastSequence}, published up to {o.PublishedSequence}");
+        if (o.PublishError is not null)
+        {
+            // The event waits in the order's outbox and is retried every OutboxRetryPeriod; nothing later overtakes it.
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  outbox: publishing event {o.PublishedSequence + 1} has failed since {o.PublishFailingSince:u}: {Ids.Printable(o.PublishError, 200)}"));
+        }
         foreach (var line in o.Items)
         {
             output.WriteLine($"  item {Id(line.Sku)} x{line.Quantity} @ {line.UnitPrice:0.00}");

@@ -223,6 +223,10 @@ public sealed class RestartTests
         {
             // Every command is accepted (the event is durable in the outbox) while the transport refuses every publish.
             await new OrderDriver(first.GrainFactory).FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 3m)));
+            // Operators see why: the order's last publish error and since when (order show prints both).
+            var snapshot = await first.GrainFactory.GetGrain<IOrderGrain>(id).GetAsync();
+            Assert.Contains("the transport is down", snapshot.PublishError);
+            Assert.NotNull(snapshot.PublishFailingSince);
         }
         finally
         {

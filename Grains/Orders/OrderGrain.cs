@@ -44,7 +44,41 @@ public sealed partial class OrderGrain(
     {
         _stream = this.GetStreamProvider(OrderStreams.ProviderName).GetStream<OrderEvent>(OrderStreams.ForOrder(OrderId));
         _persistedPublishedSequence = State.PublishedSequence;
+        await BoundLegacyOutboxAsync();
         await PublishOutboxAsync();
+    }
+
+    /// <summary>
+    /// Events accepted before every field had a bound can be too large for the transport (a 60,000-character cancel
+    /// reason never fit an Azure Queue message), and would be retried forever. The cancel reason was the only unbounded
+    /// field: an unpublished cancellation's reason is cut to <see cref="TextLimits.MaxReasonLength"/> in one recorded
+    /// write, then published. No subscriber has seen the event yet, and no effect depends on the reason's text.
+    /// </summary>
+    private async Task BoundLegacyOutboxAsync()
+    {
+        var cut = 0;
+        for (var i = (int)State.PublishedSequence; i < State.Events.Count; i++)
+        {
+            if (State.Events[i] is OrderCancelled { Reason.Length: > TextLimits.MaxReasonLength } cancelled)
+            {
+                State.Events[i] = cancelled with { Reason = cancelled.Reason[..TextLimits.MaxReasonLength] };
+                cut++;
+            }
+        }
+
+        if (cut > 0)
+        {
+            LogReasonCut(OrderId, TextLimits.MaxReasonLength);
+            try
+            {
+                await _order.WriteOrReloadAsync(this);
+            }
+            catch (Exception ex)
+            {
+                // The next activation tries again; until then the event stays in the outbox, as before.
+                LogPublishFailed(ex, OrderId, State.PublishedSequence + 1);
+            }
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -312,6 +346,9 @@ public sealed partial class OrderGrain(
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} had an unpublished cancellation whose reason exceeded {MaxLength} characters (accepted before the bound); the reason was cut so the event can be published")]
+    private partial void LogReasonCut(string orderId, int maxLength);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId} rejected a command: {Code} {Reason}")]
     private partial void LogRejected(string orderId, OrderErrorCode code, string reason);
