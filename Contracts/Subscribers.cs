@@ -60,6 +60,12 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 
     /// <summary>Records a skip of the parked event <paramref name="sequence"/> and continues with the next one.</summary>
     [Alias("SkipParked")] Task<DeadLetterActionResult> SkipParkedAsync(long sequence);
+
+    /// <summary>
+    /// The relay asks this inbox to reach the order's last event: events of <paramref name="log"/> (the order's whole
+    /// log) that it has neither applied nor holds are added and applied in order. Says where it stands afterwards.
+    /// </summary>
+    [Alias("Reach")] Task<ReachOutcome> ReachAsync(IReadOnlyList<OrderEvent> log);
 }
 
 /// <summary>Per-order report across the order and every subscriber.</summary>

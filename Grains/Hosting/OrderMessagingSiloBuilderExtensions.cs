@@ -8,6 +8,7 @@ using Orleans.Serialization;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Orders;
 using OrderFlow.Grains.Security;
 using Orleans.Configuration;
 using Orleans.Storage;
@@ -34,6 +35,11 @@ public static class OrderMessagingSiloBuilderExtensions
             .Validate(drills => drills.Values.All(d => d.FailureRate is >= 0 and <= 1 && d.ExtraDelayMs is >= 0 and <= 600_000),
                 "Drills: FailureRate must be between 0 and 1 and ExtraDelayMs between 0 and 600000")
             .ValidateOnStart();
+        services.AddOptions<OrderRelayOptions>()
+            .BindConfiguration(OrderRelayOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RelayStarter>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();

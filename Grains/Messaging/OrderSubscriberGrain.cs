@@ -228,6 +228,35 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         return new DeadLetterActionResult(DeadLetterActionOutcome.Skipped, $"{Name} skipped order {OrderId} sequence {sequence}", Status());
     }
 
+    public async Task<ReachOutcome> ReachAsync(IReadOnlyList<OrderEvent> log)
+    {
+        var last = log.Count == 0 ? 0 : log[^1].Sequence;
+        if (S.Finished || S.AppliedSequence >= last)
+        {
+            return ReachOutcome.Reached;
+        }
+
+        var added = 0;
+        foreach (var evt in log)
+        {
+            if (evt.Sequence > S.AppliedSequence && S.Inbox.TryAdd(evt.Sequence, evt))
+            {
+                added++;
+            }
+        }
+
+        if (added > 0)
+        {
+            // Events the transport skipped, lost, or has not brought yet: the order's own log has them.
+            S.GapRepairs++;
+            _mayBeBehind = false;
+            _catchUpAt = null;
+        }
+
+        await DrainAsync(inboxChanged: added > 0);
+        return S.Parked ? ReachOutcome.Parked : S.AppliedSequence >= last ? ReachOutcome.Reached : ReachOutcome.Behind;
+    }
+
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName == WakeReminder)

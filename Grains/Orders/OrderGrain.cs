@@ -160,6 +160,10 @@ public sealed partial class OrderGrain(
                 $"the {evt!.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}");
         }
 
+        // The relay learns of the event before it can exist: if this silo dies between the write below and the publish,
+        // the relay still finds the order (an order whose write then fails is checked once and forgotten).
+        await Relay.MarkAsync(OrderId, evt!.Sequence);
+
         Apply(evt!);
         State.Events.Add(evt!);
         State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status, fingerprint);
