@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
@@ -8,8 +9,8 @@ using Orleans.Streams;
 namespace OrderFlow.Grains.Orders;
 
 /// <summary>
-/// The single writer of one order. A command is validated, turned into the next event, and the event, the
-/// new state and the command id are written in one state write (the transactional outbox). Only then is
+/// The single writer of one order. <see cref="OrderDecider"/> validates a command and turns it into the next event;
+/// the event, the new state and the command id are written in one state write (the transactional outbox). Only then is
 /// the event published; if publishing fails the event stays in the outbox and is published again on the
 /// next command, on a timer, on reactivation, and (if the silo dies) from a reminder.
 /// </summary>
@@ -126,47 +127,37 @@ public sealed partial class OrderGrain(
 
     private async Task<CommandResult> ExecuteAsync(OrderCommand command)
     {
-        var invalid = OrderCommandValidator.ValidateOrderId(OrderId) ?? OrderCommandValidator.Validate(command);
-        if (invalid is not null)
+        switch (OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow()))
         {
-            return Reject(OrderErrorCode.InvalidCommand, invalid);
+            case OrderDecision.Rejected(var code, var message):
+                return Reject(code, message);
+            case OrderDecision.Repeat(var earlier):
+                return await RepeatAsync(earlier);
+            case OrderDecision.Accept accepted:
+                return await AcceptAsync(command, accepted);
+            default:
+                throw new UnreachableException("a decision is rejected, a repeat or accepted");
         }
+    }
 
-        var kind = command.GetType().Name;
-        var fingerprint = CommandFingerprint.Of(command);
-        if (State.Commands.TryGetValue(command.CommandId, out var earlier))
-        {
-            // Same command id again: answer as the first time, write and publish nothing new — but only for the same
-            // command. An id reused for other content is refused, like an idempotency key sent with another body.
-            return earlier.Kind != kind
-                ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by {earlier.Kind}")
-                : earlier.Fingerprint is not null && earlier.Fingerprint != fingerprint
-                    ? Reject(OrderErrorCode.CommandIdReused, $"command id {command.CommandId} was already used by a {kind} with different content")
-                    : await RepeatAsync(earlier);
-        }
-
-        var (evt, error) = Decide(command, State.LastSequence + 1, clock.GetUtcNow());
-        if (error is not null)
-        {
-            return Reject(error.Code, error.Message);
-        }
+    private async Task<CommandResult> AcceptAsync(OrderCommand command, OrderDecision.Accept accepted)
+    {
+        var evt = accepted.Event;
 
         // Checked before the write: an event the transport cannot carry would sit in the outbox forever (Azure Queue
         // messages hold 64 KiB, base64 inside). Every field is bounded, so this is the backstop, not the rule.
-        var size = serializer.SerializeToArray<OrderEvent>(evt!).Length;
+        var size = serializer.SerializeToArray<OrderEvent>(evt).Length;
         if (size > options.Value.MaxEventBytes)
         {
             return Reject(OrderErrorCode.InvalidCommand,
-                $"the {evt!.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}");
+                $"the {evt.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}");
         }
 
         // The relay learns of the event before it can exist: if this silo dies between the write below and the publish,
         // the relay still finds the order (an order whose write then fails is checked once and forgotten).
-        await Relay.MarkAsync(OrderId, evt!.Sequence);
+        await Relay.MarkAsync(OrderId, evt.Sequence);
 
-        Apply(evt!);
-        State.Events.Add(evt!);
-        State.Commands[command.CommandId] = new ProcessedCommand(kind, evt!.Sequence, State.Status, fingerprint);
+        OrderDecider.Record(State, command.CommandId, accepted);
         try
         {
             await _order.WriteOrReloadAsync(this);
@@ -209,71 +200,6 @@ public sealed partial class OrderGrain(
     {
         LogRejected(OrderId, code, message);
         return CommandResult.Rejected(OrderId, State.Status, code, message);
-    }
-
-    private (OrderEvent? Event, OrderError? Error) Decide(OrderCommand command, long sequence, DateTimeOffset now)
-    {
-        var id = Guid.NewGuid();
-        var status = State.Status;
-        if (status == OrderStatus.None && command is not PlaceOrder)
-        {
-            return (null, new OrderError(OrderErrorCode.OrderNotFound, $"order {OrderId} has not been placed"));
-        }
-
-        switch (command)
-        {
-            case PlaceOrder place when status == OrderStatus.None:
-                var total = place.Items.Sum(line => line.Quantity * line.UnitPrice);
-                return (new OrderPlaced(id, OrderId, sequence, now, place.UserId, place.Items.ToArray(), total, place.CouponId, place.ActivityId), null);
-
-            case PayOrder pay when status == OrderStatus.Placed:
-                return pay.Amount != State.Total
-                    ? (null, new OrderError(OrderErrorCode.AmountMismatch, $"paid {pay.Amount} but the order total is {State.Total}"))
-                    : (new OrderPaid(id, OrderId, sequence, now, State.UserId!, pay.PaymentId, pay.Amount, State.Items.ToArray(), State.CouponId, State.ActivityId), null);
-
-            case ShipOrder when status == OrderStatus.Paid:
-                return (new OrderShipped(id, OrderId, sequence, now, State.UserId!), null);
-
-            case ConfirmReceipt when status == OrderStatus.Shipped:
-                return (new OrderReceived(id, OrderId, sequence, now, State.UserId!), null);
-
-            case CancelOrder cancel when status is OrderStatus.Placed or OrderStatus.Paid:
-                var wasPaid = status == OrderStatus.Paid;
-                return (new OrderCancelled(id, OrderId, sequence, now, State.UserId!, wasPaid, wasPaid ? State.PaidAmount : 0m,
-                    State.Items.ToArray(), State.CouponId, State.ActivityId, cancel.Reason), null);
-
-            default:
-                return (null, new OrderError(OrderErrorCode.IllegalTransition, $"{command.GetType().Name} is not allowed when the order is {status}"));
-        }
-    }
-
-    private void Apply(OrderEvent evt)
-    {
-        switch (evt)
-        {
-            case OrderPlaced placed:
-                State.Status = OrderStatus.Placed;
-                State.UserId = placed.UserId;
-                State.Items = placed.Items.ToList();
-                State.Total = placed.Total;
-                State.CouponId = placed.CouponId;
-                State.ActivityId = placed.ActivityId;
-                break;
-            case OrderPaid paid:
-                State.Status = OrderStatus.Paid;
-                State.PaidAmount = paid.Amount;
-                State.PaymentId = paid.PaymentId;
-                break;
-            case OrderShipped:
-                State.Status = OrderStatus.Shipped;
-                break;
-            case OrderReceived:
-                State.Status = OrderStatus.Received;
-                break;
-            case OrderCancelled:
-                State.Status = OrderStatus.Cancelled;
-                break;
-        }
     }
 
     /// <summary>
