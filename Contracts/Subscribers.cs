@@ -72,7 +72,15 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 [GenerateSerializer, Immutable, Alias("orders.OrderReport.v1")]
 public sealed record OrderReport(
     [property: Id(0)] OrderSnapshot Order,
-    [property: Id(1)] IReadOnlyList<SubscriberStatus> Subscribers);
+    [property: Id(1)] IReadOnlyList<SubscriberStatus> Subscribers,
+    [property: Id(2)] RelayEntry? Relay = null);
+
+/// <summary>Undelivered work of one subscriber across the cluster: orders the relay holds for it, and the oldest one's age.</summary>
+[GenerateSerializer, Immutable, Alias("orders.SubscriberLag.v1")]
+public sealed record SubscriberLag(
+    [property: Id(0)] string Subscriber,
+    [property: Id(1)] int Orders,
+    [property: Id(2)] DateTimeOffset? OldestSince);
 
 /// <summary>
 /// Operator entry point: per-order introspection across all subscribers, and the dead-letter queue.
@@ -88,6 +96,13 @@ public interface IOperationsGrain : IGrainWithIntegerKey
     [Alias("GetSubscribers")] Task<IReadOnlyList<string>> GetSubscribersAsync();
     [Alias("Inspect")] Task<OrderReport> InspectAsync(string orderId);
     [Alias("InspectMany")] Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds);
+    /// <summary>
+    /// Per subscriber, the orders the relay holds with undelivered work and the oldest one's start (the lag an operator
+    /// pages on); the row <c>*</c> counts orders not checked yet (any subscriber may be behind), <c>outbox</c> orders whose
+    /// events are not all published.
+    /// </summary>
+    [Alias("Lag")] Task<IReadOnlyList<SubscriberLag>> GetLagAsync();
+
     [Alias("ListDeadLetters")] Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber);
     [Alias("CountDeadLetters")] Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync();
     [Alias("Retry")] Task<DeadLetterActionResult> RetryAsync(string subscriber, string orderId);

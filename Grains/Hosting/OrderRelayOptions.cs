@@ -8,7 +8,7 @@ public sealed class OrderRelayOptions
     public const string SectionName = "OrderRelay";
 
     /// <summary>How often an active shard looks for orders due a settle check. Default 5 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
     public TimeSpan Period { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long after its mark an order is first checked: the normal path (publish, deliver) gets this long first. Default 10 s.</summary>

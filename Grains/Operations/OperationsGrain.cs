@@ -23,7 +23,8 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
 
         var order = GrainFactory.GetGrain<IOrderGrain>(orderId).GetAsync();
         var statuses = Task.WhenAll(catalog.Names.Select(name => Subscriber(name, orderId).GetStatusAsync()));
-        return new OrderReport(await order, await statuses);
+        var relay = GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(orderId)).FindAsync(orderId);
+        return new OrderReport(await order, await statuses, await relay);
     }
 
     public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds)
@@ -65,6 +66,16 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
         }
 
         return letters.Where((_, i) => parked[i]).ToArray();
+    }
+
+    public async Task<IReadOnlyList<SubscriberLag>> GetLagAsync()
+    {
+        var shards = await Task.WhenAll(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(n => GrainFactory.GetGrain<IOrderRelayGrain>(n).GetStatusAsync()));
+        return catalog.Names.Concat(["outbox", "*"])
+            .Select(name => new SubscriberLag(name,
+                shards.Sum(s => s.BehindBySubscriber.GetValueOrDefault(name)),
+                shards.Select(s => s.OldestBySubscriber.TryGetValue(name, out var since) ? since : (DateTimeOffset?)null).Min()))
+            .ToArray();
     }
 
     public async Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync()
