@@ -60,6 +60,12 @@ builder.UseOrleans(silo =>
     }
 
     silo.AddOrderMessaging();
+    if (builder.Configuration.GetSection(StorageFaultInjectionOptions.SectionName).Get<StorageFaultInjectionOptions>() is { Enabled: true })
+    {
+        // For drills: every grain storage can then be made to fail through the silo's StorageFaults. Last, so that the
+        // profile's storage providers are registered before they are wrapped.
+        silo.AddStorageFaultInjection();
+    }
 });
 
 using var host = builder.Build();

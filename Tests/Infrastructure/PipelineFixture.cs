@@ -10,7 +10,8 @@ namespace OrderFlow.Tests.Infrastructure;
 /// One embedded-profile silo shared by the pipeline tests, with fast retries (so parking takes about a second),
 /// a one-second gap repair, the chaos transport, and drills scoped by order-id prefix so tests don't meet:
 /// <c>slow-</c> (sms +200 ms per event), <c>broken-</c> (inventory always fails), <c>flaky-</c> (coupon and
-/// activity-gmv fail 20 % of attempts), <c>poison-</c> (points always fails OrderPaid).
+/// activity-gmv fail 20 % of attempts), <c>poison-</c> (points always fails OrderPaid). Its grain storage can be made to
+/// fail on demand (<see cref="Faults"/>); a test filters its faults on its own grains' keys.
 /// </summary>
 public sealed class PipelineFixture : IAsyncLifetime
 {
@@ -21,6 +22,8 @@ public sealed class PipelineFixture : IAsyncLifetime
     public IGrainFactory Grains => Cluster.GrainFactory;
 
     public DrillBoard Drills => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<DrillBoard>();
+
+    public StorageFaults Faults => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<StorageFaults>();
 
     public async Task InitializeAsync()
     {
@@ -40,7 +43,8 @@ public sealed class PipelineFixture : IAsyncLifetime
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
-            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            // Fault injection last: it wraps the storage providers registered before it.
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
             siloBuilder.Services.Replace(ServiceDescriptor.Singleton<IOrderEventPublisher, ChaosPublisher>());
             siloBuilder.Services.Configure<OrderMessagingOptions>(o =>
             {
