@@ -1,6 +1,11 @@
 namespace OrderFlow.Contracts;
 
-/// <summary>Where one order stands at one subscriber.</summary>
+/// <summary>
+/// Where one order stands at one subscriber. <see cref="Attempts"/> and <see cref="LastError"/> are the head event's
+/// counted (handler) failures; <see cref="TransientSince"/>, <see cref="LastTransientError"/> and
+/// <see cref="TransientAttempts"/> its transient infrastructure failures, which are retried without counting until
+/// <c>TransientRetry:GiveUpAfter</c>; <see cref="TransientFailures"/> counts every transient failure of this inbox.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("orders.SubscriberStatus.v1")]
 public sealed record SubscriberStatus(
     [property: Id(0)] string Subscriber,
@@ -16,7 +21,11 @@ public sealed record SubscriberStatus(
     [property: Id(10)] long FailedAttempts,
     [property: Id(11)] long HandlerRuns,
     [property: Id(12)] DateTimeOffset? GapSince,
-    [property: Id(13)] long GapRepairs);
+    [property: Id(13)] long GapRepairs,
+    [property: Id(14)] DateTimeOffset? TransientSince,
+    [property: Id(15)] string? LastTransientError,
+    [property: Id(16)] int TransientAttempts,
+    [property: Id(17)] long TransientFailures);
 
 /// <summary>An event a subscriber gave up on after its last attempt; it and the order's later events wait, in order.</summary>
 [GenerateSerializer, Immutable, Alias("orders.DeadLetter.v1")]
