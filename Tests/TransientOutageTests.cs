@@ -31,6 +31,16 @@ public sealed class TransientOutageTests(StorageOutageFixture fixture)
         });
         var totals = await Task.WhenAll(ids.Select((id, i) => _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1 + i % 3, 7.5m)))));
 
+        // While storage is down the head event waits on the transient schedule, its attempts untouched. This is how the
+        // ledger's failed write reaches the subscriber through the grain call: Orleans' storage bridge wraps the
+        // provider's error in an OrleansException, and the call carries both.
+        var waiting = await Eventually.Until(() => _orders.Operations.InspectAsync(ids[0]),
+            report => report.Subscribers.Single(s => s.Subscriber == "points").TransientSince is not null, Timeout,
+            report => report.Subscribers.Single(s => s.Subscriber == "points").ToString());
+        var pointsWaiting = waiting.Subscribers.Single(s => s.Subscriber == "points");
+        Assert.True(pointsWaiting is { Attempts: 0, Parked: false, LastError: null }, pointsWaiting.ToString());
+        Assert.StartsWith("OrleansException > StorageFaultException: Injected storage fault: Write of ledger-points/", pointsWaiting.LastTransientError);
+
         var stored = await StoredProgress.WaitFinishedAsync(fixture.Grains, ids, Timeout);
 
         Assert.True(outage.Hits > 0, "the outage never met a points ledger write");
@@ -73,7 +83,9 @@ public sealed class TransientOutageTests(StorageOutageFixture fixture)
             Assert.True(outages[0].Hits > 0 && outages[1].Hits > 0, $"the outage missed: subscribers {outages[0].Hits} hits, ledgers {outages[1].Hits} hits");
 
             var stored = await StoredProgress.WaitFinishedAsync(fixture.Grains, ids, Timeout);
-            Assert.All(stored, order => Assert.All(order.Subscribers, s => Assert.False(s.Parked, $"{s.Subscriber} parked {order.OrderId}")));
+            // No handler failed in this test: every failure was the outage, and none was spent as an attempt.
+            Assert.All(stored, order => Assert.All(order.Subscribers, s => Assert.True(s is { Parked: false, FailedAttempts: 0 }, $"{s} of {order.OrderId}")));
+            Assert.True(stored.Sum(order => order.Subscribers.Sum(s => s.TransientFailures)) > 0, "no handler met the outage");
 
             var expected = new (LedgerKind Kind, Func<int, string> Key, Func<int, decimal> Balance)[]
             {

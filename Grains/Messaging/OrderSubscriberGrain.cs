@@ -458,7 +458,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.FirstFailureAt ?? S.LastFailureAt!.Value, S.LastFailureAt!.Value);
         try
         {
-            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ParkAsync(letter);
+            await DeadLetterIndex().ParkAsync(letter);
         }
         catch (Exception ex)
         {
@@ -473,7 +473,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         try
         {
-            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ResolveAsync(OrderId);
+            await DeadLetterIndex().ResolveAsync(OrderId);
         }
         catch (Exception ex)
         {
@@ -495,6 +495,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             await ResolveDeadLetterAsync();
         }
     }
+
+    private IDeadLetterIndexGrain DeadLetterIndex() => GrainFactory.GetGrain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor(Name, OrderId));
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;

@@ -1,5 +1,5 @@
-using OrderFlow.Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using OrderFlow.Grains.Hosting;
 using Orleans.TestingHost;
 
 namespace OrderFlow.Tests.Infrastructure;
@@ -16,28 +16,42 @@ public sealed class StorageOutageFixture : SiloFixture<StorageOutageFixture.Conf
 
     public sealed class Configurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder)
+        public void Configure(ISiloBuilder siloBuilder) => ConfigureOutageSilo(siloBuilder, giveUpAfter: TimeSpan.FromMinutes(1));
+    }
+
+    /// <summary>The configuration both outage fixtures share; they differ in how long transient failures are waited out.</summary>
+    internal static void ConfigureOutageSilo(ISiloBuilder siloBuilder, TimeSpan giveUpAfter)
+    {
+        // Fault injection last: it wraps the storage providers registered before it.
+        siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
+        siloBuilder.Services.Configure<OrderMessagingOptions>(o =>
         {
-            // Fault injection last: it wraps the storage providers registered before it.
-            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
-            siloBuilder.Services.Configure<OrderMessagingOptions>(o =>
+            o.GapRepairAfter = TimeSpan.FromSeconds(1);
+            o.OutboxRetryPeriod = TimeSpan.FromMilliseconds(250);
+            o.Retry = new RetryPolicy
             {
-                o.GapRepairAfter = TimeSpan.FromSeconds(1);
-                o.OutboxRetryPeriod = TimeSpan.FromMilliseconds(250);
-                o.Retry = new RetryPolicy
-                {
-                    MaxAttempts = MaxAttempts,
-                    InitialBackoff = TimeSpan.FromMilliseconds(50),
-                    MaxBackoff = TimeSpan.FromMilliseconds(50),
-                };
-            });
-            siloBuilder.Services.Configure<TransientRetryOptions>(o =>
-            {
-                o.InitialBackoff = TimeSpan.FromMilliseconds(100);
-                o.MaxBackoff = TimeSpan.FromMilliseconds(100);
-                o.GiveUpAfter = TimeSpan.FromMinutes(1);
-            });
-        }
+                MaxAttempts = MaxAttempts,
+                InitialBackoff = TimeSpan.FromMilliseconds(50),
+                MaxBackoff = TimeSpan.FromMilliseconds(50),
+            };
+        });
+        siloBuilder.Services.Configure<TransientRetryOptions>(o =>
+        {
+            o.InitialBackoff = TimeSpan.FromMilliseconds(100);
+            o.MaxBackoff = TimeSpan.FromMilliseconds(100);
+            o.GiveUpAfter = giveUpAfter;
+        });
+    }
+}
+
+/// <summary>As <see cref="StorageOutageFixture"/>, but transient failures are waited out for only half a second.</summary>
+public sealed class TransientGiveUpFixture : SiloFixture<TransientGiveUpFixture.Configurator>
+{
+    public static readonly TimeSpan GiveUpAfter = TimeSpan.FromMilliseconds(500);
+
+    public sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => StorageOutageFixture.ConfigureOutageSilo(siloBuilder, GiveUpAfter);
     }
 }
 
@@ -45,4 +59,10 @@ public sealed class StorageOutageFixture : SiloFixture<StorageOutageFixture.Conf
 public sealed class StorageOutageCollection : ICollectionFixture<StorageOutageFixture>
 {
     public const string Name = "storage-outage";
+}
+
+[CollectionDefinition(Name)]
+public sealed class TransientGiveUpCollection : ICollectionFixture<TransientGiveUpFixture>
+{
+    public const string Name = "transient-give-up";
 }
