@@ -342,7 +342,16 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 // The retry never lands after the give-up time, so an outage that outlasts it starts counting promptly.
                 var retryAt = now + transient.BackoffAfter(S.TransientAttempts, Random.Shared);
                 S.NextAttemptAt = retryAt < giveUpAt ? retryAt : giveUpAt;
-                LogTransientRetryScheduled(Name, OrderId, evt.Sequence, S.TransientAttempts, since, S.NextAttemptAt.Value, failure.Description);
+                // An outage fails every in-flight order every few seconds: one line per order when it starts, the rest at Debug.
+                if (S.TransientAttempts == 1)
+                {
+                    LogTransientFailureStarted(Name, OrderId, evt.Sequence, giveUpAt, failure.Description);
+                }
+                else
+                {
+                    LogTransientRetryScheduled(Name, OrderId, evt.Sequence, S.TransientAttempts, since, S.NextAttemptAt.Value, failure.Description);
+                }
+
                 return;
             }
 
@@ -622,7 +631,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} (attempt {Attempts} failed) at {NextAttemptAt}: {Error}")]
     private partial void LogRetryScheduled(string subscriber, string orderId, long sequence, int attempts, DateTimeOffset nextAttemptAt, string error);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} at {NextAttemptAt} after a transient failure ({TransientAttempts} since {TransientSince}, not counted as an attempt): {Error}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} is retrying event {Sequence} of order {OrderId} after a transient failure, not counted as an attempt before {GiveUpAt}: {Error}")]
+    private partial void LogTransientFailureStarted(string subscriber, string orderId, long sequence, DateTimeOffset giveUpAt, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} at {NextAttemptAt} after a transient failure ({TransientAttempts} since {TransientSince}, not counted as an attempt): {Error}")]
     private partial void LogTransientRetryScheduled(string subscriber, string orderId, long sequence, int transientAttempts, DateTimeOffset transientSince, DateTimeOffset nextAttemptAt, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} parked order {OrderId} at event {Sequence} after {Attempts} attempts")]
