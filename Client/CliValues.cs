@@ -55,6 +55,13 @@ public static class CliValues
         return new OrderLine(sku, quantity, Amount(parts[2], $"item price in --item {Ids.Printable(text)}"));
     }
 
+    /// <summary>An instant in ISO 8601 with an explicit offset (e.g. 2026-11-27T10:00:00Z): a local time without a zone is ambiguous.</summary>
+    public static DateTimeOffset Instant(string text) =>
+        DateTimeOffset.TryParseExact(text, ["yyyy-MM-ddTHH:mm:ssK", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK", "yyyy-MM-ddTHH:mmK"], CultureInfo.InvariantCulture,
+            DateTimeStyles.AdjustToUniversal, out var instant) && (text.EndsWith('Z') || text.Contains('+') || text.LastIndexOf('-') > 9)
+            ? instant
+            : throw new UsageException($"TIME must be ISO 8601 with a zone, e.g. 2026-11-27T10:00:00Z, was '{Ids.Printable(text)}'");
+
     public static string Reason(string text) =>
         TextLimits.Problem(text, "cancel reason", TextLimits.MaxReasonLength) is { } problem ? throw new UsageException(problem) : text;
 

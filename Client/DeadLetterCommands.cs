@@ -17,9 +17,32 @@ public static class DeadLetterCommands
         deadLetters.Subcommands.Add(list);
 
         var (retrySubscriber, retryOrder) = (SubscriberArgument(), OrderIdArgument());
-        var retry = new Command("retry", "Resumes a parked order from its parked event") { retrySubscriber, retryOrder };
-        retry.SetAction(parse => cli.WithClientAsync(parse, client =>
-            RetryAsync(client, parse.GetValue(retrySubscriber)!, parse.GetValue(retryOrder)!, cli.Output, cli.Error)));
+        retryOrder.Arity = ArgumentArity.ZeroOrOne;
+        var all = new Option<bool>("--all") { Description = "Resume every parked order of the subscriber (instead of ORDER)" };
+        var since = CliValues.Single("--since", "TIME", "With --all: only orders whose first failure is at or after TIME (ISO 8601, e.g. 2026-11-27T10:00:00Z)", CliValues.Instant);
+        var retry = new Command("retry", "Resumes a parked order from its parked event, or with --all every parked order of a subscriber")
+        {
+            retrySubscriber, retryOrder, all, since,
+        };
+        retry.Validators.Add(given =>
+        {
+            var (order, bulk, from) = (given.GetResult(retryOrder) is not null, given.GetValue(all), given.GetResult(since) is not null);
+            if (bulk && order)
+            {
+                given.AddError("give either ORDER or --all, not both");
+            }
+            else if (!bulk && !order)
+            {
+                given.AddError("missing ORDER (or --all for every parked order of the subscriber)");
+            }
+            else if (from && !bulk)
+            {
+                given.AddError("--since goes with --all");
+            }
+        });
+        retry.SetAction(parse => cli.WithClientAsync(parse, client => parse.GetValue(all)
+            ? RetryAllAsync(client, parse.GetValue(retrySubscriber)!, parse.GetValue(since), cli.Output, cli.Error)
+            : RetryAsync(client, parse.GetValue(retrySubscriber)!, parse.GetValue(retryOrder)!, cli.Output, cli.Error)));
         deadLetters.Subcommands.Add(retry);
 
         var (skipSubscriber, skipOrder) = (SubscriberArgument(), OrderIdArgument());
@@ -64,6 +87,26 @@ public static class DeadLetterCommands
 
     public static async Task<int> RetryAsync(IClusterClient client, string subscriber, string orderId, TextWriter output, TextWriter error) =>
         Report(await client.GetGrain<IOperationsGrain>(0).RetryAsync(subscriber, orderId), output, error);
+
+    /// <summary>Resumes every parked order of <paramref name="subscriber"/> (first failure at or after <paramref name="since"/>).</summary>
+    public static async Task<int> RetryAllAsync(IClusterClient client, string subscriber, DateTimeOffset? since, TextWriter output, TextWriter error)
+    {
+        var ops = client.GetGrain<IOperationsGrain>(0);
+        var known = await ops.GetSubscribersAsync();
+        if (!known.Contains(subscriber, StringComparer.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"no subscriber named '{subscriber}'; known: {string.Join(", ", known.Select(name => Ids.Printable(name)))}");
+        }
+
+        var result = await ops.RetryAllAsync(subscriber, since);
+        output.WriteLine($"{subscriber}: resumed {result.Resumed}, failed {result.Failed}, no longer parked {result.NotParked}");
+        foreach (var failure in result.Failures)
+        {
+            error.WriteLine($"error: {Ids.Printable(failure, 500)}");
+        }
+
+        return result.Failed == 0 ? 0 : 1;
+    }
 
     public static async Task<int> SkipAsync(IClusterClient client, string subscriber, string orderId, long sequence, TextWriter output, TextWriter error) =>
         Report(await client.GetGrain<IOperationsGrain>(0).SkipAsync(subscriber, orderId, sequence), output, error);

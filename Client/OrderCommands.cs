@@ -128,6 +128,11 @@ public static class OrderCommands
             var buffered = s.BufferedSequences.Count == 0 ? "-" : string.Join(",", s.BufferedSequences);
             var next = s.NextAttemptAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-";
             output.WriteLine($"  {Id(s.Subscriber),-14} {s.AppliedSequence,7} {buffered,-10} {s.Attempts,8} {next,-24} {(s.Parked ? "yes" : "no"),-6} {s.DuplicatesIgnored,5} {Ids.Printable(s.LastError ?? "-", 500)}");
+            if (s.TransientSince is { } since)
+            {
+                // Not counted in attempts until TransientRetry:GiveUpAfter has passed.
+                output.WriteLine($"  {"",-14} transient failures since {since.ToString("u", CultureInfo.InvariantCulture)} ({s.TransientAttempts}): {Ids.Printable(s.LastTransientError, 300)}");
+            }
         }
     }
 

@@ -15,7 +15,8 @@ public sealed record StoredSubscriber(
     [property: Id(7)] int Attempts,
     [property: Id(8)] long DuplicatesIgnored,
     [property: Id(9)] long FailedAttempts,
-    [property: Id(10)] long GapRepairs);
+    [property: Id(10)] long GapRepairs,
+    [property: Id(11)] long TransientFailures);
 
 /// <summary>How far one subscriber's stored inbox has taken one order (see <see cref="StoredOrder.Delivery"/>).</summary>
 public enum DeliveryState

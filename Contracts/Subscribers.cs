@@ -1,6 +1,11 @@
 namespace OrderFlow.Contracts;
 
-/// <summary>Where one order stands at one subscriber.</summary>
+/// <summary>
+/// Where one order stands at one subscriber. <see cref="Attempts"/> and <see cref="LastError"/> are the head event's
+/// counted (handler) failures; <see cref="TransientSince"/>, <see cref="LastTransientError"/> and
+/// <see cref="TransientAttempts"/> its transient infrastructure failures, which are retried without counting until
+/// <c>TransientRetry:GiveUpAfter</c>; <see cref="TransientFailures"/> counts every transient failure of this inbox.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("orders.SubscriberStatus.v1")]
 public sealed record SubscriberStatus(
     [property: Id(0)] string Subscriber,
@@ -16,7 +21,11 @@ public sealed record SubscriberStatus(
     [property: Id(10)] long FailedAttempts,
     [property: Id(11)] long HandlerRuns,
     [property: Id(12)] DateTimeOffset? GapSince,
-    [property: Id(13)] long GapRepairs);
+    [property: Id(13)] long GapRepairs,
+    [property: Id(14)] DateTimeOffset? TransientSince = null,
+    [property: Id(15)] string? LastTransientError = null,
+    [property: Id(16)] int TransientAttempts = 0,
+    [property: Id(17)] long TransientFailures = 0);
 
 /// <summary>An event a subscriber gave up on after its last attempt; it and the order's later events wait, in order.</summary>
 [GenerateSerializer, Immutable, Alias("orders.DeadLetter.v1")]
@@ -38,6 +47,20 @@ public enum DeadLetterActionOutcome
     NotParked = 3,
     WrongSequence = 4,
     UnknownSubscriber = 5,
+}
+
+/// <summary>
+/// What <see cref="IOperationsGrain.RetryAllAsync"/> did: orders resumed, orders whose resume failed (the first
+/// <see cref="MaxFailuresListed"/> listed as "order: error"), and index entries whose inbox was not parked any more.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("orders.BulkRetryResult.v1")]
+public sealed record BulkRetryResult(
+    [property: Id(0)] int Resumed,
+    [property: Id(1)] int Failed,
+    [property: Id(2)] int NotParked,
+    [property: Id(3)] IReadOnlyList<string> Failures)
+{
+    public const int MaxFailuresListed = 20;
 }
 
 [GenerateSerializer, Immutable, Alias("orders.DeadLetterActionResult.v1")]
@@ -106,10 +129,24 @@ public interface IOperationsGrain : IGrainWithIntegerKey
     [Alias("ListDeadLetters")] Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber);
     [Alias("CountDeadLetters")] Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync();
     [Alias("Retry")] Task<DeadLetterActionResult> RetryAsync(string subscriber, string orderId);
+
+    /// <summary>
+    /// Resumes every order parked at <paramref name="subscriber"/> that its dead-letter index lists — only those whose
+    /// first failure is at or after <paramref name="parkedSince"/>, when given — as <see cref="RetryAsync"/> would one by
+    /// one (a few at a time). Entries whose inbox is no longer parked are dropped from the index and counted apart.
+    /// Safe to run again: a resumed order is not parked any more. A large set can outlast the caller's response
+    /// timeout; the retries go on, and a second run reports what is left. Throws <see cref="ArgumentException"/> for an
+    /// unknown subscriber.
+    /// </summary>
+    [Alias("RetryAll")] Task<BulkRetryResult> RetryAllAsync(string subscriber, DateTimeOffset? parkedSince);
     [Alias("Skip")] Task<DeadLetterActionResult> SkipAsync(string subscriber, string orderId, long sequence);
 }
 
-/// <summary>The dead letters of one subscriber (key = subscriber name): a cheap global count and a list for operators.</summary>
+/// <summary>
+/// One shard of one subscriber's dead letters (key = <see cref="DeadLetterShards.KeyFor"/>, e.g. <c>points.17</c>): a cheap
+/// count and a list for operators, fanned out over the shards by <see cref="IOperationsGrain"/>. A bare subscriber name is
+/// the pre-shard single-row index: <c>deadletters list</c> moves its entries into the shards.
+/// </summary>
 [Alias("orders.IDeadLetterIndexGrain")]
 public interface IDeadLetterIndexGrain : IGrainWithStringKey
 {

@@ -188,11 +188,24 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("deadletters", "skip", "points", "o1", "1,000")]
     [InlineData("deadletters", "skip", "points", "o1", "3", "extra")]
     [InlineData("deadletters", "skip", "points", "o1")]
+    [InlineData("deadletters", "retry", "points", "o1", "--all")]
+    [InlineData("deadletters", "retry", "points", "o1", "--since", "2026-11-27T10:00:00Z")]
+    [InlineData("deadletters", "retry", "points", "--all", "--since", "2026-11-27T10:00:00")]
+    [InlineData("deadletters", "retry", "points", "--all", "--since", "yesterday")]
     [InlineData("deadletters", "list", "extra")]
     [InlineData("deadletters", "list", "--subscriber", "a/b")]
     [InlineData("deadletters")]
     public async Task Dead_letter_arguments_are_all_checked_before_the_cluster_is_called(params string[] args) =>
         AssertUsageError(await RunWithoutClusterAsync(args));
+
+    [Fact]
+    public async Task Bulk_retry_resumes_every_parked_order_of_a_subscriber_and_says_how_many()
+    {
+        var run = await RunAsync("deadletters", "retry", "points", "--all", "--since", "2999-01-01T00:00:00Z");
+        Assert.Equal(0, run.ExitCode);
+        Assert.StartsWith("points: resumed 0, failed 0", run.Output);
+        AssertUsageError(await RunAsync("deadletters", "retry", "nope", "--all"), "no subscriber named 'nope'");
+    }
 
     [Theory]
     [InlineData("bench", "--profile", "fast")]

@@ -189,7 +189,7 @@ public sealed class RestartTests
                 OrderDriver.CatchUpTimeout, letters => $"{letters.Count} letters, none for {id}");
 
             // The index update is lost (the silo died before it landed, say): the inbox is parked, the list says nothing.
-            await SiloGrains.Of(first).GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id);
+            await SiloGrains.Of(first).GetGrain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor("points", id)).ResolveAsync(id);
             Assert.DoesNotContain(await orders.Operations.ListDeadLettersAsync("points"), l => l.OrderId == id);
         }
         finally

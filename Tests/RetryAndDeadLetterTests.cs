@@ -114,7 +114,7 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
         var id = OrderDriver.NewId("stale-");
         await _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 5m)));
         await _orders.WaitCaughtUpAsync(id);
-        var index = Grain<IDeadLetterIndexGrain>("points");
+        var index = Grain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor("points", id));
         var at = DateTimeOffset.UtcNow;
         var stale = new DeadLetter("points", id, 2, "OrderPaid", "a resolve that was lost", 10, at, at);
         await index.ParkAsync(stale);

@@ -78,10 +78,13 @@ public sealed class RetryPolicy
     /// Delay before attempt <paramref name="failedAttempts"/> + 1: doubles each time up to the cap, then "equal
     /// jitter" keeps half of it and randomizes the other half, so many orders failing together do not retry in step.
     /// </summary>
-    public TimeSpan BackoffAfter(int failedAttempts, Random random)
+    public TimeSpan BackoffAfter(int failedAttempts, Random random) => EqualJitter(InitialBackoff, MaxBackoff, failedAttempts, random);
+
+    /// <summary>The delay after <paramref name="failures"/> failures: doubling from <paramref name="initial"/> up to <paramref name="max"/>, half of it random.</summary>
+    public static TimeSpan EqualJitter(TimeSpan initial, TimeSpan max, int failures, Random random)
     {
-        var exponent = Math.Min(failedAttempts - 1, 30);
-        var raw = Math.Min(InitialBackoff.TotalMilliseconds * Math.Pow(2, exponent), MaxBackoff.TotalMilliseconds);
+        var exponent = Math.Min(failures - 1, 30);
+        var raw = Math.Min(initial.TotalMilliseconds * Math.Pow(2, exponent), max.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(raw / 2 + random.NextDouble() * raw / 2);
     }
 }

@@ -19,8 +19,8 @@ namespace OrderFlow.Grains.Hosting;
 public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>, <c>Drills</c> and
-    /// <c>Benchmarks</c>).
+    /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>,
+    /// <c>OrderMessaging:TransientRetry</c>, <c>Drills</c> and <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
     public static ISiloBuilder AddOrderMessaging(this ISiloBuilder builder)
@@ -28,6 +28,10 @@ public static class OrderMessagingSiloBuilderExtensions
         var services = builder.Services;
         services.AddOptions<OrderMessagingOptions>()
             .BindConfiguration(OrderMessagingOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<TransientRetryOptions>()
+            .BindConfiguration(TransientRetryOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddOptions<DrillOptions>()

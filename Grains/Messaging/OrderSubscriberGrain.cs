@@ -20,7 +20,9 @@ namespace OrderFlow.Grains.Messaging;
 ///   <c>GapRepairAfter</c> from the order's own event log; an activation that finds stored progress of an unfinished
 ///   order catches up from that log at once;</item>
 /// <item>a failing handler is retried with exponential backoff for this subscriber and this order only; after the
-///   last attempt the order is parked here, in order, until an operator retries or skips it.</item>
+///   last attempt the order is parked here, in order, until an operator retries or skips it; a transient
+///   infrastructure failure (storage down, a timeout: <see cref="FailureClassifier"/>) is retried on its own schedule
+///   and counts as an attempt only after <c>TransientRetry:GiveUpAfter</c>.</item>
 /// </list>
 /// </summary>
 public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrain, IStreamSubscriptionObserver,
@@ -303,7 +305,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 break;
             }
 
-            var hadFailed = S.Attempts > 0;
+            var hadFailed = S.HasFailure;
             S.Inbox.Remove(next.Sequence);
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
@@ -337,7 +339,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
         ScheduleWake();
         await SyncReminderAsync();
-        if (S.Finished && S.Inbox.Count == 0 && !S.Parked && S.Attempts == 0 && _indexSyncAt is null)
+        if (S.Finished && S.Inbox.Count == 0 && !S.Parked && !S.HasFailure && _indexSyncAt is null)
         {
             // The order's last event is applied and nothing waits here: free the activation now rather than after
             // the idle collection age. Its state stays in storage, so a late duplicate reactivates it and is dropped.
@@ -345,14 +347,53 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
     }
 
+    /// <summary>
+    /// Records a failed attempt at the head event in memory (the drain writes it). A transient infrastructure failure
+    /// (<see cref="FailureClassifier"/>) is retried on the <see cref="TransientRetryOptions"/> schedule without spending an
+    /// attempt, until the head event has been failing transiently for <c>GiveUpAfter</c>; from then on, and for every
+    /// handler failure, the attempt counts and the retry policy decides between a retry and parking. Only what is
+    /// stored counts: if the inbox write after this fails, the grain re-reads its state (dropping this record) and the
+    /// event is delivered and handled again, so an attempt is never counted twice.
+    /// </summary>
     private void RecordFailure(OrderEvent evt, Exception ex, DateTimeOffset now)
     {
+        var failure = FailureClassifier.Classify(ex);
+        var error = failure.Description;
+        S.FirstFailureAt ??= now;
+        S.LastFailureAt = now;
+        if (failure.IsTransient)
+        {
+            var transient = _services.TransientRetry;
+            var since = S.TransientSince ??= now;
+            S.TransientAttempts++;
+            S.TransientFailures++;
+            S.LastTransientError = failure.Description;
+            var giveUpAt = since + transient.GiveUpAfter;
+            if (now < giveUpAt)
+            {
+                // The retry never lands after the give-up time, so an outage that outlasts it starts counting promptly.
+                var retryAt = now + transient.BackoffAfter(S.TransientAttempts, Random.Shared);
+                S.NextAttemptAt = retryAt < giveUpAt ? retryAt : giveUpAt;
+                // An outage fails every in-flight order every few seconds: one line per order when it starts, the rest at Debug.
+                if (S.TransientAttempts == 1)
+                {
+                    LogTransientFailureStarted(Name, OrderId, evt.Sequence, giveUpAt, failure.Description);
+                }
+                else
+                {
+                    LogTransientRetryScheduled(Name, OrderId, evt.Sequence, S.TransientAttempts, since, S.NextAttemptAt.Value, failure.Description);
+                }
+
+                return;
+            }
+
+            error = FailureClassifier.GaveUpWaiting(now - since, failure.Description);
+        }
+
         var policy = _services.Options.RetryFor(Name);
         S.Attempts++;
         S.FailedAttempts++;
-        S.FirstFailureAt ??= now;
-        S.LastFailureAt = now;
-        S.LastError = $"{ex.GetType().Name}: {ex.Message}";
+        S.LastError = error;
         if (S.Attempts >= policy.MaxAttempts)
         {
             S.Parked = true;
@@ -467,7 +508,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.FirstFailureAt ?? S.LastFailureAt!.Value, S.LastFailureAt!.Value);
         try
         {
-            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ParkAsync(letter);
+            await DeadLetterIndex().ParkAsync(letter);
         }
         catch (Exception ex)
         {
@@ -482,7 +523,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         try
         {
-            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(Name).ResolveAsync(OrderId);
+            await DeadLetterIndex().ResolveAsync(OrderId);
         }
         catch (Exception ex)
         {
@@ -504,6 +545,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             await ResolveDeadLetterAsync();
         }
     }
+
+    private IDeadLetterIndexGrain DeadLetterIndex() => GrainFactory.GetGrain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor(Name, OrderId));
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;
@@ -572,7 +615,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         // Also while a dead-letter index update waits for its retry: a crash would otherwise leave a parked inbox that
         // nothing activates, missing from the operators' list.
-        var needed = (!S.Parked && S.Attempts > 0) || _indexSyncAt is not null;
+        var needed = (!S.Parked && S.HasFailure) || _indexSyncAt is not null;
         if (needed == _reminderSet)
         {
             return;
@@ -620,13 +663,20 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private SubscriberStatus Status() => new(
         Name, OrderId, S.AppliedSequence, S.Inbox.Keys.ToArray(), S.Attempts, S.NextAttemptAt, S.Parked, S.LastError,
-        S.Skipped.ToArray(), S.DuplicatesIgnored, S.FailedAttempts, S.HandlerRuns, S.GapSince, S.GapRepairs);
+        S.Skipped.ToArray(), S.DuplicatesIgnored, S.FailedAttempts, S.HandlerRuns, S.GapSince, S.GapRepairs,
+        S.TransientSince, S.LastTransientError, S.TransientAttempts, S.TransientFailures);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Subscriber} dropped duplicate event {Sequence} of order {OrderId}")]
     private partial void LogDuplicate(string subscriber, string orderId, long sequence);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} (attempt {Attempts} failed) at {NextAttemptAt}: {Error}")]
     private partial void LogRetryScheduled(string subscriber, string orderId, long sequence, int attempts, DateTimeOffset nextAttemptAt, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subscriber} is retrying event {Sequence} of order {OrderId} after a transient failure, not counted as an attempt before {GiveUpAt}: {Error}")]
+    private partial void LogTransientFailureStarted(string subscriber, string orderId, long sequence, DateTimeOffset giveUpAt, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Subscriber} will retry event {Sequence} of order {OrderId} at {NextAttemptAt} after a transient failure ({TransientAttempts} since {TransientSince}, not counted as an attempt): {Error}")]
+    private partial void LogTransientRetryScheduled(string subscriber, string orderId, long sequence, int transientAttempts, DateTimeOffset transientSince, DateTimeOffset nextAttemptAt, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} parked order {OrderId} at event {Sequence} after {Attempts} attempts")]
     private partial void LogParked(Exception exception, string subscriber, string orderId, long sequence, int attempts);

@@ -7,12 +7,14 @@ namespace OrderFlow.Grains.Messaging;
 /// <summary>What every subscriber grain needs from the silo, in one injectable bundle so a subscriber's constructor stays short.</summary>
 public sealed class SubscriberServices(
     IOptions<OrderMessagingOptions> options,
+    IOptions<TransientRetryOptions> transientRetry,
     DrillBoard drills,
     TimeProvider clock,
     ILoggerFactory loggerFactory,
     SubscriberMetrics metrics)
 {
     public OrderMessagingOptions Options => options.Value;
+    public TransientRetryOptions TransientRetry => transientRetry.Value;
     public DrillBoard Drills => drills;
     public TimeProvider Clock => clock;
     public ILoggerFactory LoggerFactory => loggerFactory;

@@ -40,9 +40,27 @@ public sealed class SubscriberState
     /// <summary>The order's final event (received or cancelled) is applied: nothing more will come for this order.</summary>
     [Id(14)] public bool Finished { get; set; }
 
+    /// <summary>
+    /// Since when the head event has been failing for transient infrastructure reasons (FailureClassifier): the clock
+    /// that <c>TransientRetry:GiveUpAfter</c> runs against. Those failures are not counted in <see cref="Attempts"/>.
+    /// </summary>
+    [Id(15)] public DateTimeOffset? TransientSince { get; set; }
+
+    /// <summary>The head event's last transient failure.</summary>
+    [Id(16)] public string? LastTransientError { get; set; }
+
+    /// <summary>Transient failures of the head event so far: drives the transient backoff.</summary>
+    [Id(17)] public int TransientAttempts { get; set; }
+
+    /// <summary>Every transient failure of this inbox, all events together (a counter, like <see cref="FailedAttempts"/>).</summary>
+    [Id(18)] public long TransientFailures { get; set; }
+
     public bool HeadReady => Inbox.ContainsKey(AppliedSequence + 1);
 
     public bool HasGap => Inbox.Count > 0 && !HeadReady;
+
+    /// <summary>The head event has failed at least once, as a counted attempt or transiently.</summary>
+    public bool HasFailure => Attempts > 0 || TransientSince.HasValue;
 
     public void ClearFailure()
     {
@@ -51,5 +69,8 @@ public sealed class SubscriberState
         LastFailureAt = null;
         NextAttemptAt = null;
         LastError = null;
+        TransientSince = null;
+        LastTransientError = null;
+        TransientAttempts = 0;
     }
 }

@@ -12,6 +12,9 @@ namespace OrderFlow.Grains.Operations;
 [GrainType("operations")]
 public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperationsGrain
 {
+    /// <summary>Parked orders <see cref="RetryAllAsync"/> resumes at once.</summary>
+    private const int RetryAllConcurrency = 8;
+
     public Task<IReadOnlyList<string>> GetSubscribersAsync() => Task.FromResult(catalog.Names);
 
     public async Task<OrderReport> InspectAsync(string orderId)
@@ -39,15 +42,17 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
     }
 
     /// <summary>
-    /// The index's entries whose inbox is still parked. An entry whose inbox is not (a resolve that never reached the
-    /// index) is removed from the index, unless the order was parked again meanwhile.
+    /// The index's entries whose inbox is still parked, from every shard (<see cref="DeadLetterShards"/>). An entry whose
+    /// inbox is not (a resolve that never reached the index) is removed from the index, unless the order was parked again
+    /// meanwhile. Entries still in a subscriber's pre-shard index are moved into the shards first.
     /// </summary>
     public async Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber)
     {
-        var names = subscriber is null ? catalog.Names : [subscriber];
-        var lists = await Task.WhenAll(names.Where(n => catalog.TryGet(n, out _))
-            .Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).ListAsync()));
-        var letters = lists.SelectMany(list => list).ToArray();
+        var names = (subscriber is null ? catalog.Names : [subscriber]).Where(n => catalog.TryGet(n, out _)).ToArray();
+        var lists = await Task.WhenAll(names.Select(ListShardsAsync));
+        var letters = lists.SelectMany(list => list)
+            .OrderBy(letter => letter.FirstFailureAt).ThenBy(letter => letter.Subscriber, StringComparer.Ordinal).ThenBy(letter => letter.OrderId, StringComparer.Ordinal)
+            .ToArray();
         var parked = await Task.WhenAll(letters.Select(async letter =>
         {
             try
@@ -62,7 +67,7 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
         }));
         foreach (var stale in letters.Where((_, i) => !parked[i]))
         {
-            await GrainFactory.GetGrain<IDeadLetterIndexGrain>(stale.Subscriber).ResolveStaleAsync(stale);
+            await Shard(stale).ResolveStaleAsync(stale);
         }
 
         return letters.Where((_, i) => parked[i]).ToArray();
@@ -78,10 +83,16 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
             .ToArray();
     }
 
+    /// <summary>Entries per subscriber, summed over its shards (and what its pre-shard index still holds).</summary>
     public async Task<IReadOnlyDictionary<string, int>> CountDeadLettersAsync()
     {
         var names = catalog.Names;
-        var counts = await Task.WhenAll(names.Select(name => GrainFactory.GetGrain<IDeadLetterIndexGrain>(name).CountAsync()));
+        var counts = await Task.WhenAll(names.Select(async name =>
+        {
+            var shards = await Task.WhenAll(DeadLetterShards.KeysOf(name).Append(name)
+                .Select(key => GrainFactory.GetGrain<IDeadLetterIndexGrain>(key).CountAsync()));
+            return shards.Sum();
+        }));
         return names.Zip(counts).ToDictionary(pair => pair.First, pair => pair.Second);
     }
 
@@ -90,10 +101,85 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
             ? Subscriber(subscriber, orderId).RetryParkedAsync()
             : Task.FromResult(Unknown(subscriber));
 
+    public async Task<BulkRetryResult> RetryAllAsync(string subscriber, DateTimeOffset? parkedSince)
+    {
+        if (!catalog.TryGet(subscriber, out _))
+        {
+            throw new ArgumentException(Unknown(subscriber).Message, nameof(subscriber));
+        }
+
+        var letters = (await ListShardsAsync(subscriber)).Where(letter => parkedSince is null || letter.FirstFailureAt >= parkedSince).ToArray();
+        var (resumed, notParked) = (0, 0);
+        var failures = new List<string>();
+        // A few at a time: each resume writes an inbox and runs a handler, and a mass retry follows an outage.
+        foreach (var batch in letters.Chunk(RetryAllConcurrency))
+        {
+            var outcomes = await Task.WhenAll(batch.Select(async letter =>
+            {
+                try
+                {
+                    var result = await Subscriber(letter.Subscriber, letter.OrderId).RetryParkedAsync();
+                    return (letter, Outcome: (DeadLetterActionOutcome?)result.Outcome, Error: (string?)result.Message);
+                }
+                catch (Exception ex)
+                {
+                    return (letter, Outcome: (DeadLetterActionOutcome?)null, Error: (string?)FailureClassifier.Classify(ex).Description);
+                }
+            }));
+            foreach (var (letter, outcome, error) in outcomes)
+            {
+                if (outcome == DeadLetterActionOutcome.Resumed)
+                {
+                    resumed++;
+                }
+                else if (outcome == DeadLetterActionOutcome.NotParked)
+                {
+                    notParked++;
+                    await Shard(letter).ResolveStaleAsync(letter);
+                }
+                else
+                {
+                    failures.Add($"{letter.OrderId}: {error}");
+                }
+            }
+        }
+
+        return new BulkRetryResult(resumed, failures.Count, notParked, failures.Take(BulkRetryResult.MaxFailuresListed).ToArray());
+    }
+
     public Task<DeadLetterActionResult> SkipAsync(string subscriber, string orderId, long sequence) =>
         catalog.TryGet(subscriber, out _)
             ? Subscriber(subscriber, orderId).SkipParkedAsync(sequence)
             : Task.FromResult(Unknown(subscriber));
+
+    /// <summary>
+    /// One subscriber's entries from all its shards. Entries still in its pre-shard index (one row per subscriber, from
+    /// before the index was sharded) are moved into their shards — unless the shard already lists that order, with an
+    /// entry that is newer — and removed from the old row if unchanged. Once moved, the old row is empty and this costs
+    /// one call that reads nothing.
+    /// </summary>
+    private async Task<IReadOnlyList<DeadLetter>> ListShardsAsync(string subscriber)
+    {
+        var shards = (await Task.WhenAll(DeadLetterShards.KeysOf(subscriber).Select(key => GrainFactory.GetGrain<IDeadLetterIndexGrain>(key).ListAsync())))
+            .SelectMany(shard => shard).ToList();
+        var legacy = GrainFactory.GetGrain<IDeadLetterIndexGrain>(subscriber);
+        var listed = shards.Select(letter => letter.OrderId).ToHashSet(StringComparer.Ordinal);
+        foreach (var letter in await legacy.ListAsync())
+        {
+            if (listed.Add(letter.OrderId))
+            {
+                await Shard(letter).ParkAsync(letter);
+                shards.Add(letter);
+            }
+
+            await legacy.ResolveStaleAsync(letter);
+        }
+
+        return shards;
+    }
+
+    private IDeadLetterIndexGrain Shard(DeadLetter letter) =>
+        GrainFactory.GetGrain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor(letter.Subscriber, letter.OrderId));
 
     private IOrderSubscriberGrain Subscriber(string name, string orderId)
     {
