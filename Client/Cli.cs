@@ -100,6 +100,7 @@ public static class Cli
             DemoCommand.Create(context),
             BenchCommand.Create(context),
             DeadLetterCommands.Create(context),
+            SubscriberCommands.Create(context),
         };
         root.Options.Add(gateways);
         root.Options.Add(clusterId);

@@ -117,6 +117,13 @@ public static class OrderCommands
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  outbox: publishing event {o.PublishedSequence + 1} has failed since {o.PublishFailingSince:u}: {Ids.Printable(o.PublishError, 200)}"));
         }
+        // Whether the outbox relay holds the order: it does from the order's first command until every event is
+        // published and every subscriber reached the last one (or parked on it).
+        output.WriteLine(report.Relay is { } relay
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"  relay: holds it (undelivered work up to event {relay.Sequence}, since {relay.Since:u}, checks {relay.Checks}" +
+                $"{(relay.Behind.Count > 0 ? ", behind: " + string.Join(",", relay.Behind.Select(b => Id(b))) : "")})")
+            : "  relay: nothing undelivered");
         foreach (var line in o.Items)
         {
             output.WriteLine($"  item {Id(line.Sku)} x{line.Quantity} @ {line.UnitPrice:0.00}");
