@@ -89,7 +89,19 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
     /// log) that it has neither applied nor holds are added and applied in order. Says where it stands afterwards.
     /// </summary>
     [Alias("Reach")] Task<ReachOutcome> ReachAsync(IReadOnlyList<OrderEvent> log);
+
+    /// <summary>
+    /// <see cref="ReachAsync"/>, also saying how many events of <paramref name="log"/> were new to this inbox (neither
+    /// applied nor held): the backfill counts the orders that needed work.
+    /// </summary>
+    [Alias("ReachCounted")] Task<ReachResult> ReachCountedAsync(IReadOnlyList<OrderEvent> log);
 }
+
+/// <summary>Where a subscriber stands after being asked to reach an order's last event, and how many events it took from the log.</summary>
+[GenerateSerializer, Immutable, Alias("orders.ReachResult.v1")]
+public sealed record ReachResult(
+    [property: Id(0)] ReachOutcome Outcome,
+    [property: Id(1)] int Added);
 
 /// <summary>Per-order report across the order and every subscriber.</summary>
 [GenerateSerializer, Immutable, Alias("orders.OrderReport.v1")]
@@ -140,6 +152,18 @@ public interface IOperationsGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("RetryAll")] Task<BulkRetryResult> RetryAllAsync(string subscriber, DateTimeOffset? parkedSince);
     [Alias("Skip")] Task<DeadLetterActionResult> SkipAsync(string subscriber, string orderId, long sequence);
+
+    /// <summary>
+    /// Starts the backfill of <paramref name="subscriber"/> (<see cref="IBackfillJobGrain"/>): every order in the catalog
+    /// created at or after <paramref name="since"/> (every order, when null), finished ones only with
+    /// <paramref name="includeFinished"/>, is brought to its last event at that subscriber. The job runs in the cluster
+    /// whether or not anyone watches. Attaches to a running job with the same parameters and refuses one with others
+    /// (<see cref="BackfillOutcome.Refused"/>); <see cref="BackfillOutcome.UnknownSubscriber"/> for a name no subscriber has.
+    /// </summary>
+    [Alias("StartBackfill")] Task<BackfillReply> StartBackfillAsync(string subscriber, DateTimeOffset? since, bool includeFinished);
+
+    /// <summary>The progress of <paramref name="subscriber"/>'s backfill (<see cref="BackfillOutcome.Reported"/>), or <see cref="BackfillOutcome.NoJob"/>.</summary>
+    [Alias("GetBackfill")] Task<BackfillReply> GetBackfillAsync(string subscriber);
 }
 
 /// <summary>

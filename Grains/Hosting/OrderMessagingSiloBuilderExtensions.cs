@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Serialization;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Backfill;
 using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
 using OrderFlow.Grains.Orders;
@@ -20,7 +21,8 @@ public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
     /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>,
-    /// <c>OrderMessaging:TransientRetry</c>, <c>Drills</c> and <c>Benchmarks</c>).
+    /// <c>OrderMessaging:TransientRetry</c>, <c>OrderRelay</c>, <c>OrderCatalog</c>, <c>Backfill</c>, <c>Drills</c> and
+    /// <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
     public static ISiloBuilder AddOrderMessaging(this ISiloBuilder builder)
@@ -44,6 +46,15 @@ public static class OrderMessagingSiloBuilderExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RelayStarter>();
+        services.AddOptions<OrderCatalogOptions>()
+            .BindConfiguration(OrderCatalogOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<BackfillOptions>()
+            .BindConfiguration(BackfillOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, BackfillStarter>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();

@@ -230,12 +230,14 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         return new DeadLetterActionResult(DeadLetterActionOutcome.Skipped, $"{Name} skipped order {OrderId} sequence {sequence}", Status());
     }
 
-    public async Task<ReachOutcome> ReachAsync(IReadOnlyList<OrderEvent> log)
+    public async Task<ReachOutcome> ReachAsync(IReadOnlyList<OrderEvent> log) => (await ReachCountedAsync(log)).Outcome;
+
+    public async Task<ReachResult> ReachCountedAsync(IReadOnlyList<OrderEvent> log)
     {
         var last = log.Count == 0 ? 0 : log[^1].Sequence;
         if (S.Finished || S.AppliedSequence >= last)
         {
-            return ReachOutcome.Reached;
+            return new ReachResult(ReachOutcome.Reached, 0);
         }
 
         var added = 0;
@@ -256,7 +258,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
 
         await DrainAsync(inboxChanged: added > 0);
-        return S.Parked ? ReachOutcome.Parked : S.AppliedSequence >= last ? ReachOutcome.Reached : ReachOutcome.Behind;
+        return new ReachResult(S.Parked ? ReachOutcome.Parked : S.AppliedSequence >= last ? ReachOutcome.Reached : ReachOutcome.Behind, added);
     }
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)

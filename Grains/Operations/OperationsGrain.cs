@@ -152,6 +152,28 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
             ? Subscriber(subscriber, orderId).SkipParkedAsync(sequence)
             : Task.FromResult(Unknown(subscriber));
 
+    public Task<BackfillReply> StartBackfillAsync(string subscriber, DateTimeOffset? since, bool includeFinished) =>
+        catalog.TryGet(subscriber, out var grainType)
+            ? BackfillJob(grainType).StartAsync(since, includeFinished)
+            : Task.FromResult(UnknownBackfill(subscriber));
+
+    public async Task<BackfillReply> GetBackfillAsync(string subscriber)
+    {
+        if (!catalog.TryGet(subscriber, out var grainType))
+        {
+            return UnknownBackfill(subscriber);
+        }
+
+        return await BackfillJob(grainType).GetProgressAsync() is { } progress
+            ? new BackfillReply(BackfillOutcome.Reported, $"backfill {progress.Run} of {progress.Subscriber}: {progress.State}", progress)
+            : new BackfillReply(BackfillOutcome.NoJob, $"no backfill of {grainType} has run", null);
+    }
+
+    /// <summary>One job per subscriber, keyed by the subscriber's own spelling of its name (names match case-insensitively).</summary>
+    private IBackfillJobGrain BackfillJob(GrainType subscriber) => GrainFactory.GetGrain<IBackfillJobGrain>(subscriber.ToString());
+
+    private BackfillReply UnknownBackfill(string subscriber) => new(BackfillOutcome.UnknownSubscriber, Unknown(subscriber).Message, null);
+
     /// <summary>
     /// One subscriber's entries from all its shards. Entries still in its pre-shard index (one row per subscriber, from
     /// before the index was sharded) are moved into their shards — unless the shard already lists that order, with an

@@ -39,6 +39,8 @@ public sealed partial class OrderGrain(
 
     private string OrderId => this.GetPrimaryKeyString();
 
+    private IOrderCatalogGrain Catalog => GrainFactory.GetGrain<IOrderCatalogGrain>(IOrderRelayGrain.ShardOf(OrderId));
+
     private OrderState State => _order.State;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -154,8 +156,12 @@ public sealed partial class OrderGrain(
         }
 
         // The relay learns of the event before it can exist: if this silo dies between the write below and the publish,
-        // the relay still finds the order (an order whose write then fails is checked once and forgotten).
-        await Relay.MarkAsync(OrderId, evt.Sequence);
+        // the relay still finds the order (an order whose write then fails is checked once and forgotten). The catalog
+        // learns of a new order the same way, so a backfill can find every order that exists; a placement whose write
+        // then fails leaves an entry that names no order, which the backfill skips. The two writes go out together.
+        var mark = Relay.MarkAsync(OrderId, evt.Sequence);
+        var cataloged = evt is OrderPlaced ? Catalog.AddAsync(OrderId, evt.OccurredAt) : Task.CompletedTask;
+        await Task.WhenAll(mark, cataloged);
 
         OrderDecider.Record(State, command.CommandId, accepted);
         try
