@@ -44,12 +44,13 @@ public sealed record CatalogSegment(
 /// differ, or in the same instant). Across shards there is no order: a reader walks shard by shard.
 /// </para>
 /// <para>
-/// <b>Bounds.</b> An entry is a few bytes more than its order id: 20 bytes plus the id's UTF-8 length with the Orleans
-/// serializer (measured: 2,000 entries of 24-character ids are 88 KB, of 128-character ids 296 KB — within Azure
-/// Table's 1 MB entity, see <c>OrderCatalogTests</c>). The head holds one small record (about 40 bytes) per closed
-/// segment, so it grows by one record per <c>SegmentSize</c> orders of its shard: with 2,000 per segment, one record
-/// per 128,000 orders placed overall, about 300 bytes per million orders — a head row reaches 1 MB after some three
-/// billion orders. Adding an order costs one write (its segment's), plus one head write per <c>SegmentSize</c>.
+/// <b>Bounds</b> (measured with the Orleans serializer the storage providers use: <c>BackfillBatchTests</c>). An entry
+/// is its order id's UTF-8 bytes plus about 25: a full segment of 2,000 entries is 98 KB with 24-character ids and
+/// 308 KB with the longest (128-character) ids, within Azure Table's 1 MB entity. The head holds about 51 bytes per
+/// closed segment, so it grows by one record per <c>SegmentSize</c> orders of its shard: with 2,000 per segment and
+/// 64 shards, one record per 128,000 orders placed overall, about 400 bytes per head per million orders; a head row
+/// reaches 1 MB after some 2.6 billion orders. Adding an order costs one write (its segment's), plus one head write
+/// per <c>SegmentSize</c> orders of the shard.
 /// </para>
 /// </summary>
 [Alias("catalog.IOrderCatalogGrain")]

@@ -2,6 +2,8 @@ namespace OrderFlow.Contracts;
 
 /// <summary>
 /// Where one subscriber stands on one order, as its stored inbox says — read from storage, never from an activation.
+/// <see cref="HandlerRuns"/> counts the handler runs (failed ones included) that storage knows of: with no failed
+/// attempt, more runs than applied events means an event was handled twice.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("verify.StoredSubscriber.v1")]
 public sealed record StoredSubscriber(
@@ -16,7 +18,8 @@ public sealed record StoredSubscriber(
     [property: Id(8)] long DuplicatesIgnored,
     [property: Id(9)] long FailedAttempts,
     [property: Id(10)] long GapRepairs,
-    [property: Id(11)] long TransientFailures);
+    [property: Id(11)] long TransientFailures,
+    [property: Id(12)] long HandlerRuns = 0);
 
 /// <summary>How far one subscriber's stored inbox has taken one order (see <see cref="StoredOrder.Delivery"/>).</summary>
 public enum DeliveryState

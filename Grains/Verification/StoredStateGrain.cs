@@ -66,7 +66,7 @@ public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider
             var (stateName, storageName) = catalog.InboxOf(name);
             var (exists, s) = await ReadAsync<SubscriberState>(storageName, stateName, name, orderId);
             return new StoredSubscriber(name, exists, s.AppliedSequence, s.Inbox.Keys.ToArray(), s.Parked, s.Finished,
-                s.Skipped.ToArray(), s.Attempts, s.DuplicatesIgnored, s.FailedAttempts, s.GapRepairs, s.TransientFailures);
+                s.Skipped.ToArray(), s.Attempts, s.DuplicatesIgnored, s.FailedAttempts, s.GapRepairs, s.TransientFailures, s.HandlerRuns);
         }));
         var (_, o) = await order;
         return new StoredOrder(orderId, o.Status, o.LastSequence, o.PublishedSequence, await inboxes);

@@ -9,10 +9,15 @@ namespace OrderFlow.Tests.Infrastructure;
 /// <summary>
 /// Test grain storage whose records live in the test process, not in a silo: they survive a silo being killed
 /// and a whole new cluster being started, the way a real database would. Serialized with Orleans' own
-/// serializer (a stored record is bytes, not a shared object) and ETag-checked like a real provider.
+/// serializer (a stored record is bytes, not a shared object) and ETag-checked like a real provider. A cluster whose
+/// configuration sets <see cref="ScopeKey"/> keeps its records apart from every other scope (and from clusters without
+/// one): a test that walks everything stored — a backfill of the whole order catalog — sees only its own orders.
 /// </summary>
-public sealed class SurvivingGrainStorage(string name, Serializer serializer) : IGrainStorage
+public sealed class SurvivingGrainStorage(string name, Serializer serializer, string? scope = null) : IGrainStorage
 {
+    /// <summary>The configuration key (a test cluster's <c>Properties</c>) that names the scope of the silo's records.</summary>
+    public const string ScopeKey = "SurvivingStorage:Scope";
+
     private static readonly ConcurrentDictionary<string, (byte[] Data, string ETag)> Records = new(StringComparer.Ordinal);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
@@ -50,9 +55,10 @@ public sealed class SurvivingGrainStorage(string name, Serializer serializer) : 
 
     public static void AddTo(ISiloBuilder builder, params string[] names)
     {
+        var scope = builder.Configuration[ScopeKey];
         foreach (var storageName in names)
         {
-            builder.Services.AddGrainStorage(storageName, (sp, n) => new SurvivingGrainStorage(n, sp.GetRequiredService<Serializer>()));
+            builder.Services.AddGrainStorage(storageName, (sp, n) => new SurvivingGrainStorage(n, sp.GetRequiredService<Serializer>(), scope));
         }
     }
 
@@ -78,10 +84,13 @@ public sealed class SurvivingGrainStorage(string name, Serializer serializer) : 
     }
 
     /// <summary>What storage holds for a grain's state right now (not what an activation has in memory); null if nothing.</summary>
-    public static T? Peek<T>(Serializer serializer, string storageName, string stateName, GrainId grainId) where T : class =>
-        Records.TryGetValue($"{storageName}/{stateName}/{grainId}", out var record) ? serializer.Deserialize<T>(record.Data) : null;
+    public static T? Peek<T>(Serializer serializer, string storageName, string stateName, GrainId grainId, string? scope = null) where T : class =>
+        Records.TryGetValue(KeyOf(scope, storageName, stateName, grainId), out var record) ? serializer.Deserialize<T>(record.Data) : null;
 
-    private string Key(string stateName, GrainId grainId) => $"{name}/{stateName}/{grainId}";
+    private string Key(string stateName, GrainId grainId) => KeyOf(scope, name, stateName, grainId);
+
+    private static string KeyOf(string? scope, string storageName, string stateName, GrainId grainId) =>
+        scope is null ? $"{storageName}/{stateName}/{grainId}" : $"{scope}:{storageName}/{stateName}/{grainId}";
 
     private static InconsistentStateException Conflict(string key, string? expected, string? actual) =>
         new($"ETag mismatch on {key}", actual ?? "(none)", expected ?? "(none)");
