@@ -159,7 +159,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         OrderCommands.Print(new OrderReport(order, [points]), output);
 
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(5, lines.Length);
+        // order, events, relay, item, the subscribers' header and points' row.
+        Assert.Equal(6, lines.Length);
         Assert.All(lines, line => Assert.DoesNotContain(line, char.IsControl));
         Assert.Contains("boom\\u001b[31m\\u000asecond line", lines[^1]);
     }
@@ -205,6 +206,48 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         Assert.Equal(0, run.ExitCode);
         Assert.StartsWith("points: resumed 0, failed 0", run.Output);
         AssertUsageError(await RunAsync("deadletters", "retry", "nope", "--all"), "no subscriber named 'nope'");
+    }
+
+    [Theory]
+    [InlineData("subscribers", "backfill")]
+    [InlineData("subscribers", "backfill", "a/b")]
+    [InlineData("subscribers", "backfill", "poi nts")]
+    [InlineData("subscribers", "backfill", "points", "extra")]
+    [InlineData("subscribers", "backfill", "points", "--since", "yesterday")]
+    [InlineData("subscribers", "backfill", "points", "--since", "2026-11-27T10:00:00")]
+    [InlineData("subscribers", "backfill", "points", "--since", "2026-11-27T10:00:00Z", "--since", "2026-11-28T10:00:00Z")]
+    [InlineData("subscribers", "backfill", "points", "--since")]
+    [InlineData("subscribers", "backfill", "points", "--attach", "--since", "2026-11-27T10:00:00Z")]
+    [InlineData("subscribers", "backfill", "points", "--attach", "--include-finished")]
+    [InlineData("subscribers", "backfill", "points", "--attach", "--detach")]
+    [InlineData("subscribers", "backfill", "points", "--all")]
+    [InlineData("subscribers", "backfill", "points", "--include-finished=maybe")]
+    [InlineData("subscribers", "status", "points")]
+    [InlineData("subscribers")]
+    public async Task Backfill_arguments_are_all_checked_before_the_cluster_is_called(params string[] args) =>
+        AssertUsageError(await RunWithoutClusterAsync(args));
+
+    [Fact]
+    public async Task Backfill_starts_a_job_in_the_cluster_and_watches_it_to_its_end()
+    {
+        AssertUsageError(await RunAsync("subscribers", "backfill", "nope"), "no subscriber named 'nope'");
+        AssertUsageError(await RunAsync("subscribers", "backfill", "nope", "--attach"), "no subscriber named 'nope'");
+        var none = await RunAsync("subscribers", "backfill", "sms", "--attach");
+        Assert.Equal((1, "error: no backfill of sms has run"), (none.ExitCode, none.Error.Trim()));
+
+        // Orders created from the year 2999 on: none, so the job walks the whole catalog and finds nothing to do.
+        var detached = await RunAsync("subscribers", "backfill", "coupon", "--since", "2999-01-01T00:00:00Z", "--detach");
+        Assert.Equal(0, detached.ExitCode);
+        Assert.Contains("started backfill 1 of coupon since 2999-01-01 00:00:00Z, open orders only", detached.Output);
+        Assert.Contains("watch it with: subscribers backfill coupon --attach", detached.Output);
+
+        var watched = await RunAsync("subscribers", "backfill", "coupon", "--attach");
+        Assert.True(watched.ExitCode == 0, $"exit code {watched.ExitCode}: {watched.Output} {watched.Error}");
+        Assert.Contains("backfill 1 of coupon done: 0 orders, 0 needed work", watched.Output);
+
+        var status = await RunAsync("subscribers", "status");
+        Assert.Equal(0, status.ExitCode);
+        Assert.StartsWith("subscriber", status.Output);
     }
 
     [Theory]
@@ -255,6 +298,10 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         var pay = await RunWithoutClusterAsync("help", "order", "pay");
         Assert.Equal(0, pay.ExitCode);
         Assert.Contains("--amount", pay.Output);
+
+        var backfill = await RunWithoutClusterAsync("subscribers", "backfill", "--help");
+        Assert.Contains("--include-finished", backfill.Output);
+        Assert.Contains("--attach", backfill.Output);
 
         var bench = await RunWithoutClusterAsync("bench", "--help");
         Assert.Contains("--emulator-pid", bench.Output);
