@@ -20,9 +20,10 @@ public sealed class CliContext(TextWriter output, TextWriter error, ClusterRunne
 }
 
 /// <summary>
-/// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>help</c>, with the global
-/// <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok, 1 refused / not found / nothing to retry, 2 bad command
-/// line, 3 gateway unreachable. Every problem is one line on the error writer.
+/// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>subscribers</c>, <c>help</c>, with
+/// the global <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok, 1 refused / not found / nothing to retry / a
+/// failed backfill, 2 bad command line, 3 gateway unreachable, 130 Ctrl+C while watching a backfill (the job goes on).
+/// Every problem is one line on the error writer.
 /// </summary>
 public static class Cli
 {
