@@ -134,7 +134,14 @@ public static class SubscriberCommands
         {
             while (true)
             {
-                var progress = (await ops.GetBackfillAsync(subscriber)).Progress!;
+                var reply = await ops.GetBackfillAsync(subscriber);
+                if (reply.Progress is not { } progress)
+                {
+                    // The silos no longer know the subscriber (or its job): nothing left to watch.
+                    error.WriteLine($"error: {reply.Outcome}: {Ids.Printable(reply.Message, 500)}");
+                    return Cli.Refused;
+                }
+
                 var line = ProgressLine(progress);
                 output.Write(inPlace ? $"\r{line,-100}" : line + Environment.NewLine);
                 if (progress.State != BackfillState.Running)
