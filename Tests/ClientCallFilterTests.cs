@@ -18,6 +18,10 @@ public sealed class ClientCallFilterTests(PipelineFixture fixture)
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderReplicaGrain>(id).GetAsync());
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id));
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<ISmsGatewayGrain>($"user-{id}").SendAsync(id, "paid", "hi"));
+        // The catalog and the backfill job answer the cluster only: clients start a backfill through IOperationsGrain.
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderCatalogGrain>(0).AddAsync(id, DateTimeOffset.UtcNow));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderCatalogSegmentGrain>(IOrderCatalogSegmentGrain.KeyOf(0, 0)).ReadAsync(null, null, 10));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IBackfillJobGrain>("points").StartAsync(null, true));
 
         // Nothing was written by the refused calls; the silo itself still reaches the ledger.
         Assert.False((await External.GetGrain<IStoredStateGrain>(0).ReadLedgersAsync(LedgerKind.Points, [$"user-{id}"]))[0].Exists);
