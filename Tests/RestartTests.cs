@@ -248,6 +248,40 @@ public sealed class RestartTests
     }
 
     [Fact]
+    public async Task Events_held_behind_a_gap_when_every_silo_dies_are_applied_after_restart_with_no_client_touching_the_order()
+    {
+        var id = OrderDriver.NewId("gapkill-");
+        var first = await StartAsync<DropSecondEventSilo>();
+        try
+        {
+            // The transport loses event 2 (paid): events 3 and 4 reach the inboxes and wait behind the gap, whose
+            // repair timer is in memory only (and waits GapRepairAfter = 30 s here).
+            await new OrderDriver(first.GrainFactory).FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 5m)));
+            var stored = first.GrainFactory.GetGrain<IStoredStateGrain>(0);
+            await Eventually.Until(async () => (await stored.ReadOrdersAsync([id]))[0],
+                o => o.Subscribers.Single(s => s.Subscriber == "order-sync").HeldSequences.Count == 2,
+                OrderDriver.CatchUpTimeout, StoredProgress.Describe);
+        }
+        finally
+        {
+            await first.KillSiloAsync(first.Primary!);
+            await first.DisposeAsync();
+        }
+
+        var second = await StartAsync<HealthySilo>();
+        try
+        {
+            var done = await StoredProgress.WaitFinishedAsync(second.GrainFactory, [id], OrderDriver.CatchUpTimeout);
+            Assert.All(done[0].Subscribers, s => Assert.Equal(4L, s.AppliedSequence));
+            await AssertPointsAwardedOnceAsync(second, $"user-{id}", 5m);
+        }
+        finally
+        {
+            await StopAsync(second);
+        }
+    }
+
+    [Fact]
     public async Task The_stored_state_checker_repairs_nothing_an_unpublished_outbox_stays_visible_until_an_operator_path_activates_the_order()
     {
         var id = OrderDriver.NewId("unpublished-");
@@ -375,6 +409,23 @@ public sealed class RestartTests
         {
             public Task PublishAsync(Orleans.Streams.IAsyncStream<OrderEvent> stream, OrderEvent evt) =>
                 throw new InvalidOperationException("the transport is down (test)");
+        }
+    }
+
+    /// <summary>A transport that accepts every order's event 2 and never delivers it; the relay stays quiet.</summary>
+    private sealed class DropSecondEventSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            ConfigureDurable(siloBuilder);
+            siloBuilder.Services.Replace(ServiceDescriptor.Singleton<IOrderEventPublisher, DroppingPublisher>());
+            siloBuilder.Services.Configure<OrderRelayOptions>(o => o.Period = TimeSpan.FromHours(1));
+        }
+
+        private sealed class DroppingPublisher : IOrderEventPublisher
+        {
+            public Task PublishAsync(Orleans.Streams.IAsyncStream<OrderEvent> stream, OrderEvent evt) =>
+                evt.Sequence == 2 ? Task.CompletedTask : stream.OnNextAsync(evt);
         }
     }
 
