@@ -159,7 +159,7 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         OrderCommands.Print(new OrderReport(order, [points]), output);
 
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(5, lines.Length);
+        Assert.Equal(6, lines.Length); // order, events, relay, item, header, one subscriber
         Assert.All(lines, line => Assert.DoesNotContain(line, char.IsControl));
         Assert.Contains("boom\\u001b[31m\\u000asecond line", lines[^1]);
     }
