@@ -445,12 +445,14 @@ public sealed class RestartTests
         }
     }
 
+    /// <summary>No gap repair and a quiet relay: only an activation's own catch-up can move an inbox.</summary>
     private sealed class NoGapRepairSilo : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
             ConfigureDurable(siloBuilder);
             siloBuilder.Services.Configure<OrderMessagingOptions>(o => o.GapRepairAfter = TimeSpan.FromMinutes(10));
+            siloBuilder.Services.Configure<OrderRelayOptions>(o => o.Period = TimeSpan.FromHours(1));
         }
     }
 }
