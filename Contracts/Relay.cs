@@ -70,8 +70,15 @@ public interface IOrderRelayGrain : IGrainWithIntegerKey
 [Alias("relay.IOrderSettleGrain")]
 public interface IOrderSettleGrain : IGrainWithStringKey
 {
-    /// <summary>Publishes the outbox, asks each subscriber to reach the last event, and reports to the order's relay shard.</summary>
-    [Alias("Settle"), Orleans.Concurrency.OneWay] Task SettleAsync();
+    /// <summary>Publishes what is left in the outbox; returns the last and the published sequence.</summary>
+    [Alias("FlushOutbox")] Task<(long LastSequence, long PublishedSequence)> FlushOutboxAsync();
+}
+
+/// <summary>Settles orders for the relay shards: one-way in, a report back to the order's shard (internal).</summary>
+[Alias("relay.IRelayDriverGrain")]
+public interface IRelayDriverGrain : IGrainWithIntegerKey
+{
+    [Alias("Settle"), Orleans.Concurrency.OneWay] Task SettleAsync(string orderId);
 }
 
 /// <summary>How far a subscriber is on one order, after being asked to reach its last event.</summary>

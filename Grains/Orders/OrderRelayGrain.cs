@@ -255,7 +255,7 @@ public sealed partial class OrderRelayGrain(
             _nextCheck[orderId] = now + wait;
             try
             {
-                await GrainFactory.GetGrain<IOrderSettleGrain>(orderId).SettleAsync();
+                await GrainFactory.GetGrain<IRelayDriverGrain>(0).SettleAsync(orderId);
             }
             catch (Exception ex)
             {

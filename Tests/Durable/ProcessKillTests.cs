@@ -20,6 +20,8 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         {
             // A missing event is read from the order's log after 5 s instead of 30 s: the catch-up after the kill is shorter.
             ["OrderMessaging__GapRepairAfter"] = "00:00:05",
+            // An order the relay found behind during the failover is looked at again within 10 s (default up to 2 min).
+            ["OrderRelay__MaxRecheck"] = "00:00:10",
         };
         await using var silo1 = await SiloProcess.StartAsync(clusterId, settings);
         await using var silo2 = await SiloProcess.StartAsync(clusterId, settings);
@@ -55,6 +57,13 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         {
             Assert.Contains($" {field}", result);
         }
+
+        // A quiet period: with no client touching any order, the relay settles and forgets every order, so
+        // `subscribers status` shows nothing undelivered anywhere.
+        var operations = client.GetGrain<IOperationsGrain>(0);
+        var lag = await Infrastructure.Eventually.Until(() => operations.GetLagAsync(), rows => rows.All(r => r.Orders == 0), TimeSpan.FromSeconds(90),
+            rows => "undelivered: " + string.Join(", ", rows.Where(r => r.Orders > 0).Select(r => $"{r.Subscriber}={r.Orders}")));
+        output.WriteLine($"relay empty {(clock.Elapsed - killedAt).TotalSeconds:0.0} s after the kill: {string.Join(", ", lag.Select(r => $"{r.Subscriber}={r.Orders}"))}");
     }
 
     private static string Tail(string log) => string.Join('\n', log.Split('\n').TakeLast(40));

@@ -73,10 +73,10 @@ public sealed class PipelineFixture : IAsyncLifetime
                     };
                 }
             });
-            // The relay looks 1 s after a mark, every 200 ms: tests of lost events finish in seconds.
+            // The relay looks 2 s after a mark, every 200 ms: tests of lost events finish in seconds.
             siloBuilder.Services.Configure<OrderRelayOptions>(o =>
             {
-                o.SettleAfter = TimeSpan.FromSeconds(1);
+                o.SettleAfter = TimeSpan.FromSeconds(2);
                 o.Period = TimeSpan.FromMilliseconds(200);
                 o.MaxRecheck = TimeSpan.FromSeconds(2);
             });

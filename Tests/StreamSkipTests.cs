@@ -1,0 +1,70 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// Orleans skips an event for a subscriber whose <c>OnNextAsync</c> keeps failing past <c>MaxEventDeliveryTime</c>.
+/// Here the subscriber's own inbox write fails for longer than that (its storage is down), so the stream gives up on
+/// the order's final event; only the relay brings that subscriber to the end.
+/// </summary>
+[Collection(StreamSkipCollection.Name)]
+public sealed class StreamSkipTests(StreamSkipFixture fixture)
+{
+    [Fact]
+    public async Task An_event_the_stream_skipped_after_MaxEventDeliveryTime_is_applied_through_the_relay()
+    {
+        var id = OrderDriver.NewId("skip-");
+        var orders = new OrderDriver(fixture.Cluster.GrainFactory);
+        await orders.PlaceAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 4m)));
+        var stored = fixture.Cluster.GrainFactory.GetGrain<IStoredStateGrain>(0);
+        await Eventually.Until(async () => (await stored.ReadOrdersAsync([id]))[0], o => o.Subscribers.Single(s => s.Subscriber == "order-sync").AppliedSequence == 1,
+            OrderDriver.CatchUpTimeout, StoredProgress.Describe);
+        // Every idle activation goes, order-sync's inbox of this order among them: the next delivery must load it.
+        await fixture.Cluster.GrainFactory.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        // Its storage cannot be read or written: the inbox cannot even be activated, so the delivery keeps failing.
+        using (var fault = fixture.Faults.Fail(new StorageFault
+               {
+                   StorageName = StorageNames.Subscribers, GrainType = "order-sync", KeyPrefix = id,
+               }))
+        {
+            await orders.CancelAsync(id);
+            // The stream retries the delivery for MaxEventDeliveryTime (1 s here), then skips it: wait past that.
+            await Eventually.Until(() => Task.FromResult(fault.Hits), hits => hits >= 2, OrderDriver.CatchUpTimeout, hits => $"{hits} failed inbox reads or writes");
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+
+        var done = await StoredProgress.WaitFinishedAsync(fixture.Cluster.GrainFactory, [id], OrderDriver.CatchUpTimeout);
+        Assert.Equal(2L, done[0].Subscribers.Single(s => s.Subscriber == "order-sync").AppliedSequence);
+    }
+}
+
+public sealed class StreamSkipFixture : SiloFixture<StreamSkipFixture.Configurator>
+{
+    public sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
+            siloBuilder.Services.Configure<StreamPullingAgentOptions>(OrderStreams.ProviderName, o => o.MaxEventDeliveryTime = TimeSpan.FromSeconds(1));
+            siloBuilder.Services.Configure<OrderMessagingOptions>(o => o.GapRepairAfter = TimeSpan.FromMinutes(10));
+            siloBuilder.Services.Configure<OrderRelayOptions>(o =>
+            {
+                o.SettleAfter = TimeSpan.FromSeconds(1);
+                o.Period = TimeSpan.FromMilliseconds(200);
+                o.MaxRecheck = TimeSpan.FromSeconds(1);
+            });
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class StreamSkipCollection : ICollectionFixture<StreamSkipFixture>
+{
+    public const string Name = "stream-skip";
+}
