@@ -15,19 +15,23 @@ public sealed class OrderRelayOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan SettleAfter { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Most settle requests one shard sends per period: the relay's cost per period is bounded by this. Default 100.</summary>
+    /// <summary>
+    /// Most settle requests one shard has out at a time (sent, not yet answered): the relay's load is bounded by this
+    /// times the 64 shards, and a slow cluster is never sent more than it answers. Default 32.
+    /// </summary>
     [Range(1, 10_000)]
-    public int BatchSize { get; set; } = 100;
+    public int BatchSize { get; set; } = 32;
 
     /// <summary>Longest wait between two checks of an order that is still not settled (the wait doubles per check). Default 2 min.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
     public TimeSpan MaxRecheck { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// Most orders one shard holds (its state is one storage row: ~80 bytes each, so 10,000 stay far below Azure
-    /// Table's 1 MB). A full shard refuses new marks, which fails the command with a retriable error: the order path
-    /// slows down rather than accept work nobody would relay. Default 10,000 (640,000 undelivered orders in all).
+    /// Most orders one shard holds. Its state is one storage row (~80 bytes an order) and every mark rewrites it, so
+    /// the bound keeps both the row (≤ 200 KB, far below Azure Table's 1 MB) and the cost of a mark under a backlog in
+    /// check. A full shard refuses new marks, which fails the command with a retriable error: the order path slows
+    /// down rather than accept work nobody would relay. Default 2,500 (160,000 undelivered orders in all).
     /// </summary>
     [Range(100, 12_000)]
-    public int MaxPendingPerShard { get; set; } = 10_000;
+    public int MaxPendingPerShard { get; set; } = 2_500;
 }

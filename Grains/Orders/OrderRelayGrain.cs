@@ -46,6 +46,10 @@ public sealed partial class OrderRelayGrain(
 
     private readonly GuardedState<RelayShardState> _state = new(state);
     private readonly Dictionary<string, DateTimeOffset> _nextCheck = new(StringComparer.Ordinal);
+
+    // Settle requests sent and not answered yet: at most BatchSize, so a slow cluster is never sent more work than it
+    // answers (an unanswered request counts until its order's next check is due).
+    private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
     private IGrainTimer? _timer;
     private bool _reminderSet;
     private bool _dirty;
@@ -123,6 +127,7 @@ public sealed partial class OrderRelayGrain(
 
     public Task ReportAsync(SettleReport report)
     {
+        _inFlight.Remove(report.OrderId);
         if (!Pending.TryGetValue(report.OrderId, out var record))
         {
             return Task.CompletedTask;
@@ -246,10 +251,17 @@ public sealed partial class OrderRelayGrain(
             .Select(pair => (OrderId: pair.Key, Record: pair.Value, At: _nextCheck.GetValueOrDefault(pair.Key, now)))
             .Where(entry => entry.At <= now)
             .OrderBy(entry => entry.At)
-            .Take(Options.BatchSize)
             .ToArray();
+        // A request whose order is due again was lost (or its report was): it no longer counts as in flight.
+        foreach (var (orderId, _, _) in due)
+        {
+            _inFlight.Remove(orderId);
+        }
+
+        due = due.Take(Math.Max(0, Options.BatchSize - _inFlight.Count)).ToArray();
         foreach (var (orderId, record, _) in due)
         {
+            _inFlight.Add(orderId);
             record.Checks++;
             var wait = TimeSpan.FromTicks(Math.Min(Options.MaxRecheck.Ticks, Options.Period.Ticks * (1L << Math.Min(record.Checks, 20))));
             _nextCheck[orderId] = now + wait;
@@ -278,7 +290,7 @@ public sealed partial class OrderRelayGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Relay shard {Shard} could not update its reminder")]
     private partial void LogReminderFailed(Exception exception, long shard);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Relay could not ask order {OrderId} to settle; it asks again later")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Relay could not ask order {OrderId} to settle; it asks again later")]
     private partial void LogSettleFailed(Exception exception, string orderId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Relay shard {Shard} is full ({Count} orders with undelivered work): new commands of its orders are refused until it drains")]

@@ -68,9 +68,11 @@ public sealed partial class RelayDriverGrain(SubscriberCatalog catalog, ILogger<
             outcomes.Where(o => o.Outcome == ReachOutcome.Parked).Select(o => o.Name).ToArray());
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Relay could not settle order {OrderId}; its shard asks again")]
+    // Debug: under load or an outage every held order fails its settle every few seconds; the shard's entry (checks,
+    // who is behind) and `subscribers status` are the operator's view.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Relay could not settle order {OrderId}; its shard asks again")]
     private partial void LogSettleFailed(Exception exception, string orderId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId}: subscriber {Subscriber} could not be brought to the last event; the relay asks again")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId}: subscriber {Subscriber} could not be brought to the last event; the relay asks again")]
     private partial void LogReachFailed(Exception exception, string orderId, string subscriber);
 }

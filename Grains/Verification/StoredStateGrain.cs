@@ -14,7 +14,8 @@ namespace OrderFlow.Grains.Verification;
 /// <see cref="IGrainStorage"/> — the same provider and state name the owning grain uses — and never calls the order,
 /// subscriber or effect grains, whose activation would publish outboxes and catch inboxes up.
 /// </summary>
-[StatelessWorker]
+// Reentrant: it only reads storage, so callers (the relay driver among them) never queue behind each other's reads.
+[StatelessWorker, Reentrant]
 [GrainType("stored-state")]
 public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider services) : Grain, IStoredStateGrain
 {
