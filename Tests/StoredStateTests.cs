@@ -50,6 +50,17 @@ public sealed class StoredStateTests(PipelineFixture fixture)
     }
 
     [Fact]
+    public async Task Inspecting_many_orders_is_capped_per_call_and_callers_page()
+    {
+        // Each inspected order activates the order and every subscriber grain: one call may not fan out without bound.
+        var operations = fixture.Grains.GetGrain<IOperationsGrain>(0);
+        var ids = Enumerable.Range(0, IOperationsGrain.MaxInspectBatch + 1).Select(i => OrderDriver.NewId($"page{i}-")).ToArray();
+        await Assert.ThrowsAsync<ArgumentException>(() => operations.InspectManyAsync(ids));
+        Assert.Equal(IOperationsGrain.MaxInspectBatch, (await operations.InspectManyAsync(ids[..IOperationsGrain.MaxInspectBatch])).Count);
+        await Assert.ThrowsAsync<ArgumentException>(() => operations.InspectAsync("x/1"));
+    }
+
+    [Fact]
     public async Task The_checker_refuses_oversized_batches_and_ids_outside_the_alphabet()
     {
         await Assert.ThrowsAsync<ArgumentException>(() => Stored.ReadOrdersAsync(Enumerable.Range(0, IStoredStateGrain.MaxBatch + 1).Select(i => $"o{i}").ToArray()));
