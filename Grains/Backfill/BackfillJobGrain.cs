@@ -15,7 +15,7 @@ namespace OrderFlow.Grains.Backfill;
 /// the job includes them), its log is handed to the subscriber's inbox, which applies what it has not applied, in
 /// order, exactly once (<see cref="IOrderSubscriberGrain.ReachCountedAsync"/>). The counts and the cursor are written
 /// after each batch (<see cref="BackfillBatch"/>): a crash repeats at most one batch, which the inboxes make harmless.
-/// A reminder (every minute) and <see cref="BackfillStarter"/> at silo start-up bring a running job back with no
+/// A reminder (every minute) and <see cref="Hosting.StartupWake"/> at silo start-up bring a running job back with no
 /// caller; nobody needs to watch it.
 /// </summary>
 [GrainType("backfill-job")]

@@ -45,7 +45,7 @@ public static class OrderMessagingSiloBuilderExtensions
             .BindConfiguration(OrderRelayOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RelayStarter>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, StartupWake>();
         services.AddOptions<OrderCatalogOptions>()
             .BindConfiguration(OrderCatalogOptions.SectionName)
             .ValidateDataAnnotations()
@@ -54,7 +54,6 @@ public static class OrderMessagingSiloBuilderExtensions
             .BindConfiguration(BackfillOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, BackfillStarter>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();
