@@ -288,34 +288,14 @@ public sealed class BackfillTests
     private static Orleans.Serialization.Serializer SerializerOf(TestCluster cluster) =>
         ((InProcessSiloHandle)cluster.Primary!).SiloHost.Services.GetRequiredService<Orleans.Serialization.Serializer>();
 
-    private static async Task<TestCluster> StartAsync<TConfigurator>(string scope) where TConfigurator : ISiloConfigurator, new()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.Properties[SurvivingGrainStorage.ScopeKey] = scope;
-        builder.AddSiloBuilderConfigurator<TConfigurator>();
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
+    private static Task<TestCluster> StartAsync<TConfigurator>(string scope) where TConfigurator : ISiloConfigurator, new() =>
+        SurvivingCluster.StartAsync<TConfigurator>(scope);
 
-    private static async Task StopAsync(TestCluster cluster)
-    {
-        await cluster.StopAllSilosAsync();
-        await cluster.DisposeAsync();
-    }
+    private static Task StopAsync(TestCluster cluster) => SurvivingCluster.StopAsync(cluster);
 
     private static void ConfigureDurable(ISiloBuilder silo)
     {
-        SurvivingGrainStorage.AddTo(silo, StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers);
-        silo.AddMemoryGrainStorage(StorageNames.PubSub)
-            .AddMemoryStreams(OrderStreams.ProviderName)
-            .UseInMemoryReminderService()
-            .AddOrderMessaging();
-        silo.Services.Configure<OrderRelayOptions>(o =>
-        {
-            o.SettleAfter = TimeSpan.FromSeconds(1);
-            o.Period = TimeSpan.FromMilliseconds(200);
-        });
+        SurvivingCluster.Configure(silo);
         // Small segments: the walk crosses segments, not only shards.
         silo.Services.Configure<OrderCatalogOptions>(o => o.SegmentSize = 3);
         silo.Services.Configure<BackfillOptions>(o =>

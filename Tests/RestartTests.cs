@@ -296,9 +296,10 @@ public sealed class RestartTests
             Assert.Equal((OrderStatus.Received, 4L, 0L), (before.Status, before.LastSequence, before.PublishedSequence));
             Assert.All(before.Subscribers, s => Assert.Equal((DeliveryState.Behind, 4L), (before.Delivery(s), before.Missing(s))));
 
-            // Reading again and again repairs nothing: no order or inbox grain was activated by the reads.
-            await Task.Delay(TimeSpan.FromSeconds(2));
-            var after = (await stored.ReadOrdersAsync([id]))[0];
+            // Reading again and again, for 2 s, repairs nothing: no order or inbox grain was activated by the reads.
+            var after = await Eventually.Holds(async () => (await stored.ReadOrdersAsync([id]))[0],
+                o => o.PublishedSequence == 0 && o.Subscribers.All(s => o.Delivery(s) == DeliveryState.Behind),
+                TimeSpan.FromSeconds(2), StoredProgress.Describe);
             Assert.Equal(0L, after.PublishedSequence);
             Assert.All(after.Subscribers, s => Assert.Equal(DeliveryState.Behind, after.Delivery(s)));
 
@@ -313,11 +314,7 @@ public sealed class RestartTests
         }
     }
 
-    private static async Task StopAsync(TestCluster cluster)
-    {
-        await cluster.StopAllSilosAsync();
-        await cluster.DisposeAsync();
-    }
+    private static Task StopAsync(TestCluster cluster) => SurvivingCluster.StopAsync(cluster);
 
     private static async Task<decimal> PlacePayShipAsync(OrderDriver orders, string id, string user, int quantity, decimal price)
     {
@@ -345,27 +342,12 @@ public sealed class RestartTests
     private static string Describe(OrderReport report, string subscriber) =>
         $"order {report.Order.OrderId}: {report.Subscribers.Single(s => s.Subscriber == subscriber)}";
 
-    private static async Task<TestCluster> StartAsync<TConfigurator>() where TConfigurator : ISiloConfigurator, new()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<TConfigurator>();
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
+    private static Task<TestCluster> StartAsync<TConfigurator>() where TConfigurator : ISiloConfigurator, new() =>
+        SurvivingCluster.StartAsync<TConfigurator>();
 
     private static void ConfigureDurable(ISiloBuilder silo)
     {
-        SurvivingGrainStorage.AddTo(silo, StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers);
-        silo.AddMemoryGrainStorage(StorageNames.PubSub)
-            .AddMemoryStreams(OrderStreams.ProviderName)
-            .UseInMemoryReminderService()
-            .AddOrderMessaging();
-        silo.Services.Configure<OrderRelayOptions>(o =>
-        {
-            o.SettleAfter = TimeSpan.FromSeconds(1);
-            o.Period = TimeSpan.FromMilliseconds(200);
-        });
+        SurvivingCluster.Configure(silo);
         silo.Services.Configure<OrderMessagingOptions>(o => o.Retry = new RetryPolicy
         {
             MaxAttempts = 20,

@@ -36,11 +36,8 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         // Kill once traffic is flowing: the first orders of the run are stored as paid or further.
         var stored = client.GetGrain<IStoredStateGrain>(0);
         var firstOrders = Enumerable.Range(0, 40).Select(i => OrderPlan.Create(runId, i).OrderId).ToArray();
-        while (!demo.IsCompleted && (await stored.ReadOrdersAsync(firstOrders)).Count(o => o.LastSequence >= 2) < 15)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "the demo never got going");
-            await Task.Delay(TimeSpan.FromMilliseconds(200));
-        }
+        await Infrastructure.Eventually.Until(async () => demo.IsCompleted ? -1 : (await stored.ReadOrdersAsync(firstOrders)).Count(o => o.LastSequence >= 2),
+            paid => paid is < 0 or >= 15, TimeSpan.FromSeconds(120), paid => $"the demo never got going: {paid} of the first 40 orders paid");
 
         Assert.False(demo.IsCompleted, "the demo finished before the kill; give it more orders");
         var killedAt = clock.Elapsed;

@@ -66,9 +66,17 @@ public sealed class SiloProcess : IAsyncDisposable
         silo._process.ErrorDataReceived += (_, e) => silo.Append(e.Data);
         silo._process.BeginOutputReadLine();
         silo._process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var exited = silo._process.WaitForExitAsync(timeout.Token);
-        var first = await Task.WhenAny(silo._started.Task, exited, Task.Delay(Timeout.Infinite, timeout.Token));
+        var exited = silo._process.WaitForExitAsync();
+        Task first;
+        try
+        {
+            first = await Task.WhenAny(silo._started.Task, exited).WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        catch (TimeoutException)
+        {
+            first = exited;
+        }
+
         if (first != silo._started.Task)
         {
             await silo.DisposeAsync();

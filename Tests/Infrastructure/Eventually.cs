@@ -24,4 +24,29 @@ public static class Eventually
 
         return last;
     }
+
+    /// <summary>
+    /// Polls for <paramref name="period"/> and fails at the first read where <paramref name="holds"/> is false: for
+    /// "nothing happens" claims, where the passing of time is the thing under test.
+    /// </summary>
+    public static async Task<T> Holds<T>(Func<Task<T>> read, Func<T, bool> holds, TimeSpan period, Func<T, string> describe)
+    {
+        using var ticks = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var last = await read();
+            if (!holds(last))
+            {
+                throw new InvalidOperationException($"stopped holding after {clock.Elapsed.TotalSeconds:0.0} s: {describe(last)}");
+            }
+
+            if (clock.Elapsed >= period)
+            {
+                return last;
+            }
+
+            await ticks.WaitForNextTickAsync();
+        }
+    }
 }
