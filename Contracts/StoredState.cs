@@ -81,7 +81,11 @@ public sealed record StoredOrder(
         : Math.Max(0, LastSequence - s.AppliedSequence - Held(s));
 }
 
-/// <summary>The effect ledgers the pipeline writes (points per user, coupon uses, activity GMV, stock per SKU).</summary>
+/// <summary>
+/// The effect ledgers. <see cref="Points"/> and <see cref="Gmv"/> are balances moved by processed keys
+/// (<c>{order}:award</c>, <c>{order}:paid</c> …); <see cref="Stock"/> and <see cref="Coupon"/> are reservation ledgers
+/// (one <see cref="Reservation"/> per order, keyed by the order id).
+/// </summary>
 public enum LedgerKind
 {
     Points = 1,
@@ -90,14 +94,66 @@ public enum LedgerKind
     Stock = 4,
 }
 
-/// <summary>One ledger's stored balance and number of processed keys; <see cref="Exists"/> false when nothing was stored.</summary>
-[GenerateSerializer, Immutable, Alias("verify.StoredLedger.v1")]
+/// <summary>
+/// One ledger's stored head row: its figures and how many entries (processed keys or reservations) it ever recorded.
+/// For <see cref="LedgerKind.Points"/>/<see cref="LedgerKind.Gmv"/> only <see cref="Balance"/> applies; for
+/// <see cref="LedgerKind.Stock"/>/<see cref="LedgerKind.Coupon"/> <see cref="Available"/>, <see cref="Reserved"/>,
+/// <see cref="Committed"/> (sold / redeemed) and <see cref="Pending"/> (reservations not yet confirmed by their order).
+/// <see cref="Exists"/> is false when nothing was stored (for stock: no stock record; for a coupon: never issued).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("verify.StoredLedger.v2")]
 public sealed record StoredLedger(
     [property: Id(0)] LedgerKind Kind,
     [property: Id(1)] string Key,
     [property: Id(2)] bool Exists,
     [property: Id(3)] decimal Balance,
-    [property: Id(4)] int Entries);
+    [property: Id(4)] long Entries,
+    [property: Id(5)] long Available = 0,
+    [property: Id(6)] long Reserved = 0,
+    [property: Id(7)] long Committed = 0,
+    [property: Id(8)] int Pending = 0,
+    [property: Id(9)] long Version = 0);
+
+/// <summary>
+/// One entry of a ledger as stored: for points/GMV a processed key and the amount it applied; for stock/coupon the
+/// order's <see cref="Reservation"/> (entry key = order id). <see cref="Exists"/> false when the key was never recorded.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("verify.StoredEntry.v1")]
+public sealed record StoredEntry(
+    [property: Id(0)] LedgerKind Kind,
+    [property: Id(1)] string LedgerKey,
+    [property: Id(2)] string EntryKey,
+    [property: Id(3)] bool Exists,
+    [property: Id(4)] decimal Amount,
+    [property: Id(5)] Reservation? Reservation);
+
+/// <summary>Which entry of which ledger to read (<see cref="IStoredStateGrain.ReadEntriesAsync"/>).</summary>
+[GenerateSerializer, Immutable, Alias("verify.EntryRef.v1")]
+public sealed record EntryRef(
+    [property: Id(0)] LedgerKind Kind,
+    [property: Id(1)] string LedgerKey,
+    [property: Id(2)] string EntryKey);
+
+/// <summary>
+/// An order's business fields as stored (what the audit reconciles the effects with). <see cref="PlacementEpoch"/>
+/// counts the order's fenced placements (<see cref="IOrderPlacementGrain"/>): a record with status <c>None</c> and an
+/// epoch above zero is a placement that was fenced and never written.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("verify.StoredOrderDetail.v1")]
+public sealed record StoredOrderDetail(
+    [property: Id(0)] string OrderId,
+    [property: Id(1)] bool Exists,
+    [property: Id(2)] OrderStatus Status,
+    [property: Id(3)] string? UserId,
+    [property: Id(4)] IReadOnlyList<OrderLine> Items,
+    [property: Id(5)] decimal Total,
+    [property: Id(6)] decimal PaidAmount,
+    [property: Id(7)] string? PaymentId,
+    [property: Id(8)] string? CouponId,
+    [property: Id(9)] string? ActivityId,
+    [property: Id(10)] long PlacementEpoch,
+    [property: Id(11)] long LastSequence,
+    [property: Id(12)] IReadOnlyList<OrderEvent> Events);
 
 /// <summary>
 /// The non-repairing checker: reads orders, inboxes, ledgers and replica rows straight from the keyed grain storage
@@ -114,4 +170,53 @@ public interface IStoredStateGrain : IGrainWithIntegerKey
     [Alias("ReadOrders")] Task<IReadOnlyList<StoredOrder>> ReadOrdersAsync(IReadOnlyList<string> orderIds);
     [Alias("ReadLedgers")] Task<IReadOnlyList<StoredLedger>> ReadLedgersAsync(LedgerKind kind, IReadOnlyList<string> keys);
     [Alias("ReadReplicas")] Task<IReadOnlyList<ReplicaRow?>> ReadReplicasAsync(IReadOnlyList<string> orderIds);
+
+    /// <summary>Ledger entries (processed keys, reservations) as stored; at most <see cref="MaxBatch"/> per call.</summary>
+    [Alias("ReadEntries")] Task<IReadOnlyList<StoredEntry>> ReadEntriesAsync(IReadOnlyList<EntryRef> entries);
+
+    /// <summary>Orders' business fields and event logs as stored; at most <see cref="MaxBatch"/> per call.</summary>
+    [Alias("ReadOrderDetails")] Task<IReadOnlyList<StoredOrderDetail>> ReadOrderDetailsAsync(IReadOnlyList<string> orderIds);
+
+    /// <summary>One catalog shard's segments as stored (its head row); the open segment's figures are as last written.</summary>
+    [Alias("ReadCatalogHead")] Task<IReadOnlyList<CatalogSegment>> ReadCatalogHeadAsync(int shard);
+
+    /// <summary>The entries of one catalog segment as stored (at most <see cref="IOrderCatalogGrain.MaxSegmentSize"/>).</summary>
+    [Alias("ReadCatalogSegment")] Task<IReadOnlyList<CatalogEntry>> ReadCatalogSegmentAsync(int shard, int number);
+}
+
+/// <summary>One thing the audit found that does not add up: which order (or ledger key), what area, and what differs.</summary>
+[GenerateSerializer, Immutable, Alias("verify.AuditFinding.v1")]
+public sealed record AuditFinding(
+    [property: Id(0)] string OrderId,
+    [property: Id(1)] string Area,
+    [property: Id(2)] string Detail);
+
+/// <summary>
+/// What one audit call found: how many orders it checked, every discrepancy, and information that is not a
+/// discrepancy (SMS, whose dedupe keys live in memory; orders still in flight).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("verify.AuditReport.v1")]
+public sealed record AuditReport(
+    [property: Id(0)] int Checked,
+    [property: Id(1)] IReadOnlyList<AuditFinding> Discrepancies,
+    [property: Id(2)] IReadOnlyList<AuditFinding> Notes);
+
+/// <summary>
+/// The audit (<c>audit [--order ID …] [--all]</c>): reconciles each order's stored state with every effect — stock
+/// reservations (reserved / sold / released), the coupon, points, GMV, the replica row and the subscribers' progress —
+/// reading stored state only (<see cref="IStoredStateGrain"/>); it activates no order, subscriber or ledger grain and
+/// repairs nothing.
+/// </summary>
+[Alias("verify.IAuditGrain")]
+[ClientCallable]
+public interface IAuditGrain : IGrainWithIntegerKey
+{
+    /// <summary>Audits these orders (at most <see cref="IStoredStateGrain.MaxBatch"/>).</summary>
+    [Alias("AuditOrders")] Task<AuditReport> AuditOrdersAsync(IReadOnlyList<string> orderIds);
+
+    /// <summary>
+    /// Audits every order of catalog segment <paramref name="number"/> of shard <paramref name="shard"/>, and adds the
+    /// key-level sums of what it saw (per SKU and coupon) to the report's notes for the caller to total.
+    /// </summary>
+    [Alias("AuditSegment")] Task<AuditReport> AuditSegmentAsync(int shard, int number);
 }
