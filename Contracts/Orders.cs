@@ -34,6 +34,24 @@ public enum OrderErrorCode
 
     /// <summary>The command id was already used by a different kind of command on this order.</summary>
     CommandIdReused = 5,
+
+    /// <summary>A line asks for more units of a SKU than it has available (the message names the SKU): nothing reserved.</summary>
+    OutOfStock = 6,
+
+    /// <summary>A line names a SKU that has no stock record (operators create it with <c>stock set</c>): nothing reserved.</summary>
+    UnknownSku = 7,
+
+    /// <summary>The coupon was never issued or has no use left: nothing reserved.</summary>
+    CouponUnavailable = 8,
+
+    /// <summary>The payment id already paid another order.</summary>
+    PaymentIdReused = 9,
+
+    /// <summary>A retriable refusal: too many placements in flight on one SKU or coupon. Nothing was written; retry later.</summary>
+    TryLater = 10,
+
+    /// <summary>The order was not paid within <c>Orders:PaymentTimeout</c>: it was cancelled and takes no payment.</summary>
+    PaymentTimedOut = 11,
 }
 
 /// <summary>A typed, human-readable reason for refusing a command.</summary>
