@@ -55,6 +55,56 @@ public sealed class PaymentTimeoutDurableTests(PaymentTimeoutDurableFixture fixt
         Assert.Equal(2L, cancelled.LastSequence);
         output.WriteLine($"placed, crashed at {crashedAfter.TotalSeconds:0.0} s, cancelled by the new cluster by {cancelledAfter.TotalSeconds:0.0} s (timeout {PaymentTimeoutDurableFixture.Timeout.TotalSeconds} s)");
     }
+
+    /// <summary>
+    /// What the timeout costs in Azure Table requests to the reminder table, from the silo's counter. The grain makes
+    /// one registration (an upsert) at placement and one removal (a delete, with the registration's handle, so no
+    /// read) at payment; a timed-out order's tick removes its reminder the same way. The counter sees the whole table,
+    /// so subscriber and relay wake reminders of the same orders are counted too: the printed numbers are an upper bound.
+    /// </summary>
+    [Fact]
+    public async Task Paid_and_timed_out_orders_each_remove_their_reminder_and_the_reminder_table_requests_are_reported()
+    {
+        const int count = 20;
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var orders = new OrderDriver(fixture.Cluster.GrainFactory);
+
+        var before = fixture.ReminderRequests();
+        foreach (var id in Enumerable.Range(0, count).Select(i => $"pt-cost-paid-{run}-{i}"))
+        {
+            var total = await orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 5m)));
+            await orders.PayAsync(id, total);
+        }
+
+        var paid = Difference(fixture.ReminderRequests(), before);
+
+        var unpaid = Enumerable.Range(0, count).Select(i => $"pt-cost-unpaid-{run}-{i}").ToArray();
+        before = fixture.ReminderRequests();
+        foreach (var id in unpaid)
+        {
+            await orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 5m)));
+        }
+
+        await Eventually.Until(() => fixture.Cluster.GrainFactory.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync(unpaid),
+            all => all.All(o => o.Status == OrderStatus.Cancelled), TimeSpan.FromSeconds(90),
+            all => $"{all.Count(o => o.Status != OrderStatus.Cancelled)} of {count} orders not yet cancelled, e.g. {all.First(o => o.Status != OrderStatus.Cancelled).OrderId}");
+        // The tick's removal runs after the cancellation's write: wait for the deletes before reading the counter.
+        await Eventually.Until(() => Task.FromResult(Difference(fixture.ReminderRequests(), before)),
+            d => d.GetValueOrDefault("delete") >= count, TimeSpan.FromSeconds(30), d => $"reminder requests {Describe(d)}");
+        var timedOut = Difference(fixture.ReminderRequests(), before);
+
+        output.WriteLine($"reminder table requests for {count} paid orders: {Describe(paid)}");
+        output.WriteLine($"reminder table requests for {count} timed-out orders: {Describe(timedOut)}");
+        Assert.True(paid.GetValueOrDefault("delete") >= count, $"{count} paid orders: {Describe(paid)}");
+        Assert.True(paid.GetValueOrDefault("replace") + paid.GetValueOrDefault("insert") + paid.GetValueOrDefault("merge") >= count, $"{count} paid orders: {Describe(paid)}");
+        Assert.True(timedOut.GetValueOrDefault("delete") >= count, $"{count} timed-out orders: {Describe(timedOut)}");
+    }
+
+    private static Dictionary<string, long> Difference(IReadOnlyDictionary<string, long> after, IReadOnlyDictionary<string, long> before) =>
+        after.ToDictionary(pair => pair.Key, pair => pair.Value - before.GetValueOrDefault(pair.Key));
+
+    private static string Describe(IReadOnlyDictionary<string, long> requests) =>
+        string.Join(", ", requests.Where(pair => pair.Value != 0).OrderBy(pair => pair.Key).Select(pair => $"{pair.Key} {pair.Value}"));
 }
 
 /// <summary>
@@ -103,6 +153,14 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
         await storage.ReadStateAsync("order", GrainId.Create("order", orderId), record);
         return record.State ?? new OrderState();
     }
+
+    /// <summary>Requests the silo made to Orleans' reminder table so far, by operation (insert, replace, delete, read row, query).</summary>
+    public IReadOnlyDictionary<string, long> ReminderRequests() =>
+        ((InProcessSiloHandle)Cluster.GetActiveSilos().First()).SiloHost.Services.GetRequiredService<StorageOperationCounter>().Snapshot()
+            .Where(c => c.Resource == "OrleansReminders")
+            .SelectMany(c => new[] { (Key: c.Operation, Count: c.Requests), (Key: $"{c.Operation} failed", Count: c.Failed) })
+            .GroupBy(c => c.Key)
+            .ToDictionary(g => g.Key, g => g.Sum(c => c.Count));
 
     private async Task<TestCluster> DeployAsync()
     {
