@@ -4,8 +4,8 @@
 #   ./run.sh                      embedded profile: one in-memory silo, gateway 127.0.0.1:30000
 #   ./run.sh --profile azure      durable profile: Azurite (scripts/azurite.sh, data in .azurite/dev) and two silos
 #                                 (silo ports 11111/11112, gateways 30010/30011); the demo goes through both gateways
-#   --once                        demo, then stop everything this script started; exit 0 only if lost=0 and
-#                                 out_of_order_applied=0
+#   --once                        demo, then stop everything this script started; exit 0 only if lost=0,
+#                                 out_of_order_applied=0 and the audit found discrepancies=0
 #   extra arguments after -- go to the demo, e.g. ./run.sh --once -- --orders 200
 #                                 (the azure profile runs 200 orders unless told otherwise: the emulator is one
 #                                 Node.js thread, ~800 table writes/s)
