@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace OrderFlow.Contracts;
 
 /// <summary>Bounds of the operators' stock and coupon figures (checked before any write, in the CLI and in the grain).</summary>
@@ -177,7 +179,8 @@ public interface IReservationLedgerGrain : IGrainWithStringKey
 {
     [Alias("Reserve")] Task<ReservationResult> ReserveAsync(string orderId, long epoch, long quantity);
 
-    [Alias("Confirm")] Task ConfirmAsync(string orderId, long epoch);
+    /// <summary>One-way: a lost confirmation only means the reservation is checked back later, and kept.</summary>
+    [Alias("Confirm"), OneWay] Task ConfirmAsync(string orderId, long epoch);
 
     [Alias("Settle")] Task<ReservationResult> SettleAsync(string orderId, long epoch, bool keep);
 
@@ -216,7 +219,13 @@ public enum PlacementVerdict
 [Alias("orders.IOrderPlacementGrain")]
 public interface IOrderPlacementGrain : IGrainWithStringKey
 {
-    [Alias("ResolvePlacement")] Task<PlacementVerdict> ResolvePlacementAsync(long epoch);
+    /// <summary>
+    /// <see cref="PlacementVerdict.Keep"/> only when the order is placed (and not cancelled) with placement
+    /// <paramref name="epoch"/> and holds exactly <paramref name="quantity"/> of <paramref name="key"/> (a SKU of its lines
+    /// for <see cref="LedgerKind.Stock"/>, its coupon for <see cref="LedgerKind.Coupon"/>); otherwise
+    /// <see cref="PlacementVerdict.Release"/>, after the fence when the order was never placed.
+    /// </summary>
+    [Alias("ResolvePlacement")] Task<PlacementVerdict> ResolvePlacementAsync(long epoch, LedgerKind kind, string key, long quantity);
 }
 
 /// <summary>

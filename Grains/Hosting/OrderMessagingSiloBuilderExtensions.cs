@@ -21,7 +21,7 @@ public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
     /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>,
-    /// <c>OrderMessaging:TransientRetry</c>, <c>OrderRelay</c>, <c>OrderCatalog</c>, <c>Backfill</c>, <c>Drills</c> and
+    /// <c>OrderMessaging:TransientRetry</c>, <c>OrderRelay</c>, <c>OrderCatalog</c>, <c>Reservations</c>, <c>Backfill</c>, <c>Drills</c> and
     /// <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
@@ -48,6 +48,10 @@ public static class OrderMessagingSiloBuilderExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, StartupWake>();
         services.AddOptions<OrderCatalogOptions>()
             .BindConfiguration(OrderCatalogOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<ReservationOptions>()
+            .BindConfiguration(ReservationOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddOptions<BackfillOptions>()

@@ -135,6 +135,10 @@ public sealed partial class OrderGrain(
                 return Reject(code, message);
             case OrderDecision.Repeat(var earlier):
                 return await RepeatAsync(earlier);
+            case OrderDecision.Accept { Event: OrderPlaced } accepted when command is PlaceOrder place:
+                return await PlaceAsync(place, accepted);
+            case OrderDecision.Accept { Event: OrderPaid } accepted when command is PayOrder pay:
+                return await PayAsync(pay, accepted);
             case OrderDecision.Accept accepted:
                 return await AcceptAsync(command, accepted);
             default:
@@ -145,14 +149,9 @@ public sealed partial class OrderGrain(
     private async Task<CommandResult> AcceptAsync(OrderCommand command, OrderDecision.Accept accepted)
     {
         var evt = accepted.Event;
-
-        // Checked before the write: an event the transport cannot carry would sit in the outbox forever (Azure Queue
-        // messages hold 64 KiB, base64 inside). Every field is bounded, so this is the backstop, not the rule.
-        var size = serializer.SerializeToArray<OrderEvent>(evt).Length;
-        if (size > options.Value.MaxEventBytes)
+        if (TooLarge(evt) is { } tooLarge)
         {
-            return Reject(OrderErrorCode.InvalidCommand,
-                $"the {evt.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}");
+            return tooLarge;
         }
 
         // The relay learns of the event before it can exist: if this silo dies between the write below and the publish,
@@ -200,6 +199,19 @@ public sealed partial class OrderGrain(
         }
 
         return new CommandResult(OrderId, true, earlier.Sequence, earlier.Status, null, Repeated: true);
+    }
+
+    /// <summary>
+    /// Checked before the write (and before a placement reserves anything): an event the transport cannot carry would sit
+    /// in the outbox forever (Azure Queue messages hold 64 KiB, base64 inside). Every field is bounded, so this is the
+    /// backstop, not the rule.
+    /// </summary>
+    private CommandResult? TooLarge(OrderEvent evt)
+    {
+        var size = serializer.SerializeToArray<OrderEvent>(evt).Length;
+        return size > options.Value.MaxEventBytes
+            ? Reject(OrderErrorCode.InvalidCommand, $"the {evt.Kind} event would be {size} bytes; the transport carries at most {options.Value.MaxEventBytes}")
+            : null;
     }
 
     private CommandResult Reject(OrderErrorCode code, string message)

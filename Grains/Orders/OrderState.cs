@@ -30,6 +30,13 @@ public sealed class OrderState
     /// <summary>Command id → what it did, so a repeated command returns the same result and adds no event.</summary>
     [Id(10)] public Dictionary<string, ProcessedCommand> Commands { get; set; } = [];
 
+    /// <summary>
+    /// The placement epoch: reservations are made under it, and a fence (<see cref="OrderGrain.ResolvePlacementAsync"/>)
+    /// moves it past an epoch whose reservations are given back. A record with status None and an epoch above zero is
+    /// only fences: placements that were never written.
+    /// </summary>
+    [Id(11)] public long PlacementEpoch { get; set; }
+
     public long LastSequence => Events.Count;
 }
 

@@ -4,7 +4,7 @@ using OrderFlow.Grains.Messaging;
 
 namespace OrderFlow.Grains.Subscribers;
 
-/// <summary>Redeems the order's coupon when it is paid; restores it when a paid order is cancelled.</summary>
+/// <summary>Redeems the use the order reserved on its coupon when it is paid; gives it back when the order is cancelled.</summary>
 [GrainType("coupon"), ImplicitStreamSubscription(OrderStreams.Namespace)]
 public sealed class CouponSubscriber(
     [PersistentState("coupon", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
@@ -12,10 +12,11 @@ public sealed class CouponSubscriber(
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {
-        OrderPaid { CouponId: { } coupon } => Coupon(coupon).ApplyAsync($"{OrderId}:redeem", 1),
-        OrderCancelled { WasPaid: true, CouponId: { } coupon } => Coupon(coupon).ApplyAsync($"{OrderId}:restore", -1),
+        OrderPaid { CouponId: { } coupon } => Change(coupon, uses => uses.CommitAsync(OrderId)),
+        OrderCancelled { CouponId: { } coupon } => Change(coupon, uses => uses.ReleaseAsync(OrderId)),
         _ => NothingToDo(),
     };
 
-    private ICouponGrain Coupon(string couponId) => GrainFactory.GetGrain<ICouponGrain>(couponId);
+    private async Task Change(string couponId, Func<ICouponReservationsGrain, Task<ReservationResult>> change) =>
+        ReservationFailure.ThrowUnlessDone(await change(GrainFactory.GetGrain<ICouponReservationsGrain>(couponId)), "coupon", couponId);
 }

@@ -4,7 +4,11 @@ using OrderFlow.Grains.Messaging;
 
 namespace OrderFlow.Grains.Subscribers;
 
-/// <summary>Takes sold quantities off each SKU's stock when an order is paid; puts them back when a paid order is cancelled.</summary>
+/// <summary>
+/// Turns the order's stock reservations into sales when it is paid, and gives them back when it is cancelled (released
+/// before payment, restocked after). Each call is idempotent at the SKU (one reservation record per order), so a
+/// redelivered or re-run event changes nothing twice.
+/// </summary>
 [GrainType("inventory"), ImplicitStreamSubscription(OrderStreams.Namespace)]
 public sealed class InventorySubscriber(
     [PersistentState("inventory", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
@@ -12,15 +16,25 @@ public sealed class InventorySubscriber(
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {
-        OrderPaid paid => Move(paid.Items, "sold", -1),
-        OrderCancelled { WasPaid: true } cancelled => Move(cancelled.Items, "restock", +1),
+        OrderPaid paid => ForEachSku(paid.Items, stock => stock.CommitAsync(OrderId)),
+        OrderCancelled cancelled => ForEachSku(cancelled.Items, stock => stock.ReleaseAsync(OrderId)),
         _ => NothingToDo(),
     };
 
-    // One ledger entry per SKU; if one SKU fails the retry re-sends all and the others' ledgers drop the repeat.
-    private Task Move(IReadOnlyList<OrderLine> items, string scenario, int sign) =>
-        Task.WhenAll(items
-            .GroupBy(line => line.Sku, StringComparer.Ordinal)
-            .Select(sku => GrainFactory.GetGrain<IStockGrain>(sku.Key)
-                .ApplyAsync($"{OrderId}:{scenario}", sign * sku.Sum(line => line.Quantity))));
+    // If one SKU fails the retry runs all again, and the others answer "already done".
+    private Task ForEachSku(IReadOnlyList<OrderLine> items, Func<IStockReservationsGrain, Task<ReservationResult>> change) =>
+        Task.WhenAll(items.Select(line => line.Sku).Distinct(StringComparer.Ordinal).Select(async sku =>
+            ReservationFailure.ThrowUnlessDone(await change(GrainFactory.GetGrain<IStockReservationsGrain>(sku)), "SKU", sku)));
+}
+
+/// <summary>A reservation call a subscriber cannot move past: a handler failure (retried, then parked for an operator).</summary>
+public sealed class ReservationFailure(string message) : Exception(message)
+{
+    public static void ThrowUnlessDone(ReservationResult result, string what, string key)
+    {
+        if (!result.Succeeded)
+        {
+            throw new ReservationFailure($"{what} {key}: {result.Outcome}: {result.Message}");
+        }
+    }
 }

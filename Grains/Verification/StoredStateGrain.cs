@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Effects;
+using OrderFlow.Grains.Ledgers;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Messaging;
 using OrderFlow.Grains.Orders;
@@ -23,14 +24,19 @@ public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider
     internal static readonly (string GrainType, string StateName) Order = ("order", "order");
     internal static readonly (string GrainType, string StateName) Replica = ("order-replica", "replica");
 
+    internal static readonly (string GrainType, string StateName) CatalogHead = ("order-catalog", "catalog");
+    internal static readonly (string GrainType, string StateName) CatalogSegmentRow = ("order-catalog-segment", "segment");
+
     internal static (string GrainType, string StateName) LedgerOf(LedgerKind kind) => kind switch
     {
-        LedgerKind.Points => ("ledger-points", "points"),
-        LedgerKind.Coupon => ("ledger-coupon", "coupon"),
-        LedgerKind.Gmv => ("ledger-gmv", "gmv"),
-        LedgerKind.Stock => ("ledger-stock", "stock"),
+        LedgerKind.Points => ("ledger-points", LedgerStateNames.Points),
+        LedgerKind.Coupon => ("coupon-uses", LedgerStateNames.Coupon),
+        LedgerKind.Gmv => ("ledger-gmv", LedgerStateNames.Gmv),
+        LedgerKind.Stock => ("stock", LedgerStateNames.Stock),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown ledger kind"),
     };
+
+    private static bool IsReservationLedger(LedgerKind kind) => kind is LedgerKind.Stock or LedgerKind.Coupon;
 
     public async Task<IReadOnlyList<StoredOrder>> ReadOrdersAsync(IReadOnlyList<string> orderIds)
     {
@@ -41,13 +47,102 @@ public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider
     public async Task<IReadOnlyList<StoredLedger>> ReadLedgersAsync(LedgerKind kind, IReadOnlyList<string> keys)
     {
         Check(keys, "ledger key");
-        var (grainType, stateName) = LedgerOf(kind);
         return await Task.WhenAll(keys.Select(async key =>
         {
-            var (exists, state) = await ReadAsync<LedgerState>(StorageNames.Ledgers, stateName, grainType, key);
-            return new StoredLedger(kind, key, exists, state.Balance, state.Entries.Count);
+            var (exists, head) = await ReadHeadAsync(kind, key);
+            return head switch
+            {
+                ReservationHead r => new StoredLedger(kind, key, exists && r.Exists, 0, r.Entries, r.Available, r.Reserved, r.Committed, r.Pending.Count, r.Version),
+                BalanceHead b => new StoredLedger(kind, key, exists, b.Balance, b.Entries, Version: b.Version),
+                _ => throw new InvalidOperationException("unknown ledger head"),
+            };
         }));
     }
+
+    public async Task<IReadOnlyList<StoredEntry>> ReadEntriesAsync(IReadOnlyList<EntryRef> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        if (entries.Count > IStoredStateGrain.MaxBatch)
+        {
+            throw new ArgumentException($"at most {IStoredStateGrain.MaxBatch} entries per call, got {entries.Count}", nameof(entries));
+        }
+
+        foreach (var entry in entries)
+        {
+            Check([entry.LedgerKey], "ledger key");
+            if (string.IsNullOrEmpty(entry.EntryKey) || entry.EntryKey.Length > 2 * Ids.MaxLength)
+            {
+                throw new ArgumentException("an entry key is 1-256 characters", nameof(entries));
+            }
+        }
+
+        // A ledger's last commit may still be only in its head's journal (its entries are written right after): the
+        // newer of the journal's copy and the entry's own record is what the ledger holds.
+        var heads = new Dictionary<(LedgerKind, string), Task<(bool, LedgerHead)>>();
+        foreach (var (kind, key) in entries.Select(e => (e.Kind, e.LedgerKey)).Distinct())
+        {
+            heads[(kind, key)] = ReadHeadAsync(kind, key);
+        }
+
+        return await Task.WhenAll(entries.Select(async entry =>
+        {
+            var (grainType, stateName) = LedgerOf(entry.Kind);
+            var record = new GrainState<LedgerEntry>(new LedgerEntry());
+            await Storage(StorageNames.Ledgers).ReadStateAsync(BalanceLedgerGrain.EntryStateName(stateName),
+                LedgerBook<BalanceHead>.EntryIdOf(BalanceLedgerGrain.EntryTypeOf(GrainType.Create(grainType)), entry.LedgerKey, entry.EntryKey), record);
+            var (_, head) = await heads[(entry.Kind, entry.LedgerKey)];
+            var journaled = head.Journal.FirstOrDefault(j => j.Key == entry.EntryKey);
+            var stored = record.RecordExists ? record.State : null;
+            var newest = journaled is not null && (stored is null || journaled.Version > stored.Version) ? journaled : stored;
+            return newest is null
+                ? new StoredEntry(entry.Kind, entry.LedgerKey, entry.EntryKey, false, 0, null)
+                : new StoredEntry(entry.Kind, entry.LedgerKey, entry.EntryKey, true, newest.Amount, newest.Reservation);
+        }));
+    }
+
+    public async Task<IReadOnlyList<StoredOrderDetail>> ReadOrderDetailsAsync(IReadOnlyList<string> orderIds)
+    {
+        Check(orderIds, "order id");
+        return await Task.WhenAll(orderIds.Select(async id =>
+        {
+            var (exists, o) = await ReadAsync<OrderState>(StorageNames.Orders, Order.StateName, Order.GrainType, id);
+            return new StoredOrderDetail(id, exists, o.Status, o.UserId, o.Items.ToArray(), o.Total, o.PaidAmount, o.PaymentId,
+                o.CouponId, o.ActivityId, o.PlacementEpoch, o.LastSequence, o.Events.ToArray());
+        }));
+    }
+
+    public async Task<IReadOnlyList<CatalogSegment>> ReadCatalogHeadAsync(int shard)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, IOrderRelayGrain.Shards);
+        var head = new GrainState<CatalogHeadState>(new CatalogHeadState());
+        await Storage(StorageNames.Orders).ReadStateAsync(CatalogHead.StateName,
+            GrainId.Create(GrainType.Create(CatalogHead.GrainType), GrainIdKeyExtensions.CreateIntegerKey(shard)), head);
+        head.State ??= new CatalogHeadState();
+        var closed = head.State.Closed;
+        var open = await ReadCatalogSegmentAsync(shard, closed.Count);
+        return [.. closed, new CatalogSegment(closed.Count, open.Count, open.FirstOrDefault()?.CreatedAt, open.LastOrDefault()?.CreatedAt, Open: true)];
+    }
+
+    public async Task<IReadOnlyList<CatalogEntry>> ReadCatalogSegmentAsync(int shard, int number)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, IOrderRelayGrain.Shards);
+        ArgumentOutOfRangeException.ThrowIfNegative(number);
+        var (_, segment) = await ReadAsync<CatalogSegmentState>(StorageNames.Orders, CatalogSegmentRow.StateName, CatalogSegmentRow.GrainType,
+            IOrderCatalogSegmentGrain.KeyOf(shard, number));
+        return segment.Entries.ToArray();
+    }
+
+    private async Task<(bool Exists, LedgerHead Head)> ReadHeadAsync(LedgerKind kind, string key)
+    {
+        var (grainType, stateName) = LedgerOf(kind);
+        return IsReservationLedger(kind)
+            ? await ReadAsync<ReservationHead>(StorageNames.Ledgers, stateName, grainType, key) is var (e1, r) ? (e1, r) : default
+            : await ReadAsync<BalanceHead>(StorageNames.Ledgers, stateName, grainType, key) is var (e2, b) ? (e2, b) : default;
+    }
+
+    private IGrainStorage Storage(string name) => services.GetRequiredKeyedService<IGrainStorage>(name);
 
     public async Task<IReadOnlyList<ReplicaRow?>> ReadReplicasAsync(IReadOnlyList<string> orderIds)
     {

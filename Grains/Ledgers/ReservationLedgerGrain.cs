@@ -1,0 +1,316 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using Orleans.Concurrency;
+using Orleans.Storage;
+
+namespace OrderFlow.Grains.Ledgers;
+
+/// <summary>
+/// Base of the reservation ledgers (a SKU's stock, a coupon's uses): the single writer of one key's figures, with one
+/// record per order's reservation (<see cref="ReservationRules"/>, committed by a <see cref="LedgerBook{THead}"/> with
+/// group commit, so a flash-sale SKU takes many reservations per head write).
+/// <para>
+/// <b>Check-back.</b> A reservation stays in the head's <see cref="ReservationHead.Pending"/> until its order confirms
+/// it (right after the order's write). One still unconfirmed after <see cref="ReservationOptions.CheckBackAfter"/> is
+/// sent to a <c>reservation-checker</c>, which asks the order (<see cref="IOrderPlacementGrain"/>, authoritative: it
+/// fences a placement before saying release) and settles it here. A timer runs while anything is pending; a reminder
+/// covers a silo that dies with pending reservations.
+/// </para>
+/// </summary>
+[Reentrant]
+public abstract partial class ReservationLedgerGrain : Grain, IReservationLedgerGrain, IRemindable
+{
+    private const string CheckReminder = "reservation-check";
+
+    private readonly LedgerBook<ReservationHead> _book;
+    private readonly ReservationOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, DateTimeOffset> _checking = new(StringComparer.Ordinal);
+    private IGrainTimer? _timer;
+    private bool _reminderSet;
+
+    protected ReservationLedgerGrain(IPersistentState<ReservationHead> head, string stateName, IServiceProvider services)
+    {
+        var context = services.GetRequiredService<IGrainContextAccessor>().GrainContext;
+        _logger = services.GetRequiredService<ILoggerFactory>().CreateLogger(GetType());
+        _book = new LedgerBook<ReservationHead>(this, head,
+            services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers), BalanceLedgerGrain.EntryStateName(stateName),
+            BalanceLedgerGrain.EntryTypeOf(context.GrainId.Type), context.GrainId.Key.ToString()!, _logger);
+        _options = services.GetRequiredService<IOptions<ReservationOptions>>().Value;
+        _clock = services.GetRequiredService<TimeProvider>();
+    }
+
+    /// <summary>Which ledger this is (stock or coupon), for the check-back.</summary>
+    protected abstract LedgerKind Kind { get; }
+
+    protected string Key => this.GetPrimaryKeyString();
+
+    protected LedgerBook<ReservationHead> Book => _book;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (_book.Head.Pending.Count > 0)
+        {
+            ArmChecks();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<ReservationResult> ReserveAsync(string orderId, long epoch, long quantity)
+    {
+        CheckOrder(orderId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(epoch, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(quantity, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(quantity, InventoryLimits.MaxStock);
+        var result = await Change(orderId, current =>
+            ReservationRules.Reserve(_book.Head, current, orderId, epoch, quantity, _clock.GetUtcNow(), InventoryLimits.MaxPending));
+        if (_book.Head.Pending.Count > 0)
+        {
+            ArmChecks();
+        }
+
+        return result;
+    }
+
+    public Task ConfirmAsync(string orderId, long epoch)
+    {
+        CheckOrder(orderId);
+        return _book.RunAsync([], () =>
+        {
+            if (ReservationRules.Confirm(_book.Head, orderId, epoch))
+            {
+                _book.Touch();
+            }
+
+            return true;
+        });
+    }
+
+    public async Task<ReservationResult> SettleAsync(string orderId, long epoch, bool keep)
+    {
+        CheckOrder(orderId);
+        var result = await Change(orderId, current => ReservationRules.Settle(_book.Head, current, orderId, epoch, keep, _clock.GetUtcNow()), alwaysTouch: true);
+        _checking.Remove(orderId);
+        return result;
+    }
+
+    public Task<ReservationResult> CommitAsync(string orderId)
+    {
+        CheckOrder(orderId);
+        return Change(orderId, current => ReservationRules.Commit(_book.Head, current, orderId, _clock.GetUtcNow()));
+    }
+
+    public Task<ReservationResult> ReleaseAsync(string orderId)
+    {
+        CheckOrder(orderId);
+        return Change(orderId, current => ReservationRules.Release(_book.Head, current, orderId, _clock.GetUtcNow()));
+    }
+
+    public Task<Reservation?> GetReservationAsync(string orderId)
+    {
+        CheckOrder(orderId);
+        return _book.RunAsync([orderId], () => _book.Find(orderId)?.Reservation);
+    }
+
+    private Task<ReservationResult> Change(string orderId, Func<Reservation?, (ReservationResult Result, Reservation? Next)> rule, bool alwaysTouch = false) =>
+        _book.RunAsync([orderId], () =>
+        {
+            var pendingBefore = _book.Head.Pending.Count;
+            var (result, next) = rule(_book.Find(orderId)?.Reservation);
+            if (next is not null)
+            {
+                _book.Put(new LedgerEntry { Key = orderId, Reservation = next });
+            }
+            else if (alwaysTouch && _book.Head.Pending.Count != pendingBefore)
+            {
+                _book.Touch();
+            }
+
+            return result;
+        });
+
+    private static void CheckOrder(string orderId)
+    {
+        if (Ids.Problem(orderId, "order id") is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(orderId));
+        }
+    }
+
+    private void ArmChecks()
+    {
+        _timer ??= this.RegisterGrainTimer(CheckPendingAsync, new GrainTimerCreationOptions(_options.CheckPeriod, _options.CheckPeriod) { KeepAlive = true });
+        if (!_reminderSet)
+        {
+            _reminderSet = true;
+            _ = RegisterReminderAsync();
+        }
+    }
+
+    private async Task RegisterReminderAsync()
+    {
+        try
+        {
+            await this.RegisterOrUpdateReminder(CheckReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        }
+        catch (Exception ex)
+        {
+            _reminderSet = false;
+            LogReminderFailed(ex, Key);
+        }
+    }
+
+    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != CheckReminder)
+        {
+            return;
+        }
+
+        _reminderSet = true;
+        if (_book.Head.Pending.Count > 0)
+        {
+            ArmChecks();
+            return;
+        }
+
+        // Nothing pending: the reminder goes until the next reservation that outlives its placement.
+        try
+        {
+            if (await this.GetReminder(CheckReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            _reminderSet = false;
+        }
+        catch (Exception ex)
+        {
+            LogReminderFailed(ex, Key);
+        }
+    }
+
+    private Task CheckPendingAsync(CancellationToken cancellationToken)
+    {
+        var pending = _book.Head.Pending;
+        if (pending.Count == 0)
+        {
+            _timer?.Dispose();
+            _timer = null;
+            _checking.Clear();
+            return Task.CompletedTask;
+        }
+
+        var now = _clock.GetUtcNow();
+        // A check whose settle never came back (the checker or the order failed) is sent again after a few periods.
+        foreach (var (orderId, sentAt) in _checking.ToArray())
+        {
+            if (!pending.ContainsKey(orderId) || now - sentAt > 4 * _options.CheckPeriod + _options.CheckBackAfter)
+            {
+                _checking.Remove(orderId);
+            }
+        }
+
+        var checker = GrainFactory.GetGrain<IReservationCheckerGrain>(0);
+        foreach (var (orderId, reservation) in pending.Where(p => now - p.Value.Since >= _options.CheckBackAfter).OrderBy(p => p.Value.Since).ToArray())
+        {
+            if (_checking.Count >= _options.MaxChecksInFlight)
+            {
+                break;
+            }
+
+            if (_checking.TryAdd(orderId, now))
+            {
+                LogCheckBack(Kind, Key, orderId, reservation.Epoch);
+                _ = checker.CheckAsync(Kind, Key, orderId, reservation.Epoch, reservation.Quantity);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Kind} {Key}: reservation of order {OrderId} (epoch {Epoch}) was never confirmed; asking the order")]
+    private partial void LogCheckBack(LedgerKind kind, string key, string orderId, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reservation ledger {Key} could not register or remove its check-back reminder")]
+    private partial void LogReminderFailed(Exception exception, string key);
+}
+
+/// <summary>A SKU's stock (key = SKU): operators set what is available; placements reserve, payments sell, cancellations give back.</summary>
+[GrainType("stock")]
+public sealed class StockGrain(
+    [PersistentState(LedgerStateNames.Stock, StorageNames.Ledgers)] IPersistentState<ReservationHead> head, IServiceProvider services)
+    : ReservationLedgerGrain(head, LedgerStateNames.Stock, services), IStockGrain, IStockReservationsGrain
+{
+    protected override LedgerKind Kind => LedgerKind.Stock;
+
+    public async Task<InventoryResult<StockLevel>> SetAvailableAsync(long available)
+    {
+        var problem = Ids.Problem(Key, "SKU") ?? InventoryLimits.StockProblem(available);
+        if (problem is not null)
+        {
+            return new InventoryResult<StockLevel>(false, OrderErrorCode.InvalidCommand, problem, await GetAsync());
+        }
+
+        return await Book.RunAsync([], () =>
+        {
+            Book.Head.Exists = true;
+            Book.Head.Available = available;
+            Book.Touch();
+            return new InventoryResult<StockLevel>(true, null, null, Level());
+        });
+    }
+
+    public Task<StockLevel> GetAsync() => Ids.IsValid(Key)
+        ? Book.RunAsync([], Level)
+        : Task.FromResult(new StockLevel(Key, false, 0, 0, 0, 0));
+
+    private StockLevel Level() =>
+        new(Key, Book.Head.Exists, Book.Head.Available, Book.Head.Reserved, Book.Head.Committed, Book.Head.Pending.Count);
+}
+
+/// <summary>A coupon (key = coupon id): operators issue it with a number of uses; placements reserve a use, payments redeem it, cancellations restore it.</summary>
+[GrainType("coupon-uses")]
+public sealed class CouponGrain(
+    [PersistentState(LedgerStateNames.Coupon, StorageNames.Ledgers)] IPersistentState<ReservationHead> head, IServiceProvider services)
+    : ReservationLedgerGrain(head, LedgerStateNames.Coupon, services), ICouponGrain, ICouponReservationsGrain
+{
+    protected override LedgerKind Kind => LedgerKind.Coupon;
+
+    public async Task<InventoryResult<CouponLevel>> IssueAsync(long uses)
+    {
+        var problem = Ids.Problem(Key, "coupon id") ?? InventoryLimits.UsesProblem(uses);
+        if (problem is not null)
+        {
+            return new InventoryResult<CouponLevel>(false, OrderErrorCode.InvalidCommand, problem, await GetAsync());
+        }
+
+        return await Book.RunAsync([], () =>
+        {
+            var held = Book.Head.Reserved + Book.Head.Committed;
+            if (uses < held)
+            {
+                return new InventoryResult<CouponLevel>(false, OrderErrorCode.InvalidCommand,
+                    $"coupon {Key} has {held} uses reserved or redeemed; it cannot be issued with {uses}", Level());
+            }
+
+            Book.Head.Exists = true;
+            Book.Head.Available = uses - held;
+            Book.Touch();
+            return new InventoryResult<CouponLevel>(true, null, null, Level());
+        });
+    }
+
+    public Task<CouponLevel> GetAsync() => Ids.IsValid(Key)
+        ? Book.RunAsync([], Level)
+        : Task.FromResult(new CouponLevel(Key, false, 0, 0, 0, 0));
+
+    private CouponLevel Level() =>
+        new(Key, Book.Head.Exists, Book.Head.Available + Book.Head.Reserved + Book.Head.Committed, Book.Head.Reserved,
+            Book.Head.Committed, Book.Head.Pending.Count);
+}
