@@ -68,6 +68,12 @@ public static class Cli
             error.WriteLine($"error: {OneLine(ex.Message)}");
             return GatewayUnreachable;
         }
+        catch (ArgumentException ex) when (ex.Message.StartsWith("Could not find an implementation for interface", StringComparison.Ordinal))
+        {
+            // The client knows a grain interface that no silo of this cluster implements: silos older than the client.
+            error.WriteLine($"error: the cluster does not offer this yet: {OneLine(ex.Message)} (are its silos older than this client?)");
+            return Refused;
+        }
         catch (Exception ex) when (ex is TimeoutException or OrleansException)
         {
             error.WriteLine($"error: the cluster did not answer: {ex.GetType().Name}: {OneLine(ex.Message.Split('\n')[0])}");
