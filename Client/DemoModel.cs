@@ -68,7 +68,6 @@ public sealed record OrderPlan(
             {
                 yield return (sequence, "activity-gmv", LedgerKind.Gmv, ActivityId, sign * Total);
             }
-
         }
     }
 
