@@ -21,7 +21,8 @@ public static class OrderMessagingSiloBuilderExtensions
 {
     /// <summary>
     /// Adds the order messaging pipeline's services and options (sections <c>OrderMessaging</c>,
-    /// <c>OrderMessaging:TransientRetry</c>, <c>OrderRelay</c>, <c>OrderCatalog</c>, <c>Reservations</c>, <c>Backfill</c>, <c>Drills</c> and
+    /// <c>OrderMessaging:TransientRetry</c>, <c>OrderRelay</c>, <c>OrderCatalog</c>, <c>Orders</c>, <c>Reservations</c>, <c>Backfill</c>,
+    /// <c>Drills</c> and
     /// <c>Benchmarks</c>).
     /// Storage and stream providers come from a profile, e.g. <see cref="UseEmbeddedOrderStorage"/>.
     /// </summary>
@@ -57,6 +58,12 @@ public static class OrderMessagingSiloBuilderExtensions
         services.AddOptions<BackfillOptions>()
             .BindConfiguration(BackfillOptions.SectionName)
             .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<OrderTimeoutOptions>()
+            .BindConfiguration(OrderTimeoutOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate<IOptions<ReminderOptions>>((timeouts, reminders) => timeouts.RetryPeriod >= reminders.Value.MinimumReminderPeriod,
+                "Orders:RetryPeriod is the payment-timeout reminder's period: it must be at least Orleans' ReminderOptions.MinimumReminderPeriod")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();

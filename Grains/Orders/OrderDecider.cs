@@ -8,7 +8,7 @@ namespace OrderFlow.Grains.Orders;
 /// <see cref="OrderGrain"/> is the shell around it (storage, event size, outbox, stream); these rules are tested
 /// without a cluster (OrderDeciderTests). The event id and time are passed in, so the same input decides the same.
 /// </summary>
-public static class OrderDecider
+public static partial class OrderDecider
 {
     /// <summary>
     /// Decides <paramref name="command"/> against <paramref name="state"/> without changing it. The checks run in this

@@ -105,7 +105,7 @@ public sealed partial class OrderGrain(
     }
 
     public Task<CommandResult> PlaceAsync(PlaceOrder command) => ExecuteAsync(command);
-    public Task<CommandResult> PayAsync(PayOrder command) => ExecuteAsync(command);
+    public Task<CommandResult> PayAsync(PayOrder command) => PayBeforeDeadlineAsync(command);
     public Task<CommandResult> ShipAsync(ShipOrder command) => ExecuteAsync(command);
     public Task<CommandResult> ConfirmReceiptAsync(ConfirmReceipt command) => ExecuteAsync(command);
     public Task<CommandResult> CancelAsync(CancelOrder command) => ExecuteAsync(command);
@@ -124,6 +124,10 @@ public sealed partial class OrderGrain(
             // The reminder outlived an earlier activation (the silo died with events in the outbox).
             _outboxReminderSet = true;
             await PublishOutboxAsync();
+        }
+        else if (reminderName == PaymentTimeoutReminder)
+        {
+            await PaymentTimeoutDueAsync();
         }
     }
 
@@ -160,7 +164,8 @@ public sealed partial class OrderGrain(
         // then fails leaves an entry that names no order, which the backfill skips. The two writes go out together.
         var mark = Relay.MarkAsync(OrderId, evt.Sequence);
         var cataloged = evt is OrderPlaced ? Catalog.AddAsync(OrderId, evt.OccurredAt) : Task.CompletedTask;
-        await Task.WhenAll(mark, cataloged);
+        var timeoutArmed = ArmPaymentTimeoutAsync(evt);
+        await Task.WhenAll(mark, cataloged, timeoutArmed);
 
         OrderDecider.Record(State, command.CommandId, accepted);
         try
@@ -177,6 +182,7 @@ public sealed partial class OrderGrain(
         _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
+        await DisarmPaymentTimeoutAsync(evt);
         if (State.Status.IsFinal() && State.PublishedSequence == State.LastSequence)
         {
             // A finished order takes no more commands (a repeated one is answered from storage after reactivation):

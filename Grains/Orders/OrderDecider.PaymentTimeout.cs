@@ -1,0 +1,51 @@
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Grains.Orders;
+
+/// <summary>
+/// The payment deadline: an order placed at <c>T</c> and still unpaid at <c>T + timeout</c> is cancelled by the
+/// system, and a payment decided at or after that moment loses to the timeout even if the timeout's own tick has not
+/// come yet. Pure, like the rest of the decider: the time and the timeout are passed in (OrderDeciderTests).
+/// </summary>
+public static partial class OrderDecider
+{
+    /// <summary>
+    /// The command id of the system's cancellation: fixed, so a second tick (or a tick after a write whose answer was
+    /// lost) is answered as a repeat and the order is cancelled once.
+    /// </summary>
+    public const string PaymentTimeoutCommandId = "payment-timeout";
+
+    /// <summary>The cancel reason subscribers see on the system's cancellation.</summary>
+    public const string PaymentTimeoutReason = "payment timeout";
+
+    /// <summary>The command the system sends an unpaid order when its deadline has passed.</summary>
+    public static CancelOrder PaymentTimeoutCancel { get; } = new(PaymentTimeoutCommandId, PaymentTimeoutReason);
+
+    /// <summary>
+    /// When an order waiting for its payment must be cancelled: the placement's time plus <paramref name="timeout"/>.
+    /// Null for an order that waits for no payment (not placed, paid, shipped, received or cancelled).
+    /// </summary>
+    public static DateTimeOffset? PaymentDeadline(OrderState state, TimeSpan timeout) =>
+        state.Status == OrderStatus.Placed && state.Events is [OrderPlaced placed, ..] ? placed.OccurredAt + timeout : null;
+
+    /// <summary>True when the order still waits for its payment and its deadline has come (<paramref name="now"/> at or after it).</summary>
+    public static bool IsPaymentOverdue(OrderState state, DateTimeOffset now, TimeSpan timeout) =>
+        PaymentDeadline(state, timeout) is { } deadline && now >= deadline;
+
+    /// <summary>True when the order was cancelled by the payment timeout (not by its buyer or an operator).</summary>
+    public static bool WasCancelledByPaymentTimeout(OrderState state) =>
+        state.Status == OrderStatus.Cancelled && state.Commands.ContainsKey(PaymentTimeoutCommandId);
+
+    /// <summary>
+    /// The refusal of a payment that lost to the timeout: <paramref name="pay"/> is new (not a repeat of an accepted
+    /// payment, which keeps its first answer) and the order was cancelled by the timeout. Null when the payment did not
+    /// lose to the timeout, and <see cref="Decide"/> decides it as any other command.
+    /// Call it after the overdue order was cancelled (<see cref="IsPaymentOverdue"/>): the payment must lose both when
+    /// the timeout's tick came first and when the payment itself arrived past the deadline.
+    /// </summary>
+    public static OrderDecision.Rejected? RefuseLatePayment(string orderId, OrderState state, PayOrder pay, TimeSpan timeout) =>
+        WasCancelledByPaymentTimeout(state) && !state.Commands.ContainsKey(pay.CommandId)
+            ? new OrderDecision.Rejected(OrderErrorCode.PaymentTimedOut,
+                $"order {orderId} was not paid within {timeout} of its placement and was cancelled; it takes no payment")
+            : null;
+}

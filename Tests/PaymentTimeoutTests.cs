@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Orders;
+using OrderFlow.Tests.Infrastructure;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// Unpaid orders cancel themselves: a silo whose payment timeout is 3 s, with a reminder period (and Orleans' minimum
+/// reminder period) of 1 s. The checks read stored state through <see cref="IStoredStateGrain"/>, which activates
+/// no order, so looking never wakes an order that its reminder should have woken.
+/// </summary>
+[Collection(PaymentTimeoutCollection.Name)]
+public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    private OrderDriver Orders => new(fixture.Grains);
+
+    private IStoredStateGrain Stored => fixture.Grains.GetGrain<IStoredStateGrain>(0);
+
+    [Fact]
+    public async Task An_unpaid_order_is_cancelled_with_reason_payment_timeout_once_without_any_call()
+    {
+        var id = OrderDriver.NewId("unpaid-");
+        var clock = Stopwatch.StartNew();
+        await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 2, 4.50m)));
+
+        var cancelled = await Eventually.Until(() => ReadAsync(id), o => o.Status == OrderStatus.Cancelled, Bound,
+            o => $"order {id}: expected Cancelled by the payment timeout, stored {o.Status} at sequence {o.LastSequence}");
+        var after = clock.Elapsed;
+        Assert.True(after >= PaymentTimeoutFixture.Timeout - TimeSpan.FromMilliseconds(100), $"order {id} cancelled after {after}, before its timeout");
+
+        // Once: it stays at [placed, cancelled] while more ticks could come.
+        await Eventually.Holds(() => ReadAsync(id), o => o.LastSequence == 2, PaymentTimeoutFixture.RetryPeriod * 3,
+            o => $"order {id}: expected 2 events, stored {o.LastSequence}");
+        var events = await Orders.Order(id).GetEventsAsync(0);
+        Assert.IsType<OrderPlaced>(events[0]);
+        var cancel = Assert.IsType<OrderCancelled>(Assert.Single(events, e => e is OrderCancelled));
+        Assert.Equal(("payment timeout", false), (cancel.Reason, cancel.WasPaid));
+        Assert.Equal(2L, cancelled.LastSequence);
+        Assert.Empty(await fixture.RemindersOfAsync(id));
+        output.WriteLine($"order {id} cancelled {after.TotalSeconds:0.0} s after placement (timeout {PaymentTimeoutFixture.Timeout.TotalSeconds} s)");
+    }
+
+    [Fact]
+    public async Task A_paid_order_is_never_cancelled_and_its_payment_repeated_after_the_deadline_is_answered_as_a_repeat()
+    {
+        var id = OrderDriver.NewId("paid-");
+        var total = await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 7m)));
+        Assert.Single(await fixture.RemindersOfAsync(id));
+        var pay = new PayOrder($"{id}-pay", $"pay-{id}", total);
+        Assert.True((await Orders.Order(id).PayAsync(pay)).Accepted);
+        Assert.Empty(await fixture.RemindersOfAsync(id));
+
+        await Eventually.Holds(() => ReadAsync(id), o => (o.Status, o.LastSequence) == (OrderStatus.Paid, 2),
+            PaymentTimeoutFixture.Timeout + PaymentTimeoutFixture.RetryPeriod * 3,
+            o => $"order {id}: expected Paid at sequence 2, stored {o.Status} at {o.LastSequence}");
+
+        var again = await Orders.Order(id).PayAsync(pay);
+        Assert.Equal((true, true, 2L, OrderStatus.Paid), (again.Accepted, again.Repeated, again.Sequence, again.Status));
+    }
+
+    [Fact]
+    public async Task A_payment_after_the_timeout_is_refused_as_timed_out_and_the_order_stays_cancelled()
+    {
+        var id = OrderDriver.NewId("late-");
+        var total = await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 7m)));
+        await Eventually.Until(() => ReadAsync(id), o => o.Status == OrderStatus.Cancelled, Bound,
+            o => $"order {id}: expected Cancelled by the payment timeout, stored {o.Status}");
+
+        var late = await Orders.Order(id).PayAsync(new PayOrder($"{id}-pay", $"pay-{id}", total));
+
+        Assert.False(late.Accepted);
+        Assert.Equal((OrderErrorCode.PaymentTimedOut, OrderStatus.Cancelled), (late.Error!.Code, late.Status));
+        Assert.Equal(2L, (await ReadAsync(id)).LastSequence);
+    }
+
+    /// <summary>
+    /// Payments sent around each order's deadline, all at once: every order ends either paid (its payment accepted,
+    /// no cancellation) or cancelled by the timeout (its payment refused as timed out) — never both, never neither.
+    /// </summary>
+    [Fact]
+    public async Task A_payment_racing_the_timeout_either_wins_or_is_refused_never_both_never_neither()
+    {
+        const int count = 40;
+        var random = new Random(11);
+        var ids = Enumerable.Range(0, count).Select(i => OrderDriver.NewId($"race-{i}-")).ToArray();
+        var placed = await Task.WhenAll(ids.Select(async id =>
+        {
+            var total = await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 3m)));
+            return (Id: id, Total: total, At: Stopwatch.GetTimestamp());
+        }));
+
+        // The delay is what is under test here, not a wait for a condition: each payment is sent within ±1.5 s of its
+        // order's deadline (as the client's clock sees the placement), so some land before the tick and some after.
+        var results = await Task.WhenAll(placed.Select(async order =>
+        {
+            var offset = TimeSpan.FromMilliseconds(random.Next(-1500, 1500));
+            var wait = PaymentTimeoutFixture.Timeout + offset - Stopwatch.GetElapsedTime(order.At);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait);
+            }
+
+            return await Orders.Order(order.Id).PayAsync(new PayOrder($"{order.Id}-pay", $"pay-{order.Id}", order.Total));
+        }));
+
+        var paid = results.Where(r => r.Accepted).Select(r => r.OrderId).ToHashSet();
+        Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(OrderErrorCode.PaymentTimedOut, r.Error?.Code));
+
+        // Settled: paid orders stay paid past every tick that could still come; refused ones are cancelled.
+        var final = await Eventually.Holds(() => Stored.ReadOrdersAsync(ids),
+            all => all.All(o => o.LastSequence == 2 && o.Status == (paid.Contains(o.OrderId) ? OrderStatus.Paid : OrderStatus.Cancelled)),
+            PaymentTimeoutFixture.RetryPeriod * 3,
+            all => string.Join("; ", all.Where(o => o.LastSequence != 2 || o.Status != (paid.Contains(o.OrderId) ? OrderStatus.Paid : OrderStatus.Cancelled))
+                .Select(o => $"order {o.OrderId}: payment {(paid.Contains(o.OrderId) ? "accepted" : "refused")}, stored {o.Status} at {o.LastSequence}")));
+
+        foreach (var id in ids)
+        {
+            var events = await Orders.Order(id).GetEventsAsync(0);
+            string[] expected = paid.Contains(id) ? [nameof(OrderPlaced), nameof(OrderPaid)] : [nameof(OrderPlaced), nameof(OrderCancelled)];
+            Assert.Equal(expected, events.Select(e => e.GetType().Name));
+        }
+
+        output.WriteLine($"{count} orders paid within ±1.5 s of their deadline: {paid.Count} paid, {count - paid.Count} cancelled by the timeout");
+        Assert.All(final, o => Assert.True(o.Status is OrderStatus.Paid or OrderStatus.Cancelled));
+        Assert.InRange(paid.Count, 1, count - 1);
+    }
+
+    private async Task<StoredOrder> ReadAsync(string id) => (await Stored.ReadOrdersAsync([id])).Single();
+}
+
+public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Configurator>
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>The stored reminders of one order grain (the silo's reminder table, read without activating the order).</summary>
+    public async Task<IReadOnlyList<string>> RemindersOfAsync(string orderId)
+    {
+        var table = ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<IReminderTable>();
+        var rows = await table.ReadRows(GrainId.Create("order", orderId));
+        return rows.Reminders.Select(r => r.ReminderName).Where(name => name == "payment-timeout").ToArray();
+    }
+
+    public sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            siloBuilder.Services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = RetryPeriod);
+            siloBuilder.Services.Configure<OrderTimeoutOptions>(o =>
+            {
+                o.PaymentTimeout = Timeout;
+                o.RetryPeriod = RetryPeriod;
+            });
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PaymentTimeoutCollection : ICollectionFixture<PaymentTimeoutFixture>
+{
+    public const string Name = "payment-timeout";
+}
