@@ -4,8 +4,8 @@
 #   ./run.sh                      embedded profile: one in-memory silo, gateway 127.0.0.1:30000
 #   ./run.sh --profile azure      durable profile: Azurite (scripts/azurite.sh, data in .azurite/dev) and two silos
 #                                 (silo ports 11111/11112, gateways 30010/30011); the demo goes through both gateways
-#   --once                        demo, then stop everything this script started; exit 0 only if lost=0 and
-#                                 out_of_order_applied=0
+#   --once                        demo, then stop everything this script started; exit 0 only if lost=0,
+#                                 out_of_order_applied=0 and the audit found discrepancies=0
 #   extra arguments after -- go to the demo, e.g. ./run.sh --once -- --orders 200
 #                                 (the azure profile runs 200 orders unless told otherwise: the emulator is one
 #                                 Node.js thread, ~800 table writes/s)
@@ -126,14 +126,16 @@ set +e
 "${client[@]}" demo "${demo_args[@]}" | tee "$log_dir/demo.txt"
 demo_status=${PIPESTATUS[0]}
 set -e
-result=$(grep '^RESULT ' "$log_dir/demo.txt" | tail -n 1 || true)
+# Two RESULT lines: the demo's own, then the audit's (RESULT checked=N discrepancies=D).
+result=$(grep '^RESULT orders=' "$log_dir/demo.txt" | tail -n 1 || true)
+audit=$(grep '^RESULT checked=' "$log_dir/demo.txt" | tail -n 1 || true)
 
 if [ "$once" = 1 ]; then
-  if [ "$demo_status" -eq 0 ] && [[ "$result" == *" lost=0 "* ]] && [[ "$result" == *" out_of_order_applied=0 "* ]]; then
+  if [ "$demo_status" -eq 0 ] && [[ "$result" == *" lost=0 "* ]] && [[ "$result" == *" out_of_order_applied=0 "* ]] && [[ "$audit" == *" discrepancies=0" ]]; then
     rm -rf "$log_dir"
     exit 0
   fi
-  echo "error: the demo did not end with lost=0 and out_of_order_applied=0 (silo logs: $log_dir)" >&2
+  echo "error: the demo did not end with lost=0, out_of_order_applied=0 and an audit with discrepancies=0 (silo logs: $log_dir)" >&2
   exit 1
 fi
 

@@ -20,9 +20,10 @@ public sealed class CliContext(TextWriter output, TextWriter error, ClusterRunne
 }
 
 /// <summary>
-/// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>subscribers</c>, <c>help</c>, with
-/// the global <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok, 1 refused / not found / nothing to retry / a
-/// failed backfill, 2 bad command line, 3 gateway unreachable, 130 Ctrl+C while watching a backfill (the job goes on).
+/// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>subscribers</c>, <c>stock</c>,
+/// <c>coupon</c>, <c>audit</c>, <c>help</c>, with the global <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok,
+/// 1 refused / not found / nothing to retry / a failed backfill / an audit with discrepancies, 2 bad command line,
+/// 3 gateway unreachable, 130 Ctrl+C while watching a backfill (the job goes on).
 /// Every problem is one line on the error writer.
 /// </summary>
 public static class Cli
@@ -67,6 +68,12 @@ public static class Cli
             error.WriteLine($"error: {OneLine(ex.Message)}");
             return GatewayUnreachable;
         }
+        catch (ArgumentException ex) when (ex.Message.StartsWith("Could not find an implementation for interface", StringComparison.Ordinal))
+        {
+            // The client knows a grain interface that no silo of this cluster implements: silos older than the client.
+            error.WriteLine($"error: the cluster does not offer this yet: {OneLine(ex.Message)} (are its silos older than this client?)");
+            return Refused;
+        }
         catch (Exception ex) when (ex is TimeoutException or OrleansException)
         {
             error.WriteLine($"error: the cluster did not answer: {ex.GetType().Name}: {OneLine(ex.Message.Split('\n')[0])}");
@@ -95,13 +102,16 @@ public static class Cli
         clusterId.DefaultValueFactory = _ => ClusterConnection.DefaultClusterId;
 
         var context = new CliContext(output, error, cluster, gateways, clusterId);
-        var root = new RootCommand("OrderFlow client: sends order commands, shows an order's progress at every subscriber, runs the demo and the bench, handles dead letters.")
+        var root = new RootCommand("OrderFlow client: sends order commands, shows an order's progress at every subscriber, runs the demo and the bench, handles dead letters, sets stock and coupons, audits.")
         {
             OrderCommands.Create(context),
             DemoCommand.Create(context),
             BenchCommand.Create(context),
             DeadLetterCommands.Create(context),
             SubscriberCommands.Create(context),
+            InventoryCommands.CreateStock(context),
+            InventoryCommands.CreateCoupon(context),
+            AuditCommands.Create(context),
         };
         root.Options.Add(gateways);
         root.Options.Add(clusterId);

@@ -27,6 +27,25 @@ public static class CliValues
             ? value
             : throw new UsageException($"option {option} must be a whole number from {min} to {max}, was '{Ids.Printable(text)}'");
 
+    /// <summary>
+    /// A count of units or uses: digits only (no sign, fraction or thousands separator: <c>1,000</c> is refused rather
+    /// than read as 1000 or 1), then bounded by <paramref name="problem"/> (<see cref="InventoryLimits"/>).
+    /// </summary>
+    public static long Count(string text, string what, Func<long, string?> problem)
+    {
+        if (text.Length == 0 || !text.All(char.IsAsciiDigit))
+        {
+            throw new UsageException($"{what} must be a whole number in digits only (no sign, '.' or thousands separator), was '{Ids.Printable(text)}'");
+        }
+
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            throw new UsageException($"{what} is out of range, was '{Ids.Printable(text)}'");
+        }
+
+        return problem(value) is { } bound ? throw new UsageException(bound) : value;
+    }
+
     public static long Sequence(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 1
             ? value

@@ -6,8 +6,10 @@ using OrderFlow.Contracts;
 namespace OrderFlow.Client;
 
 /// <summary>
-/// <c>demo</c>: drives N orders through their lifecycle with concurrent callers, waits until every subscriber has
-/// caught up, checks every effect ledger against what the client was told, and prints a summary plus a RESULT line.
+/// <c>demo</c>: sets up the stock and coupons its orders need, drives N orders through their lifecycle with concurrent
+/// callers, races two orders for a single-use coupon, waits until every subscriber has caught up, checks every effect
+/// ledger against what the client was told, prints a summary plus a RESULT line, then audits its orders from stored
+/// state (<see cref="IAuditGrain"/>) and prints the audit's RESULT line.
 /// </summary>
 public static class DemoCommand
 {
@@ -48,6 +50,12 @@ public static class DemoCommand
         // the same command (same command id, so never applied twice), not the run. Only a failure that outlasts the
         // caller's bound, or a non-transient one, counts as failed; that order's remaining commands are not sent.
         var caller = new ResilientCaller();
+
+        // A placement reserves each line's stock and the coupon, and is refused without them: exactly what the orders
+        // need, so that every order is placed and the SKUs end sold out but for what cancellations gave back.
+        var needs = InventoryNeeds.For(plans);
+        await needs.ApplyAsync(client, concurrency, caller);
+        output.WriteLine($"  setup: {needs.Summary()}");
         var failed = 0;
         await Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (plan, _) =>
         {
@@ -77,6 +85,7 @@ public static class DemoCommand
         var commandSeconds = clock.Elapsed.TotalSeconds;
         output.WriteLine($"  {latencyCount} commands in {commandSeconds:0.0} s ({latencyCount / commandSeconds:0} commands/s), {rejected} refused, " +
                          $"{failed} failed, {caller.Retries} retried after transient errors");
+        var raceWon = await CouponRaceAsync(client, runId, caller, output);
 
         var ops = client.GetGrain<IOperationsGrain>(0);
         var subscribers = await ops.GetSubscribersAsync();
@@ -87,7 +96,7 @@ public static class DemoCommand
         var caughtUpSeconds = clock.Elapsed.TotalSeconds;
 
         var tally = Tally.From(storedOrders);
-        var check = await LedgerCheck.RunAsync(stored, plans, storedOrders, output);
+        var check = await LedgerCheck.RunAsync(stored, plans, storedOrders, needs, output);
         Array.Sort(latencies, 0, latencyCount);
         var p50 = Percentile(latencies, latencyCount, 0.50);
         var p99 = Percentile(latencies, latencyCount, 0.99);
@@ -106,10 +115,60 @@ public static class DemoCommand
             $"retried={tally.Retried} parked={tally.Parked} pending={tally.Pending} behind={tally.Behind} ledger_mismatches={check.Mismatches} " +
             $"refused={rejected} failed={failed} client_retries={caller.Retries}"));
 
+        // The audit reconciles each order with every effect from stored state, independently of the client's model above.
+        var shown = 0;
+        var audit = await AuditCommands.RunOrdersAsync(client.GetGrain<IAuditGrain>(0), plans.Select(p => p.OrderId).ToArray(), report =>
+        {
+            foreach (var finding in report.Discrepancies.Take(Math.Max(0, 10 - shown)))
+            {
+                output.WriteLine($"  DISCREPANCY order={Ids.Printable(finding.OrderId, Ids.MaxLength)} area={Ids.Printable(finding.Area)} {Ids.Printable(finding.Detail, 500)}");
+            }
+
+            shown += report.Discrepancies.Count;
+        });
+        output.WriteLine($"  audit of the run's orders from stored state: {audit.Checked} checked, {audit.Discrepancies} discrepancies, {audit.Notes} notes");
+        output.WriteLine(AuditCommands.ResultLine(audit));
+
         // A parked order holds back exactly its own effects, and the check expects exactly those to be missing: every
         // ledger must match, parked orders or not.
-        var healthy = tally.Lost == 0 && tally.Behind == 0 && check.OutOfOrder == 0 && rejected == 0 && failed == 0 && check.Mismatches == 0;
+        var healthy = tally.Lost == 0 && tally.Behind == 0 && check.OutOfOrder == 0 && rejected == 0 && failed == 0 && check.Mismatches == 0 &&
+                      audit.Discrepancies == 0 && raceWon;
         return healthy ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Two orders placed at once with the same single-use coupon: exactly one may be placed, the other is refused
+    /// <see cref="OrderErrorCode.CouponUnavailable"/> with nothing reserved. The winner is then cancelled, which gives
+    /// the use back. True when exactly one won.
+    /// </summary>
+    private static async Task<bool> CouponRaceAsync(IClusterClient client, string runId, ResilientCaller caller, TextWriter output)
+    {
+        var race = new[] { 0, 1 }
+            .Select(i => new OrderPlan($"{runId}-race{i}", $"{runId}-race-u{i}", [new OrderLine($"{runId}-race-sku", 1, 10m)], $"{runId}-race-c", null,
+                OrderPlan.Fate.CancelledBeforePayment, false))
+            .ToArray();
+        // Stock for both, a coupon for one.
+        var stock = await caller.ExecuteAsync(() => client.GetGrain<IStockGrain>($"{runId}-race-sku").SetAvailableAsync(race.Length));
+        var coupon = await caller.ExecuteAsync(() => client.GetGrain<ICouponGrain>($"{runId}-race-c").IssueAsync(1));
+        if (!stock.Accepted || !coupon.Accepted)
+        {
+            output.WriteLine($"  coupon race: setting it up was refused: {stock.Code ?? coupon.Code}: {Ids.Printable(stock.Message ?? coupon.Message, 300)}");
+            return false;
+        }
+
+        var placed = await Task.WhenAll(race.Select(plan => caller.ExecuteAsync(() =>
+            client.GetGrain<IOrderGrain>(plan.OrderId).PlaceAsync(new PlaceOrder($"{plan.OrderId}-place", plan.UserId, plan.Items, plan.CouponId, null)))));
+        var winners = placed.Where(result => result.Accepted).ToArray();
+        var losers = placed.Where(result => !result.Accepted).Select(result => result.Error!.Code.ToString()).ToArray();
+        foreach (var winner in winners)
+        {
+            await caller.ExecuteAsync(() => client.GetGrain<IOrderGrain>(winner.OrderId).CancelAsync(new CancelOrder($"{winner.OrderId}-cancel", "race over")));
+        }
+
+        var won = winners.Length == 1 && losers.SequenceEqual([nameof(OrderErrorCode.CouponUnavailable)]);
+        output.WriteLine($"  coupon race: 2 orders for single-use coupon {runId}-race-c: {winners.Length} placed, refused {(losers.Length == 0 ? "none" : string.Join(", ", losers))}" +
+                         (won ? " (as it must: one use, one order)" : " — WRONG: exactly one must win"));
+        return won;
     }
 
     /// <summary>

@@ -49,7 +49,10 @@ public sealed record OrderPlan(
         _ => [OrderStatus.Placed, OrderStatus.Paid, OrderStatus.Shipped, OrderStatus.Received],
     };
 
-    /// <summary>Every ledger movement the order's events cause, with the event and the subscriber that makes it.</summary>
+    /// <summary>
+    /// Every balance movement (points, GMV) the order's events cause, with the event and the subscriber that makes it.
+    /// Stock and the coupon are reservations instead: <see cref="Holds"/>.
+    /// </summary>
     public IEnumerable<(long Sequence, string Subscriber, LedgerKind Kind, string Key, decimal Delta)> Effects()
     {
         if (Ending == Fate.CancelledBeforePayment)
@@ -65,17 +68,48 @@ public sealed record OrderPlan(
             {
                 yield return (sequence, "activity-gmv", LedgerKind.Gmv, ActivityId, sign * Total);
             }
+        }
+    }
 
-            if (CouponId is not null)
-            {
-                yield return (sequence, "coupon", LedgerKind.Coupon, CouponId, sign);
-            }
+    /// <summary>
+    /// What the order's placement reserves — each SKU's units (its lines summed) and one use of its coupon — with the
+    /// subscriber whose stored progress says how far the reservation moved since (<see cref="HoldAfter"/>).
+    /// </summary>
+    public IEnumerable<(LedgerKind Kind, string Key, long Quantity, string Subscriber)> Holds()
+    {
+        foreach (var sku in Items.GroupBy(line => line.Sku, StringComparer.Ordinal))
+        {
+            yield return (LedgerKind.Stock, sku.Key, sku.Sum(line => (long)line.Quantity), "inventory");
+        }
 
-            foreach (var sku in Items.GroupBy(line => line.Sku, StringComparer.Ordinal))
+        if (CouponId is not null)
+        {
+            yield return (LedgerKind.Coupon, CouponId, 1, "coupon");
+        }
+    }
+
+    /// <summary>
+    /// Where the order's reservations stand after the events that <paramref name="applied"/> says the reservation's
+    /// subscriber applied: the placement reserved (before its event was written), payment commits, a cancellation gives
+    /// back what the order held (released before payment, restored after).
+    /// </summary>
+    public ReservationState HoldAfter(Func<long, bool> applied)
+    {
+        var state = ReservationState.Reserved;
+        for (var i = 1; i < Events.Count; i++)
+        {
+            if (applied(i + 1))
             {
-                yield return (sequence, "inventory", LedgerKind.Stock, sku.Key, -sign * sku.Sum(line => line.Quantity));
+                state = Events[i] switch
+                {
+                    OrderStatus.Paid => ReservationState.Committed,
+                    OrderStatus.Cancelled => state == ReservationState.Committed ? ReservationState.Restored : ReservationState.Released,
+                    _ => state,
+                };
             }
         }
+
+        return state;
     }
 
     /// <summary>The replica row (exists, status, version) after the events that <paramref name="applied"/> says were applied.</summary>
@@ -160,8 +194,11 @@ public static class LedgerCheck
 {
     public sealed record Result(long OutOfOrder, int Mismatches, int HeldBack);
 
+    /// <summary>How long to wait for reservations still pending (a placement whose silo died awaits its check-back).</summary>
+    public static readonly TimeSpan PendingWait = TimeSpan.FromSeconds(60);
+
     public static async Task<Result> RunAsync(
-        IStoredStateGrain stored, IReadOnlyList<OrderPlan> plans, IReadOnlyList<StoredOrder> orders, TextWriter output)
+        IStoredStateGrain stored, IReadOnlyList<OrderPlan> plans, IReadOnlyList<StoredOrder> orders, InventoryNeeds initial, TextWriter output)
     {
         var mismatches = 0;
         void Mismatch(string what)
@@ -190,6 +227,55 @@ public static class LedgerCheck
                 }
 
                 expected[(kind, key)] += delta;
+            }
+        }
+
+        // Reservations: per SKU and coupon, units reserved by placed orders and committed by paid ones, as far as the
+        // subscriber that moves them has applied the order's events; what is left is available.
+        var holds = initial.Keys().ToDictionary(key => key, key => (Reserved: 0L, Committed: 0L));
+        foreach (var plan in plans)
+        {
+            var order = byId[plan.OrderId];
+            if (!order.Exists)
+            {
+                // Never placed (its placement was refused or failed): it holds nothing.
+                continue;
+            }
+
+            foreach (var (kind, key, quantity, subscriber) in plan.Holds())
+            {
+                var inbox = order.Subscribers.FirstOrDefault(s => s.Subscriber == subscriber);
+                var state = plan.HoldAfter(seq => inbox is not null && AppliedAt(inbox, seq));
+                if (state != plan.HoldAfter(_ => true))
+                {
+                    heldBack++;
+                }
+
+                var (reserved, committed) = holds[(kind, key)];
+                holds[(kind, key)] = state switch
+                {
+                    ReservationState.Reserved => (reserved + quantity, committed),
+                    ReservationState.Committed => (reserved, committed + quantity),
+                    _ => (reserved, committed),
+                };
+            }
+        }
+
+        foreach (var group in holds.GroupBy(pair => pair.Key.Kind))
+        {
+            foreach (var batch in group.Chunk(IStoredStateGrain.MaxBatch))
+            {
+                var ledgers = await ReadSettledAsync(stored, group.Key, batch.Select(pair => pair.Key.Key).ToArray());
+                foreach (var (pair, ledger) in batch.Zip(ledgers))
+                {
+                    var (reserved, committed) = pair.Value;
+                    var available = initial.Initial(pair.Key.Kind, pair.Key.Key) - reserved - committed;
+                    if (!ledger.Exists || (ledger.Available, ledger.Reserved, ledger.Committed, ledger.Pending) != (available, reserved, committed, 0))
+                    {
+                        Mismatch($"{group.Key} {ledger.Key}: exists {ledger.Exists}, available {ledger.Available}, reserved {ledger.Reserved}, " +
+                                 $"committed {ledger.Committed}, pending {ledger.Pending}; expected available {available}, reserved {reserved}, committed {committed}, pending 0");
+                    }
+                }
             }
         }
 
@@ -227,6 +313,25 @@ public static class LedgerCheck
         }
 
         return new Result(outOfOrder, mismatches, heldBack);
+    }
+
+    /// <summary>
+    /// Reads the ledgers until none holds a pending reservation (or <see cref="PendingWait"/> has passed): a placement
+    /// whose silo died leaves its reservations pending until the check-back settles them.
+    /// </summary>
+    private static async Task<IReadOnlyList<StoredLedger>> ReadSettledAsync(IStoredStateGrain stored, LedgerKind kind, IReadOnlyList<string> keys)
+    {
+        var deadline = DateTimeOffset.UtcNow + PendingWait;
+        while (true)
+        {
+            var ledgers = await stored.ReadLedgersAsync(kind, keys);
+            if (ledgers.All(l => l.Pending == 0) || DateTimeOffset.UtcNow > deadline)
+            {
+                return ledgers;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
     }
 
     private static bool AppliedAt(StoredSubscriber inbox, long sequence) =>

@@ -60,14 +60,23 @@ public sealed class ClientCliTests(PipelineFixture fixture)
             return run.ExitCode;
         }
 
-        Assert.Equal(0, await Cli("order", "place", id, "--user", "u-cli", "--item", "sku-cli:2:9.90", "--coupon", $"c-{id}"));
-        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
-        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
+        // A placement reserves the line's stock and the coupon: both must exist first.
+        Assert.Equal(0, await Cli("stock", "set", $"sku-{id}", "2"));
+        Assert.Equal(0, await Cli("coupon", "issue", $"c-{id}"));
+        Assert.Equal(0, await Cli("order", "place", id, "--user", "u-cli", "--item", $"sku-{id}:2:9.90", "--coupon", $"c-{id}"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", $"p-{id}", "--amount", "19.80", "--command-id", "pay-1"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", $"p-{id}", "--amount", "19.80", "--command-id", "pay-1"));
         Assert.Equal(1, await Cli("order", "receive", id));
         await new OrderDriver(fixture.Grains).WaitCaughtUpAsync(id);
         Assert.Equal(0, await Cli("order", "show", id));
+        Assert.Equal(0, await Cli("stock", "show", $"sku-{id}"));
+        Assert.Equal(0, await Cli("coupon", "show", $"c-{id}"));
 
         var text = output.ToString();
+        Assert.Contains($"stock sku-{id}: available 2, reserved 0, sold 0, pending 0", text);
+        Assert.Contains($"coupon c-{id}: issued 1, reserved 0, redeemed 0, available 1, pending 0", text);
+        Assert.Contains($"stock sku-{id}: available 0, reserved 0, sold 2, pending 0", text);
+        Assert.Contains($"coupon c-{id}: issued 1, reserved 0, redeemed 1, available 0, pending 0", text);
         Assert.Contains($"order {id}: place accepted as event 1", text);
         Assert.Contains($"order {id}: pay accepted as event 2, status Paid", text);
         Assert.Contains("(repeated command: no new event)", text);
@@ -147,6 +156,137 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         await AssertNothingSentAsync(id);
         // '@' is an ordinary first character of a value, not a response file to read.
         Assert.Equal(1, (await RunAsync("order", "cancel", id, "--reason", "@never-a-file")).ExitCode);
+    }
+
+    [Fact]
+    public async Task A_placement_without_stock_or_coupon_is_refused_with_its_reason_and_reserves_nothing()
+    {
+        var id = OrderDriver.NewId("cli-stock-");
+        var (sku, coupon) = ($"sku-{id}", $"c-{id}");
+
+        var unknown = await RunAsync("order", "place", id, "--user", "u", "--item", $"{sku}:1:1.00");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.StartsWith($"error: order {id} refused place: UnknownSku: ", Assert.Single(unknown.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        var noRecord = await RunAsync("stock", "show", sku);
+        Assert.Equal(1, noRecord.ExitCode);
+        Assert.Contains("no stock record", noRecord.Error);
+
+        Assert.Equal(0, (await RunAsync("stock", "set", sku, "1")).ExitCode);
+        var tooFew = await RunAsync("order", "place", id, "--user", "u", "--item", $"{sku}:2:1.00");
+        Assert.Equal(1, tooFew.ExitCode);
+        Assert.StartsWith($"error: order {id} refused place: OutOfStock: ", tooFew.Error);
+
+        var neverIssued = await RunAsync("order", "place", id, "--user", "u", "--item", $"{sku}:1:1.00", "--coupon", coupon);
+        Assert.Equal(1, neverIssued.ExitCode);
+        Assert.StartsWith($"error: order {id} refused place: CouponUnavailable: ", neverIssued.Error);
+        Assert.Equal(1, (await RunAsync("coupon", "show", coupon)).ExitCode);
+
+        // All or nothing: the refused placements left the one unit available.
+        var stock = await RunAsync("stock", "show", sku);
+        Assert.Equal((0, $"stock {sku}: available 1, reserved 0, sold 0, pending 0"), (stock.ExitCode, stock.Output.Trim()));
+        await AssertNothingSentAsync(id);
+    }
+
+    [Fact]
+    public async Task Coupon_issue_sets_the_total_uses_and_show_reads_them()
+    {
+        var coupon = OrderDriver.NewId("cli-coupon-");
+
+        var issued = await RunAsync("coupon", "issue", coupon, "--uses", "3");
+        Assert.Equal((0, $"coupon {coupon}: issued 3, reserved 0, redeemed 0, available 3, pending 0"), (issued.ExitCode, issued.Output.Trim()));
+        Assert.Equal(0, (await RunAsync("coupon", "issue", coupon, "--uses", "3")).ExitCode);
+        var shown = await RunAsync("coupon", "show", coupon);
+        Assert.Equal((0, $"coupon {coupon}: issued 3, reserved 0, redeemed 0, available 3, pending 0"), (shown.ExitCode, shown.Output.Trim()));
+    }
+
+    [Fact]
+    public async Task Audit_of_orders_prints_a_result_line_and_exits_0_when_everything_adds_up()
+    {
+        var id = OrderDriver.NewId("cli-audit-");
+        Assert.Equal(0, (await RunAsync("stock", "set", $"sku-{id}", "5")).ExitCode);
+        Assert.Equal(0, (await RunAsync("order", "place", id, "--user", "u", "--item", $"sku-{id}:2:3.00")).ExitCode);
+        Assert.Equal(0, (await RunAsync("order", "pay", id, "--payment", $"p-{id}", "--amount", "6.00")).ExitCode);
+        await new OrderDriver(fixture.Grains).WaitCaughtUpAsync(id);
+
+        var run = await RunAsync("audit", "--order", id, "--order", id);
+
+        Assert.True(run.ExitCode == 0, $"exit code {run.ExitCode}: {run.Output} {run.Error}");
+        Assert.DoesNotContain("DISCREPANCY", run.Output);
+        Assert.EndsWith("RESULT checked=1 discrepancies=0", run.Output.Trim());
+    }
+
+    [Theory]
+    [InlineData("stock", "set", "sku-1")]
+    [InlineData("stock", "set", "sku-1", "-5")]
+    [InlineData("stock", "set", "sku-1", "+5")]
+    [InlineData("stock", "set", "sku-1", "1,000")]
+    [InlineData("stock", "set", "sku-1", "1.000")]
+    [InlineData("stock", "set", "sku-1", "1e3")]
+    [InlineData("stock", "set", "sku-1", "five")]
+    [InlineData("stock", "set", "sku-1", "1000000001")]
+    [InlineData("stock", "set", "sku-1", "99999999999999999999999")]
+    [InlineData("stock", "set", "sku-1", "")]
+    [InlineData("stock", "set", "sk/u", "5")]
+    [InlineData("stock", "set", "sk u", "5")]
+    [InlineData("stock", "set", "", "5")]
+    [InlineData("stock", "set", "sku-1", "5", "6")]
+    [InlineData("stock", "show")]
+    [InlineData("stock", "show", "sku#1")]
+    [InlineData("stock", "show", "sku-1", "extra")]
+    [InlineData("stock", "add", "sku-1", "5")]
+    [InlineData("stock")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "0")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "-1")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "1,000")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "1000000001")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "two")]
+    [InlineData("coupon", "issue", "c-1", "--uses")]
+    [InlineData("coupon", "issue", "c-1", "--uses", "1", "--uses", "2")]
+    [InlineData("coupon", "issue", "c?1")]
+    [InlineData("coupon", "issue")]
+    [InlineData("coupon", "show", "c/1")]
+    [InlineData("coupon", "show")]
+    [InlineData("coupon")]
+    [InlineData("audit")]
+    [InlineData("audit", "--verbose")]
+    [InlineData("audit", "--order", "o1", "--all")]
+    [InlineData("audit", "--order", "o/1")]
+    [InlineData("audit", "--order")]
+    [InlineData("audit", "--all", "extra")]
+    [InlineData("audit", "o1")]
+    public async Task Bad_stock_coupon_and_audit_arguments_are_usage_errors(params string[] args) =>
+        AssertUsageError(await RunWithoutClusterAsync(args));
+
+    [Fact]
+    public async Task Stock_and_coupon_figures_are_bounded_with_the_limits_in_the_message()
+    {
+        AssertUsageError(await RunWithoutClusterAsync("stock", "set", "sku-1", $"{InventoryLimits.MaxStock + 1}"), $"{InventoryLimits.MaxStock}");
+        AssertUsageError(await RunWithoutClusterAsync("coupon", "issue", "c-1", "--uses", "0"), $"{InventoryLimits.MaxCouponUses}");
+        AssertUsageError(await RunWithoutClusterAsync("stock", "set", "sku-1", "1,000"), "thousands separator");
+        // Zero units is a valid stock (sold out), and the largest allowed figures parse.
+        var connected = 0;
+        ClusterRunner pretend = (_, _) =>
+        {
+            connected++;
+            return Task.FromResult(0);
+        };
+
+        Assert.Equal(0, (await RunAsync(pretend, ["stock", "set", "sku-1", "0"])).ExitCode);
+        Assert.Equal(0, (await RunAsync(pretend, ["stock", "set", "sku-1", $"{InventoryLimits.MaxStock}"])).ExitCode);
+        Assert.Equal(0, (await RunAsync(pretend, ["coupon", "issue", "c-1", "--uses", $"{InventoryLimits.MaxCouponUses}"])).ExitCode);
+        Assert.Equal(3, connected);
+    }
+
+    [Fact]
+    public async Task Audit_takes_at_most_a_thousand_orders()
+    {
+        var args = new List<string> { "audit" };
+        foreach (var i in Enumerable.Range(0, AuditCommands.MaxOrders + 1))
+        {
+            args.AddRange(["--order", $"o{i}"]);
+        }
+
+        AssertUsageError(await RunWithoutClusterAsync([.. args]), "--order takes at most");
     }
 
     [Fact]
@@ -306,11 +446,21 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         var bench = await RunWithoutClusterAsync("bench", "--help");
         Assert.Contains("--emulator-pid", bench.Output);
 
+        var stock = await RunWithoutClusterAsync("help", "stock", "set");
+        Assert.Equal(0, stock.ExitCode);
+        Assert.Contains("QTY", stock.Output);
+        Assert.Contains("--uses", (await RunWithoutClusterAsync("coupon", "issue", "--help")).Output);
+        var audit = await RunWithoutClusterAsync("audit", "--help");
+        Assert.Contains("--order", audit.Output);
+        Assert.Contains("--all", audit.Output);
+
         foreach (var args in new[] { new[] { "--help" }, new[] { "help" } })
         {
             var help = await RunWithoutClusterAsync(args);
             Assert.Equal(0, help.ExitCode);
             Assert.Contains("deadletters", help.Output);
+            Assert.Contains("stock", help.Output);
+            Assert.Contains("audit", help.Output);
             Assert.Contains("--gateway", help.Output);
         }
 

@@ -113,7 +113,9 @@ public static class BenchCommand
         output.WriteLine("  warm-up ...");
         await phases.CallsAsync(TimeSpan.FromSeconds(1));
         await phases.StreamAsync($"{runId}-ws", Math.Min(orders, 500));
-        await phases.PipelineAsync("warm-up", BenchOrders.Create($"{runId}-w", Math.Min(orders, 500)));
+        var warmPlans = BenchOrders.Create($"{runId}-w", Math.Min(orders, 500));
+        await phases.SetUpAsync(warmPlans);
+        await phases.PipelineAsync("warm-up", warmPlans);
 
         output.WriteLine("  1/5 baselines ...");
         var callsPerSecond = await phases.CallsAsync(TimeSpan.FromSeconds(baselineSeconds));
@@ -123,16 +125,21 @@ public static class BenchCommand
 
         output.WriteLine("  2/5 pipeline throughput ...");
         var pipelinePlans = BenchOrders.Create($"{runId}-p", orders);
+        await phases.SetUpAsync(pipelinePlans);
         var pipeline = await phases.PipelineAsync("pipeline", pipelinePlans);
         var lost = await phases.CountLostAsync(pipelinePlans);
 
         var rate = pipeline.OrdersPerSecond * loadPercent / 100.0;
         var pacedOrders = Math.Max(10, (int)(rate * latencySeconds));
         output.WriteLine($"  3/5 latency at {loadPercent} % load ({rate:0} orders/s, {rate * BenchOrders.EventsPerOrder:0} commands/s, {latencySeconds} s) ...");
-        var latency = await phases.PacedAsync(BenchOrders.Create($"{runId}-l", pacedOrders), rate);
+        var latencyPlans = BenchOrders.Create($"{runId}-l", pacedOrders);
+        await phases.SetUpAsync(latencyPlans);
+        var latency = await phases.PacedAsync(latencyPlans, rate);
 
         output.WriteLine($"  4/5 same load with slow subscribers ({string.Join(", ", SlowSubscribers.Select(s => $"{s.Subscriber} +{s.DelayMs} ms"))}) ...");
         PacedResult slow;
+        var slowPlans = BenchOrders.Create($"{runId}-a", pacedOrders);
+        await phases.SetUpAsync(slowPlans);
         try
         {
             foreach (var (name, delay) in SlowSubscribers)
@@ -140,7 +147,7 @@ public static class BenchCommand
                 await probe.Control.SlowSubscriberAsync(name, delay);
             }
 
-            slow = await phases.PacedAsync(BenchOrders.Create($"{runId}-a", pacedOrders), rate);
+            slow = await phases.PacedAsync(slowPlans, rate);
         }
         finally
         {
@@ -156,7 +163,9 @@ public static class BenchCommand
         {
             output.WriteLine($"  5/5 scale: 1,000 then {scaleOrders:N0} orders (placed, cancelled), memory before and after idle deactivation ...");
             // Same short lifecycle (placed, cancelled) at 1,000 and at N orders, so orders/s compare like for like.
-            scaleSmall = await phases.PipelineAsync("scale reference", BenchOrders.Create($"{runId}-y", Math.Min(1000, scaleOrders), OrderPlan.Fate.CancelledBeforePayment));
+            var referencePlans = BenchOrders.Create($"{runId}-y", Math.Min(1000, scaleOrders), OrderPlan.Fate.CancelledBeforePayment);
+            await phases.SetUpAsync(referencePlans);
+            scaleSmall = await phases.PipelineAsync("scale reference", referencePlans);
             (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders, OrderPlan.Fate.CancelledBeforePayment), TimeSpan.FromSeconds(idleSeconds));
         }
 
@@ -214,6 +223,18 @@ public static class BenchCommand
     /// <summary>The measuring steps, sharing the client, the probe and the run's settings.</summary>
     private sealed class Phases(IClusterClient client, SiloProbe probe, int concurrency, int subscriberCount, TimeSpan drainTimeout, TextWriter output)
     {
+        /// <summary>
+        /// The stock and coupons the plans reserve (a placement without them is refused), set up before a phase and
+        /// outside its measurement.
+        /// </summary>
+        public async Task SetUpAsync(IReadOnlyList<OrderPlan> plans)
+        {
+            var clock = Stopwatch.StartNew();
+            var needs = InventoryNeeds.For(plans);
+            await needs.ApplyAsync(client, concurrency);
+            output.WriteLine($"     setup: {needs.Summary()} in {clock.Elapsed.TotalSeconds:0.0} s");
+        }
+
         /// <summary>Trivial grain calls through the gateway, closed loop, for a fixed time: calls per second.</summary>
         public async Task<double> CallsAsync(TimeSpan duration)
         {
@@ -285,6 +306,8 @@ public static class BenchCommand
         /// </summary>
         public async Task<(ThroughputResult Scale, MemoryResult Memory)> ScaleAsync(IReadOnlyList<OrderPlan> plans, TimeSpan idle)
         {
+            // Set up before the idle deactivation, so the stock and coupon records it activates are not in the "empty" heap.
+            await SetUpAsync(plans);
             var management = client.GetGrain<IManagementGrain>(0);
             await DeactivateIdleAsync(management);
             await Task.Delay(idle);

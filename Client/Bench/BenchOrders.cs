@@ -7,7 +7,9 @@ namespace OrderFlow.Client.Bench;
 /// every subscriber), except in the scale phase, whose orders are placed and cancelled (two events) so that 100,000 of
 /// them fit in the bench's time budget. Keys downstream grow with the order count — a user per 10 orders, a SKU per 50, an activity
 /// per 250 — so a ledger holds about the same number of processed keys at 1,000 and at 100,000 orders and the scale
-/// phase measures the cost of many orders, not of a few ever-growing accounts.
+/// phase measures the cost of many orders, not of a few ever-growing accounts. Before each phase the bench sets each
+/// SKU's stock to exactly the units its orders take and issues each coupon (one per two orders) with one use
+/// (<see cref="InventoryNeeds"/>), outside the measurement: a placement reserves them, and is refused without them.
 /// </summary>
 public static class BenchOrders
 {

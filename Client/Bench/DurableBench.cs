@@ -73,6 +73,7 @@ public static class DurableBench
         output.WriteLine("  warm-up (tables, queues, first activations) ...");
         var warmPlans = BenchOrders.Create($"{runId}-w", Math.Min(20, orders));
         var warmBefore = await probe.SampleAsync();
+        await InventoryNeeds.For(warmPlans).ApplyAsync(client, concurrency);
         var warmOps = await probe.Control.GetStorageOperationsAsync();
         await BenchChecks.RunOrdersAsync(client, warmPlans, concurrency);
         await probe.WaitAppliedAsync("warm-up", warmBefore, warmPlans, subscribers.Count, drainTimeout);
@@ -94,6 +95,8 @@ public static class DurableBench
 
         output.WriteLine($"  3/3 pipeline: {orders} orders x place, pay, ship, receive; {concurrency} callers ...");
         var plans = BenchOrders.Create($"{runId}-p", orders);
+        // The stock and coupons the orders reserve, outside the measured window.
+        await InventoryNeeds.For(plans).ApplyAsync(client, concurrency);
         var before = await probe.SampleAsync();
         var opsBefore = await probe.Control.GetStorageOperationsAsync();
         var emulatorBefore = emulatorPids.ToDictionary(p => p.Key, p => ProcessCpu.Seconds(p.Value));

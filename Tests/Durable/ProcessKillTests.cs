@@ -49,7 +49,8 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         output.WriteLine(text);
         output.WriteLine($"demo ended {(clock.Elapsed - killedAt).TotalSeconds:0.0} s after the kill");
         Assert.True(exitCode == 0, $"demo exit code {exitCode}:\n{text}\nsurviving silo log (tail):\n{Tail(silo1.Log)}");
-        var result = text.Split('\n').Single(line => line.StartsWith("RESULT ", StringComparison.Ordinal));
+        var result = text.Split('\n').Single(line => line.StartsWith("RESULT orders=", StringComparison.Ordinal));
+        Assert.Contains(" discrepancies=0", text.Split('\n').Single(line => line.StartsWith("RESULT checked=", StringComparison.Ordinal)));
         foreach (var field in new[] { "lost=0", "behind=0", "out_of_order_applied=0", "ledger_mismatches=0", "refused=0", "failed=0", "parked=0" })
         {
             Assert.Contains($" {field}", result);
