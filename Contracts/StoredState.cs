@@ -205,7 +205,12 @@ public sealed record AuditReport(
 /// The audit (<c>audit [--order ID …] [--all]</c>): reconciles each order's stored state with every effect — stock
 /// reservations (reserved / sold / released), the coupon, points, GMV, the replica row and the subscribers' progress —
 /// reading stored state only (<see cref="IStoredStateGrain"/>); it activates no order, subscriber or ledger grain and
-/// repairs nothing.
+/// repairs nothing. <see cref="AuditReport.Checked"/> counts placed orders; an id with no placed order (never
+/// written, or only a fenced placement) is a note, area <c>order</c>. Discrepancy areas: <c>order</c>,
+/// <c>progress</c> (a parked or behind inbox), <c>stock</c>, <c>coupon</c>, <c>points</c>, <c>gmv</c>,
+/// <c>replica</c>. Note areas: <c>in-flight</c> (an effect whose subscriber has not stored the event as applied yet),
+/// <c>progress</c> (events an operator skipped), <c>sms</c> (SMS is weak-checked: never a discrepancy), <c>order</c>
+/// and <c>sum</c> (<see cref="AuditSegmentAsync"/>). The rules: docs/ARCHITECTURE.md, "Audit".
 /// </summary>
 [Alias("verify.IAuditGrain")]
 [ClientCallable]
@@ -215,8 +220,18 @@ public interface IAuditGrain : IGrainWithIntegerKey
     [Alias("AuditOrders")] Task<AuditReport> AuditOrdersAsync(IReadOnlyList<string> orderIds);
 
     /// <summary>
-    /// Audits every order of catalog segment <paramref name="number"/> of shard <paramref name="shard"/>, and adds the
-    /// key-level sums of what it saw (per SKU and coupon) to the report's notes for the caller to total.
+    /// Audits every order of catalog segment <paramref name="number"/> of shard <paramref name="shard"/> (read from
+    /// storage, in batches of at most <see cref="IStoredStateGrain.MaxBatch"/>), and adds the key-level sums of what it
+    /// saw to the report's notes for the caller to total across segments. One note per SKU and coupon the segment's
+    /// orders name, with <see cref="AuditFinding.OrderId"/> empty, <see cref="AuditFinding.Area"/> <c>sum</c> and
+    /// <see cref="AuditFinding.Detail"/> exactly <c>stock {SKU} reserved={R} committed={C}</c> or
+    /// <c>coupon {coupon id} reserved={R} committed={C}</c>: the quantities those orders should hold according to
+    /// their stored log (placed → reserved, paid/shipped/received → committed, cancelled → neither). Summed over every
+    /// segment of every shard they must equal the key's head figures (<see cref="StoredLedger.Reserved"/>,
+    /// <see cref="StoredLedger.Committed"/>) — a comparison that only holds when the audit covered every order of the
+    /// key and nothing is in flight (no <c>in-flight</c> notes; a placement in flight or a fenced one still pending its
+    /// check-back holds a reservation no placed order accounts for). An order listed in two segments (a catalog retry)
+    /// is counted in both.
     /// </summary>
     [Alias("AuditSegment")] Task<AuditReport> AuditSegmentAsync(int shard, int number);
 }
