@@ -60,9 +60,11 @@ public sealed class ClientCliTests(PipelineFixture fixture)
             return run.ExitCode;
         }
 
+        // The placement reserves stock and a coupon use: they exist before it (set through the grains, as operators would).
+        await Inventory.EnsureAsync(fixture.Grains, OrderDriver.Items(("sku-cli", 2, 9.90m)), $"c-{id}");
         Assert.Equal(0, await Cli("order", "place", id, "--user", "u-cli", "--item", "sku-cli:2:9.90", "--coupon", $"c-{id}"));
-        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
-        Assert.Equal(0, await Cli("order", "pay", id, "--payment", "p-1", "--amount", "19.80", "--command-id", "pay-1"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", $"p-{id}", "--amount", "19.80", "--command-id", "pay-1"));
+        Assert.Equal(0, await Cli("order", "pay", id, "--payment", $"p-{id}", "--amount", "19.80", "--command-id", "pay-1"));
         Assert.Equal(1, await Cli("order", "receive", id));
         await new OrderDriver(fixture.Grains).WaitCaughtUpAsync(id);
         Assert.Equal(0, await Cli("order", "show", id));

@@ -14,6 +14,7 @@ public sealed class StorageFaultInjectionTests(PipelineFixture fixture)
         var id = OrderDriver.NewId("faulty-");
         var order = fixture.Grains.GetGrain<IOrderGrain>(id);
         var place = new PlaceOrder($"{id}-place", $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 10m)));
+        await Inventory.EnsureAsync(fixture.Grains, place.Items, null);
 
         using (var fault = fixture.Faults.Fail(new StorageFault
                {
@@ -31,5 +32,8 @@ public sealed class StorageFaultInjectionTests(PipelineFixture fixture)
 
         var result = await order.PlaceAsync(place);
         Assert.Equal((true, 1L, false, OrderStatus.Placed), (result.Accepted, result.Sequence, result.Repeated, result.Status));
+        // The failed tries gave back (or replaced) what they reserved: the order holds its one unit, once.
+        var stock = await fixture.Grains.GetGrain<IStockGrain>($"sku-{id}").GetAsync();
+        Assert.Equal((1L, 0L, OrderDriver.StockPerSku - 1), (stock.Reserved, stock.Sold, stock.Available));
     }
 }
