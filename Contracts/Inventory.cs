@@ -56,7 +56,7 @@ public sealed record CouponLevel(
 }
 
 /// <summary>The answer to an operator's stock or coupon command: accepted with the level after it, or refused with a reason (nothing written).</summary>
-[GenerateSerializer, Immutable, Alias("inventory.InventoryResult.v1")]
+[GenerateSerializer, Immutable, Alias("inventory.InventoryResult.v1`1")]
 public sealed record InventoryResult<TLevel>(
     [property: Id(0)] bool Accepted,
     [property: Id(1)] OrderErrorCode? Code,
