@@ -62,10 +62,11 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
         {
             "ship-before-pay" => await order.ShipAsync(new ShipOrder("s1")),
             "receive-before-ship" => await order.ConfirmReceiptAsync(new ConfirmReceipt("r1")),
+            // Refused by the decision, before any reservation: the stock of sku-b exists (the first placement made it).
             "place-twice" => await order.PlaceAsync(new PlaceOrder("p2", "user-illegal", OrderDriver.Items(("sku-b", 1, 5m)))),
-            "pay-wrong-amount" => await order.PayAsync(new PayOrder("pay-x", "payment-x", total + 0.01m)),
+            "pay-wrong-amount" => await order.PayAsync(new PayOrder("pay-x", $"payment-x-{id}", total + 0.01m)),
             "cancel-after-ship" => await order.CancelAsync(new CancelOrder("c1")),
-            "pay-twice-new-id" => await order.PayAsync(new PayOrder("pay-again", "payment-y", total)),
+            "pay-twice-new-id" => await order.PayAsync(new PayOrder("pay-again", $"payment-y-{id}", total)),
             "cancel-after-cancel" => await order.CancelAsync(new CancelOrder("c2")),
             _ => throw new ArgumentOutOfRangeException(nameof(step)),
         };
@@ -84,7 +85,7 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
     public async Task Command_on_an_order_never_placed_is_refused_as_not_found()
     {
         var id = OrderDriver.NewId("ghost-");
-        var result = await _orders.Order(id).PayAsync(new PayOrder("pay-1", "payment-1", 10m));
+        var result = await _orders.Order(id).PayAsync(new PayOrder("pay-1", $"payment-{id}", 10m));
         Assert.Equal(OrderErrorCode.OrderNotFound, result.Error!.Code);
         Assert.Equal(OrderStatus.None, (await _orders.Order(id).GetAsync()).Status);
     }
@@ -140,7 +141,7 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
     {
         var id = OrderDriver.NewId("repeat-");
         var total = await _orders.PlaceAsync(id, "user-repeat", OrderDriver.Items(("sku-d", 3, 7.25m)));
-        var pay = new PayOrder("pay-once", "payment-once", total);
+        var pay = new PayOrder("pay-once", $"payment-{id}", total);
 
         var first = await _orders.Order(id).PayAsync(pay);
         var second = await _orders.Order(id).PayAsync(pay);
@@ -161,14 +162,16 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
         var report = await _orders.WaitCaughtUpAsync(id);
         Assert.All(report.Subscribers, s => Assert.Equal(2, s.HandlerRuns));
         var points = await fixture.Grains.GetGrain<IPointsAccountGrain>("user-repeat").GetAsync();
-        Assert.Equal(decimal.Floor(total), points.Entries[$"{id}:award"]);
+        Assert.Equal(decimal.Floor(total), await fixture.Grains.GetGrain<IPointsAccountGrain>("user-repeat").GetEntryAsync($"{id}:award"));
     }
 
     [Fact]
     public async Task Command_id_reused_by_a_different_command_is_refused()
     {
         var id = OrderDriver.NewId("reuse-");
-        await _orders.Order(id).PlaceAsync(new PlaceOrder("same-id", "user-reuse", OrderDriver.Items(("sku-e", 1, 1m))));
+        var items = OrderDriver.Items(("sku-e", 1, 1m));
+        await _orders.EnsureInventoryAsync(items);
+        (await _orders.Order(id).PlaceAsync(new PlaceOrder("same-id", "user-reuse", items))).EnsureAccepted();
         var result = await _orders.Order(id).CancelAsync(new CancelOrder("same-id"));
         Assert.Equal(OrderErrorCode.CommandIdReused, result.Error!.Code);
         Assert.Equal(OrderStatus.Placed, (await _orders.Order(id).GetAsync()).Status);
@@ -229,16 +232,18 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
         var id = OrderDriver.NewId("fingerprint-");
         var order = _orders.Order(id);
         var place = new PlaceOrder("place-1", "user-fp", OrderDriver.Items(("sku-fp", 2, 22.40m)));
+        await _orders.EnsureInventoryAsync(place.Items);
         Assert.True((await order.PlaceAsync(place)).Accepted);
         Assert.Equal(OrderErrorCode.CommandIdReused,
             (await order.PlaceAsync(place with { Items = OrderDriver.Items(("sku-fp", 3, 22.40m)) })).Error!.Code);
         Assert.True((await order.PlaceAsync(place with { Items = OrderDriver.Items(("sku-fp", 2, 22.4m)) })).Repeated);
 
-        Assert.True((await order.PayAsync(new PayOrder("pay-1", "payment-1", 44.80m))).Accepted);
-        var same = await order.PayAsync(new PayOrder("pay-1", "payment-1", 44.8m));
+        var (payment, otherPayment) = ($"payment-1-{id}", $"payment-2-{id}");
+        Assert.True((await order.PayAsync(new PayOrder("pay-1", payment, 44.80m))).Accepted);
+        var same = await order.PayAsync(new PayOrder("pay-1", payment, 44.8m));
         Assert.True(same.Accepted && same.Repeated, same.Error?.Message);
-        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", "payment-2", 44.80m))).Error!.Code);
-        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", "payment-1", 45m))).Error!.Code);
+        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", otherPayment, 44.80m))).Error!.Code);
+        Assert.Equal(OrderErrorCode.CommandIdReused, (await order.PayAsync(new PayOrder("pay-1", payment, 45m))).Error!.Code);
         Assert.Equal(2, (await order.GetAsync()).LastSequence);
     }
 }

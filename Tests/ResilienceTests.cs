@@ -29,8 +29,12 @@ public sealed class ResilienceTests(PipelineFixture fixture)
         Assert.Contains("drill", inventory.LastError);
         Assert.All(report.Subscribers.Where(s => s.Subscriber != "inventory"), s => Assert.Equal(4, s.HandlerRuns));
         Assert.Equal(decimal.Floor(total), (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
-        Assert.Equal(1m, (await Grain<ICouponGrain>($"coupon-{id}").GetAsync()).Balance);
-        Assert.Empty((await Grain<IStockGrain>($"sku-{id}").GetAsync()).Entries);
+        var coupon = await Grain<ICouponGrain>($"coupon-{id}").GetAsync();
+        Assert.Equal((1L, 0L), (coupon.Redeemed, coupon.Reserved));
+        // The placement reserved the 2 units; with inventory parked the payment never turned them into a sale.
+        var stock = await Grain<IStockGrain>($"sku-{id}").GetAsync();
+        Assert.Equal((0L, 2L, OrderDriver.StockPerSku - 2), (stock.Sold, stock.Reserved, stock.Available));
+        Assert.Equal(ReservationState.Reserved, (await fixture.Grains.GetGrain<IStockReservationsGrain>($"sku-{id}").GetReservationAsync(id))!.State);
         var letter = Assert.Single(await _orders.Operations.ListDeadLettersAsync("inventory"), l => l.OrderId == id);
         Assert.Equal((1L, "OrderPlaced", PipelineFixture.MaxAttempts), (letter.Sequence, letter.EventKind, letter.Attempts));
     }

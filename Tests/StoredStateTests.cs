@@ -24,15 +24,29 @@ public sealed class StoredStateTests(PipelineFixture fixture)
         Assert.Subset(order.Subscribers.Select(s => s.Subscriber).ToHashSet(), new HashSet<string> { "activity-gmv", "coupon", "inventory", "order-sync", "points", "sms" });
         Assert.All(order.Subscribers, s => Assert.Equal((true, 4L, 0L), (s.Exists, s.AppliedSequence, order.Missing(s))));
 
-        var expected = new (LedgerKind Kind, string Key, decimal Balance)[]
-        {
-            (LedgerKind.Points, user, decimal.Floor(total)), (LedgerKind.Coupon, coupon, 1m), (LedgerKind.Gmv, activity, total), (LedgerKind.Stock, sku, -2m),
-        };
-        foreach (var (kind, key, balance) in expected)
+        foreach (var (kind, key, balance) in new[] { (LedgerKind.Points, user, decimal.Floor(total)), (LedgerKind.Gmv, activity, total) })
         {
             var ledger = (await Stored.ReadLedgersAsync(kind, [key]))[0];
-            Assert.Equal((true, balance, 1), (ledger.Exists, ledger.Balance, ledger.Entries));
+            Assert.Equal((true, balance, 1L), (ledger.Exists, ledger.Balance, ledger.Entries));
         }
+
+        // Stock and coupon: one reservation each, committed by the payment (sold / redeemed), as the grains say.
+        var stock = (await Stored.ReadLedgersAsync(LedgerKind.Stock, [sku]))[0];
+        Assert.Equal((true, OrderDriver.StockPerSku - 2, 0L, 2L, 1L), (stock.Exists, stock.Available, stock.Reserved, stock.Committed, stock.Entries));
+        var stockLevel = await fixture.Grains.GetGrain<IStockGrain>(sku).GetAsync();
+        Assert.Equal((stockLevel.Available, stockLevel.Reserved, stockLevel.Sold), (stock.Available, stock.Reserved, stock.Committed));
+        var uses = (await Stored.ReadLedgersAsync(LedgerKind.Coupon, [coupon]))[0];
+        Assert.Equal((true, OrderDriver.UsesPerCoupon - 1, 0L, 1L, 1L), (uses.Exists, uses.Available, uses.Reserved, uses.Committed, uses.Entries));
+        var couponLevel = await fixture.Grains.GetGrain<ICouponGrain>(coupon).GetAsync();
+        Assert.Equal((couponLevel.Available, couponLevel.Reserved, couponLevel.Redeemed), (uses.Available, uses.Reserved, uses.Committed));
+
+        var entries = await Stored.ReadEntriesAsync([
+            new EntryRef(LedgerKind.Points, user, $"{id}:award"), new EntryRef(LedgerKind.Gmv, activity, $"{id}:paid"),
+            new EntryRef(LedgerKind.Stock, sku, id), new EntryRef(LedgerKind.Coupon, coupon, id)]);
+        Assert.Equal((true, decimal.Floor(total)), (entries[0].Exists, entries[0].Amount));
+        Assert.Equal((true, total), (entries[1].Exists, entries[1].Amount));
+        Assert.Equal((true, 2L, ReservationState.Committed), (entries[2].Exists, entries[2].Reservation?.Quantity, entries[2].Reservation?.State));
+        Assert.Equal((true, 1L, ReservationState.Committed), (entries[3].Exists, entries[3].Reservation?.Quantity, entries[3].Reservation?.State));
 
         var replica = (await Stored.ReadReplicasAsync([id]))[0];
         Assert.Equal(await fixture.Grains.GetGrain<IOrderReplicaGrain>(id).GetAsync(), replica);

@@ -39,10 +39,12 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
             Assert.False(s.Parked);
         });
         Assert.Equal(64m, (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
-        Assert.Equal(1m, (await Grain<ICouponGrain>(coupon).GetAsync()).Balance);
+        var couponLevel = await Grain<ICouponGrain>(coupon).GetAsync();
+        Assert.Equal((1L, 0L), (couponLevel.Redeemed, couponLevel.Reserved));
         Assert.Equal(64.99m, (await Grain<IActivityGmvGrain>(activity).GetAsync()).Balance);
-        Assert.Equal(-3m, (await Grain<IStockGrain>(skuA).GetAsync()).Balance);
-        Assert.Equal(-1m, (await Grain<IStockGrain>(skuB).GetAsync()).Balance);
+        var (stockA, stockB) = (await Grain<IStockGrain>(skuA).GetAsync(), await Grain<IStockGrain>(skuB).GetAsync());
+        Assert.Equal((3L, 0L, OrderDriver.StockPerSku - 3), (stockA.Sold, stockA.Reserved, stockA.Available));
+        Assert.Equal((1L, 0L, OrderDriver.StockPerSku - 1), (stockB.Sold, stockB.Reserved, stockB.Available));
         var sms = await Grain<ISmsGatewayGrain>(user).GetSentAsync();
         Assert.Equal(["paid", "shipped"], sms.Where(m => m.OrderId == id).Select(m => m.Kind));
         var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
@@ -64,13 +66,21 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
 
         Assert.All(report.Subscribers, s => Assert.Equal(3, s.HandlerRuns));
         var points = await Grain<IPointsAccountGrain>(user).GetAsync();
-        Assert.Equal(0m, points.Balance);
-        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:award"] = 50m, [$"{id}:revoke"] = -50m }, points.Entries);
-        var couponLedger = await Grain<ICouponGrain>(coupon).GetAsync();
-        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:redeem"] = 1m, [$"{id}:restore"] = -1m }, couponLedger.Entries);
-        Assert.Equal(0m, (await Grain<IActivityGmvGrain>(activity).GetAsync()).Balance);
+        Assert.Equal((0m, 2L), (points.Balance, points.Entries));
+        Assert.Equal(50m, await Grain<IPointsAccountGrain>(user).GetEntryAsync($"{id}:award"));
+        Assert.Equal(-50m, await Grain<IPointsAccountGrain>(user).GetEntryAsync($"{id}:revoke"));
+        // Redeemed at payment, restored by the cancellation: nothing redeemed, nothing held.
+        var couponLevel = await Grain<ICouponGrain>(coupon).GetAsync();
+        Assert.Equal((0L, 0L, OrderDriver.UsesPerCoupon), (couponLevel.Redeemed, couponLevel.Reserved, couponLevel.Available));
+        var gmv = await Grain<IActivityGmvGrain>(activity).GetAsync();
+        Assert.Equal((0m, 2L), (gmv.Balance, gmv.Entries));
+        Assert.Equal(50m, await Grain<IActivityGmvGrain>(activity).GetEntryAsync($"{id}:paid"));
+        Assert.Equal(-50m, await Grain<IActivityGmvGrain>(activity).GetEntryAsync($"{id}:refund"));
+        // Sold at payment, restocked by the cancellation: every unit is available again.
         var stock = await Grain<IStockGrain>(sku).GetAsync();
-        Assert.Equal(new Dictionary<string, decimal> { [$"{id}:sold"] = -4m, [$"{id}:restock"] = 4m }, stock.Entries);
+        Assert.Equal((0L, 0L, OrderDriver.StockPerSku), (stock.Sold, stock.Reserved, stock.Available));
+        var restored = await fixture.Grains.GetGrain<IStockReservationsGrain>(sku).GetReservationAsync(id);
+        Assert.Equal((4L, ReservationState.Restored), (restored!.Quantity, restored.State));
         var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
         Assert.False(row.Exists);
         Assert.Equal(3, row.Version);
@@ -87,9 +97,17 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
 
         await _orders.WaitCaughtUpAsync(id);
 
-        Assert.Empty((await Grain<IPointsAccountGrain>(user).GetAsync()).Entries);
-        Assert.Empty((await Grain<ICouponGrain>($"coupon-{id}").GetAsync()).Entries);
-        Assert.Empty((await Grain<IStockGrain>($"sku-{id}").GetAsync()).Entries);
+        // No balance ledger saw the order; its reservations were made at placement and given back by the cancellation.
+        Assert.Equal(0L, (await Grain<IPointsAccountGrain>(user).GetAsync()).Entries);
+        Assert.Null(await Grain<IPointsAccountGrain>(user).GetEntryAsync($"{id}:award"));
+        Assert.Equal(0L, (await Grain<IActivityGmvGrain>($"activity-{id}").GetAsync()).Entries);
+        Assert.Null(await Grain<IActivityGmvGrain>($"activity-{id}").GetEntryAsync($"{id}:paid"));
+        var coupon = await Grain<ICouponGrain>($"coupon-{id}").GetAsync();
+        Assert.Equal((0L, 0L, OrderDriver.UsesPerCoupon), (coupon.Redeemed, coupon.Reserved, coupon.Available));
+        var stock = await Grain<IStockGrain>($"sku-{id}").GetAsync();
+        Assert.Equal((0L, 0L, OrderDriver.StockPerSku), (stock.Sold, stock.Reserved, stock.Available));
+        var released = await fixture.Grains.GetGrain<IStockReservationsGrain>($"sku-{id}").GetReservationAsync(id);
+        Assert.Equal((1L, ReservationState.Released), (released!.Quantity, released.State));
         var row = await Grain<IOrderReplicaGrain>(id).GetAsync();
         Assert.Equal((false, 2L, 0), (row.Exists, row.Version, row.Violations));
     }
@@ -145,7 +163,9 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
         });
         Assert.Equal(60m, (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
         Assert.Equal(60m, (await Grain<IActivityGmvGrain>($"activity-{id}").GetAsync()).Balance);
-        Assert.Equal(-2m, (await Grain<IStockGrain>($"sku-{id}").GetAsync()).Balance);
+        var stock = await Grain<IStockGrain>($"sku-{id}").GetAsync();
+        Assert.Equal((2L, 0L, OrderDriver.StockPerSku - 2), (stock.Sold, stock.Reserved, stock.Available));
+        Assert.Equal((1L, 0L), ((await Grain<ICouponGrain>($"coupon-{id}").GetAsync()).Redeemed, (await Grain<ICouponGrain>($"coupon-{id}").GetAsync()).Reserved));
         Assert.Equal(2, (await Grain<ISmsGatewayGrain>(user).GetSentAsync()).Count(m => m.OrderId == id));
         Assert.Equal(0, (await Grain<IOrderReplicaGrain>(id).GetAsync()).Violations);
     }
@@ -169,6 +189,7 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
         var run = OrderDriver.NewId("sum-");
         var users = Enumerable.Range(0, 10).Select(u => $"user-{run}-{u}").ToArray();
         var expected = users.ToDictionary(u => u, _ => 0m);
+        var awards = new Dictionary<string, (string User, decimal Points)>();
         var ids = new List<string>();
         await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
         {
@@ -179,6 +200,7 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
             lock (expected)
             {
                 expected[user] += decimal.Floor(total);
+                awards[id] = (user, decimal.Floor(total));
                 ids.Add(id);
             }
         }));
@@ -189,7 +211,12 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
         {
             var account = await Grain<IPointsAccountGrain>(user).GetAsync();
             Assert.Equal(expected[user], account.Balance);
-            Assert.Equal(account.Balance, account.Entries.Values.Sum());
+            // Each of the user's orders applied its award once, under its own key, and nothing else was recorded.
+            var mine = ids.Where(id => awards[id].User == user).ToArray();
+            Assert.Equal(mine.Length, account.Entries);
+            var amounts = await Task.WhenAll(mine.Select(id => Grain<IPointsAccountGrain>(user).GetEntryAsync($"{id}:award")));
+            Assert.Equal(mine.Select(id => (decimal?)awards[id].Points), amounts);
+            Assert.Equal(account.Balance, amounts.Sum(a => a!.Value));
         }
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Effects;
+using OrderFlow.Grains.Ledgers;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Orders;
 using OrderFlow.Tests.Infrastructure;
@@ -88,30 +89,38 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
         var account = SiloGrains.Of(fixture.Cluster).GetGrain<IPointsAccountGrain>(user);
         await account.ApplyAsync("first", 10m);
 
-        // A second writer with its own ETag (as another process with the same provider would be) changes the record.
+        // A second writer with its own ETag (as another process with the same provider would be) changes the head row,
+        // and records its entry as the ledger would (a record of its own, key {ledger}~{entry}).
         var storage = StorageOf(StorageNames.Ledgers);
         var grainId = GrainId.Create("ledger-points", user);
-        var intruder = new GrainState<LedgerState>();
-        await storage.ReadStateAsync("points", grainId, intruder);
+        var intruder = new GrainState<BalanceHead>();
+        await storage.ReadStateAsync(LedgerStateNames.Points, grainId, intruder);
         intruder.State!.Balance += 1000m;
-        intruder.State.Entries["intruder"] = 1000m;
-        await storage.WriteStateAsync("points", grainId, intruder);
+        intruder.State.Entries++;
+        intruder.State.Version++;
+        var entryType = BalanceLedgerGrain.EntryTypeOf(grainId.Type);
+        var intruderEntry = new GrainState<LedgerEntry>(new LedgerEntry { Key = "intruder", Amount = 1000m, Version = intruder.State.Version });
+        await storage.WriteStateAsync(BalanceLedgerGrain.EntryStateName(LedgerStateNames.Points),
+            LedgerBook<BalanceHead>.EntryIdOf(entryType, user, "intruder"), intruderEntry);
+        await storage.WriteStateAsync(LedgerStateNames.Points, grainId, intruder);
 
         // The grain still holds the old ETag: its write is refused (the table provider throws a subclass of
         // InconsistentStateException), and it re-reads instead of trusting memory.
         await Assert.ThrowsAnyAsync<InconsistentStateException>(() => account.ApplyAsync("second", 5m));
-        var stored = new GrainState<LedgerState>();
-        await storage.ReadStateAsync("points", grainId, stored);
-        Assert.Equal(1010m, stored.State!.Balance);
-        Assert.Equal(["first", "intruder"], stored.State.Entries.Keys.Order());
-        Assert.Equal(1010m, (await account.GetAsync()).Balance);
+        var stored = fixture.Grains.GetGrain<IStoredStateGrain>(0);
+        var head = (await stored.ReadLedgersAsync(LedgerKind.Points, [user]))[0];
+        Assert.Equal((1010m, 2L), (head.Balance, head.Entries));
+        var entries = await stored.ReadEntriesAsync(new[] { "first", "intruder", "second" }.Select(key => new EntryRef(LedgerKind.Points, user, key)).ToArray());
+        Assert.Equal([(true, 10m), (true, 1000m), (false, 0m)], entries.Select(e => (e.Exists, e.Amount)));
+        Assert.Equal(new LedgerSnapshot(1010m, 2), await account.GetAsync());
 
         // Retried, the same processed key lands once, on top of the other writer's change.
         var retried = await account.ApplyAsync("second", 5m);
         Assert.Equal(new LedgerResult(true, 1015m), retried);
         Assert.Equal(new LedgerResult(false, 1015m), await account.ApplyAsync("second", 5m));
-        await storage.ReadStateAsync("points", grainId, stored);
-        Assert.Equal(1015m, stored.State.Balance);
+        head = (await stored.ReadLedgersAsync(LedgerKind.Points, [user]))[0];
+        Assert.Equal((1015m, 3L), (head.Balance, head.Entries));
+        Assert.Equal(5m, await account.GetEntryAsync("second"));
     }
 
     [Fact]

@@ -24,6 +24,7 @@ public sealed class FailoverTests(DurableClusterFixture fixture, ITestOutputHelp
         var caller = new RetryingCaller(clock, TimeSpan.FromSeconds(90));
         var completed = 0;
 
+        await EnsureInventoryAsync(fixture.Grains, plans.Select(p => (p.Id, p.Quantity, p.Price)));
         var driving = Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = 24 }, async (plan, _) =>
         {
             var order = fixture.Grains.GetGrain<IOrderGrain>(plan.Id);

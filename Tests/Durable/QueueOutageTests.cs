@@ -47,6 +47,7 @@ public sealed class QueueOutageTests(DurableClusterFixture fixture, ITestOutputH
             }
         }
 
+        await EnsureInventoryAsync(fixture.Grains, plans.Select(p => (p.Id, p.Quantity, p.Price)));
         var driving = Parallel.ForEachAsync(plans, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (plan, _) =>
         {
             var order = fixture.Grains.GetGrain<IOrderGrain>(plan.Id);

@@ -7,6 +7,12 @@ public sealed class OrderDriver(IGrainFactory grains)
 {
     public static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>Units a test SKU gets when a test first places an order on it (<see cref="Inventory.EnsureAsync"/>).</summary>
+    public const long StockPerSku = 1_000;
+
+    /// <summary>Uses a test coupon is issued with when a test first places an order with it.</summary>
+    public const long UsesPerCoupon = 1_000;
+
     public static IReadOnlyList<OrderLine> Items(params (string Sku, int Quantity, decimal Price)[] lines) =>
         lines.Select(l => new OrderLine(l.Sku, l.Quantity, l.Price)).ToArray();
 
@@ -16,8 +22,12 @@ public sealed class OrderDriver(IGrainFactory grains)
 
     public static string NewId(string prefix) => $"{prefix}{Guid.NewGuid():N}";
 
+    /// <summary>Stock for each SKU of <paramref name="items"/> and uses of <paramref name="coupon"/>, if they have none yet.</summary>
+    public Task EnsureInventoryAsync(IReadOnlyList<OrderLine> items, string? coupon = null) => Inventory.EnsureAsync(grains, items, coupon);
+
     public async Task<decimal> PlaceAsync(string orderId, string userId, IReadOnlyList<OrderLine> items, string? coupon = null, string? activity = null)
     {
+        await EnsureInventoryAsync(items, coupon);
         var result = await Order(orderId).PlaceAsync(new PlaceOrder($"{orderId}-place", userId, items, coupon, activity));
         result.EnsureAccepted();
         return items.Sum(i => i.Quantity * i.UnitPrice);
