@@ -14,11 +14,12 @@ public sealed class ClientCallFilterTests(PipelineFixture fixture)
     {
         var id = OrderDriver.NewId("filter-");
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IPointsAccountGrain>($"user-{id}").ApplyAsync($"{id}:forged", 1_000m));
-        // Stock and coupons are client-callable for operators since issue 11 (IStockGrain, ICouponGrain: set, issue, read);
-        // their reservation side and the payment ids answer the cluster only.
+        // Operators set and read stock and coupons (IStockGrain, ICouponGrain); reservations move only for orders.
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IStockReservationsGrain>($"sku-{id}").ReserveAsync(id, 0, 1));
-        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<ICouponReservationsGrain>($"coupon-{id}").CommitAsync(id));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<ICouponReservationsGrain>($"c-{id}").ReleaseAsync(id));
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IPaymentIdGrain>($"pay-{id}").ClaimAsync(id));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderPlacementGrain>(id).ResolvePlacementAsync(0, LedgerKind.Stock, "x", 1));
+        Assert.False((await External.GetGrain<IStockGrain>($"sku-{id}").GetAsync()).Exists);
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IOrderReplicaGrain>(id).GetAsync());
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<IDeadLetterIndexGrain>("points").ResolveAsync(id));
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => External.GetGrain<ISmsGatewayGrain>($"user-{id}").SendAsync(id, "paid", "hi"));
