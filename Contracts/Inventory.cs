@@ -56,7 +56,9 @@ public sealed record CouponLevel(
 }
 
 /// <summary>The answer to an operator's stock or coupon command: accepted with the level after it, or refused with a reason (nothing written).</summary>
-[GenerateSerializer, Immutable, Alias("inventory.InventoryResult.v1")]
+// A generic type's alias carries its arity (`1): on the wire its type name is the alias followed by [[argument]], which
+// Orleans parses as generic arguments only after an arity; "….v1" made every answer to an external client unreadable.
+[GenerateSerializer, Immutable, Alias("inventory.InventoryResult`1")]
 public sealed record InventoryResult<TLevel>(
     [property: Id(0)] bool Accepted,
     [property: Id(1)] OrderErrorCode? Code,
