@@ -56,6 +56,8 @@ public sealed record CouponLevel(
 }
 
 /// <summary>The answer to an operator's stock or coupon command: accepted with the level after it, or refused with a reason (nothing written).</summary>
+// A generic type's alias carries its arity (`1): on the wire its type name is the alias followed by [[argument]], which
+// Orleans parses as generic arguments only after an arity; without it every answer to an external client was unreadable.
 [GenerateSerializer, Immutable, Alias("inventory.InventoryResult.v1`1")]
 public sealed record InventoryResult<TLevel>(
     [property: Id(0)] bool Accepted,
