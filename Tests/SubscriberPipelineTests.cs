@@ -141,6 +141,10 @@ public sealed class SubscriberPipelineTests(PipelineFixture fixture)
             Assert.Equal(report.Order.Status == OrderStatus.Received, row.Exists);
             Assert.All(report.Subscribers, s => Assert.Equal(report.Order.LastSequence, s.HandlerRuns));
         }
+
+        // And from storage alone: every order against its reservations, points, GMV and replica row.
+        var audit = await AuditCheck.AssertCleanAsync(_orders.Grains, ids);
+        Assert.Equal(ids.Length, audit.Checked);
     }
 
     [Fact]

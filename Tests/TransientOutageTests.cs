@@ -56,6 +56,8 @@ public sealed class TransientOutageTests(StorageOutageFixture fixture)
             Assert.True((ledgers[i].Exists, ledgers[i].Balance, ledgers[i].Entries) == (true, decimal.Floor(totals[i]), 1),
                 $"points ledger of {ids[i]}: {ledgers[i]}, expected {decimal.Floor(totals[i])} in one entry");
         }
+
+        await AuditCheck.AssertCleanAsync(fixture.Grains, ids);
     }
 
     [Fact]
@@ -161,6 +163,7 @@ public sealed class TransientOutageTests(StorageOutageFixture fixture)
 
             var replicas = await Stored.ReadReplicasAsync(ids);
             Assert.All(replicas, row => Assert.True(row is { Violations: 0, Version: 4, Changes: 4 }, $"replica {row}"));
+            await AuditCheck.AssertCleanAsync(fixture.Grains, ids);
         }
         finally
         {

@@ -74,6 +74,8 @@ public sealed class FailoverTests(DurableClusterFixture fixture, ITestOutputHelp
         // Read from storage: nothing is activated (and so repaired) by looking.
         var reports = await StoredProgress.WaitFinishedAsync(fixture.Grains, ids, TimeSpan.FromSeconds(150));
         var caughtUpAt = clock.Elapsed;
+        // Every order against its reservations, points, GMV and replica row, from storage: the kill half-wrote nothing.
+        await AuditCheck.AssertCleanAsync(fixture.Grains, ids);
 
         foreach (var (plan, report) in plans.Zip(reports))
         {

@@ -115,6 +115,7 @@ public sealed class QueueOutageTests(DurableClusterFixture fixture, ITestOutputH
         // Caught up = every stored inbox says Finished, read from storage: nothing is activated (and so repaired) by looking.
         var reports = await StoredProgress.WaitFinishedAsync(fixture.Grains, plans.Select(p => p.Id).ToArray(), TimeSpan.FromSeconds(150));
         var caughtUpAt = clock.Elapsed;
+        await AuditCheck.AssertCleanAsync(fixture.Grains, plans.Select(p => p.Id).ToArray());
         Assert.All(reports, r => Assert.True(r.LastSequence == 4 && r.Subscribers.All(s => s.AppliedSequence == 4 && r.Held(s) == 0), StoredProgress.Describe(r)));
         var effects = await Task.WhenAll(plans.Select(p => ReadAsync(fixture.Grains, p.Id)));
         foreach (var (plan, actual) in plans.Zip(effects))

@@ -16,6 +16,8 @@ public sealed class OrderDriver(IGrainFactory grains)
     public static IReadOnlyList<OrderLine> Items(params (string Sku, int Quantity, decimal Price)[] lines) =>
         lines.Select(l => new OrderLine(l.Sku, l.Quantity, l.Price)).ToArray();
 
+    public IGrainFactory Grains => grains;
+
     public IOrderGrain Order(string orderId) => grains.GetGrain<IOrderGrain>(orderId);
 
     public IOperationsGrain Operations => grains.GetGrain<IOperationsGrain>(0);
