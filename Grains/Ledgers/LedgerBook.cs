@@ -57,12 +57,7 @@ public sealed partial class LedgerBook<THead>(
     {
         var operation = new Operation<T>(keys, decide);
         _queue.Enqueue(operation);
-        if (!_pumping)
-        {
-            _pumping = true;
-            _ = PumpAsync();
-        }
-
+        RestartPump();
         return operation.Task;
     }
 
@@ -91,8 +86,33 @@ public sealed partial class LedgerBook<THead>(
     {
         try
         {
-            while (_queue.Count > 0)
+            while (true)
             {
+                if (_queue.Count == 0)
+                {
+                    if (_journalWritten)
+                    {
+                        return;
+                    }
+
+                    // The last commit's entries go to their records once its callers are answered (the head is the commit
+                    // point), and always before the next batch reads any (at the top of each batch, below).
+                    try
+                    {
+                        await WriteJournalAsync();
+                    }
+                    catch (Exception ex)
+                    {
+                        LogJournalPending(ex, ledgerKey, _head.IsTrusted ? Head.Journal.Count : 0);
+                        if (_queue.Count == 0)
+                        {
+                            return;
+                        }
+                    }
+
+                    continue;
+                }
+
                 var batch = new List<Operation>(Math.Min(_queue.Count, MaxBatch));
                 while (batch.Count < MaxBatch && _queue.TryDequeue(out var next))
                 {
@@ -137,6 +157,15 @@ public sealed partial class LedgerBook<THead>(
         }
     }
 
+    private void RestartPump()
+    {
+        if (!_pumping)
+        {
+            _pumping = true;
+            _ = PumpAsync();
+        }
+    }
+
     private async Task CommitAsync()
     {
         var entries = _staged.Values.ToList();
@@ -162,17 +191,9 @@ public sealed partial class LedgerBook<THead>(
         }
 
         Commits++;
+        // Committed: the entries are in the head's journal. They are written to their records after the callers are
+        // answered, and always before the next batch reads any (or by the next activation).
         _journalWritten = false;
-        try
-        {
-            await WriteJournalAsync();
-        }
-        catch (Exception ex)
-        {
-            // Committed all the same: the entries are in the head's journal, and the next batch (or activation) writes
-            // them to their records before it reads any.
-            LogJournalPending(ex, ledgerKey, entries.Count);
-        }
     }
 
     /// <summary>Writes the head's journal entries to their records, once per commit (and once per activation).</summary>
