@@ -29,7 +29,7 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
     {
         var id = OrderDriver.NewId("unpaid-");
         var clock = Stopwatch.StartNew();
-        await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 2, 4.50m)));
+        await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(($"sku-{id}", 2, 4.50m)));
 
         var cancelled = await Eventually.Until(() => ReadAsync(id), o => o.Status == OrderStatus.Cancelled, Bound,
             o => $"order {id}: expected Cancelled by the payment timeout, stored {o.Status} at sequence {o.LastSequence}");
@@ -45,6 +45,13 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         Assert.Equal(("payment timeout", false), (cancel.Reason, cancel.WasPaid));
         Assert.Equal(2L, cancelled.LastSequence);
         Assert.Empty(await fixture.RemindersOfAsync(id));
+
+        // The cancellation gave the order's units back (the inventory subscriber released its reservation).
+        var stock = await Eventually.Until(async () => (await Stored.ReadLedgersAsync(LedgerKind.Stock, [$"sku-{id}"]))[0],
+            l => l.Reserved == 0, Bound, l => $"stock of {id}: {l}");
+        Assert.Equal((OrderDriver.StockPerSku, 0L, 0L), (stock.Available, stock.Reserved, stock.Committed));
+        await StoredProgress.WaitFinishedAsync(fixture.Grains, [id], Bound);
+        await AuditCheck.AssertCleanAsync(fixture.Grains, [id]);
         output.WriteLine($"order {id} cancelled {after.TotalSeconds:0.0} s after placement (timeout {PaymentTimeoutFixture.Timeout.TotalSeconds} s)");
     }
 
