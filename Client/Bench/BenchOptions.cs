@@ -35,7 +35,7 @@ public sealed class BenchOptions
         HelpName = "pipeline|consistency",
     };
 
-    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000)");
+    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000; --workload consistency: placements per round, default 2000, 100-1000000)");
 
     public Option<string> Concurrency { get; } = Number("--concurrency", "Concurrent callers (default 64, 1-4096; azure: 16, 1-1024)");
 
