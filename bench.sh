@@ -6,6 +6,8 @@
 #                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
 #                                       requests per event and durable throughput (about 2 minutes)
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
+#   ./bench.sh -- --workload consistency  issue 11: placements with vs without reservations, a flash-sale SKU, racing
+#                                       buyers, hot stock and GMV ledgers (docs/BENCHMARKS.md, "Consistency (issue 11)")
 # Output: a table, artifacts/bench[-azure]-<time>.json (+ -latest.json), the silo log in artifacts/, and a last line
 # starting with RESULT. Silo settings can be overridden with environment variables, e.g. OrderStreams__Partitioning__TotalQueueCount=4.
 set -euo pipefail

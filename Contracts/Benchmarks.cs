@@ -84,7 +84,53 @@ public interface IBenchControlGrain : IGrainWithIntegerKey
     /// profile; empty in the embedded profile, which sends none).
     /// </summary>
     [Alias("StorageOperations")] Task<IReadOnlyList<StorageOperationCount>> GetStorageOperationsAsync();
+
+    /// <summary>
+    /// Bench only: while on, this silo's placements reserve no stock and no coupon use (the "without reservations" side
+    /// of <c>bench --workload consistency</c>'s ratio). Off by default; the bench turns it off again when it is done.
+    /// </summary>
+    [Alias("SetSkipReservations")] Task SetSkipReservationsAsync(bool skip);
+
+    /// <summary>
+    /// The head row of one ledger as storage holds it (read through this silo's grain storage, no ledger activated):
+    /// its size serialized with Orleans' serializer, its entry count and the entries in its journal.
+    /// </summary>
+    [Alias("LedgerHead")] Task<LedgerHeadSize> GetLedgerHeadAsync(LedgerKind kind, string key);
+
+    /// <summary>
+    /// The SKU's own limit, without the placement around it: <paramref name="count"/> reservations of one unit on
+    /// <paramref name="sku"/>, <paramref name="concurrency"/> at a time, made from this silo straight to the stock ledger
+    /// (order ids <c>{orderPrefix}-{i}</c>, epoch 0), each confirmed (one-way) like a placement does. Units stay reserved
+    /// for orders that do not exist: only for a bench SKU.
+    /// </summary>
+    [Alias("ReserveDirect")] Task<DirectReservations> ReserveDirectAsync(string sku, string orderPrefix, int count, int concurrency);
 }
+
+/// <summary>What <see cref="IBenchControlGrain.ReserveDirectAsync"/> did: granted and refused reservations, and the seconds it took.</summary>
+[GenerateSerializer, Immutable, Alias("bench.DirectReservations.v1")]
+public sealed record DirectReservations(
+    [property: Id(0)] int Granted,
+    [property: Id(1)] int Refused,
+    [property: Id(2)] double Seconds);
+
+/// <summary>
+/// A ledger's stored head row: <see cref="Bytes"/> is the head state serialized with Orleans' serializer (what the
+/// embedded profile stores; the Azure profile's row holds the same fields), <see cref="Entries"/> the entries it ever
+/// recorded, <see cref="JournalEntries"/> the entries of its last commit (held in the head until written apart; at most
+/// one batch) and <see cref="BytesWithoutJournal"/> the head's size without them (what grows if anything grows),
+/// <see cref="Pending"/> the unconfirmed reservations it lists (stock and coupon only).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("bench.LedgerHeadSize.v1")]
+public sealed record LedgerHeadSize(
+    [property: Id(0)] LedgerKind Kind,
+    [property: Id(1)] string Key,
+    [property: Id(2)] bool Exists,
+    [property: Id(3)] int Bytes,
+    [property: Id(4)] long Entries,
+    [property: Id(5)] int JournalEntries,
+    [property: Id(6)] int Pending,
+    [property: Id(7)] long Version,
+    [property: Id(8)] int BytesWithoutJournal);
 
 /// <summary>
 /// Requests a silo sent to one Azure Storage resource with one operation, retries included: <see cref="Failed"/> of

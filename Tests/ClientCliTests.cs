@@ -400,12 +400,60 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("bench", "--profile", "azure", "--latency-seconds", "5")]
     [InlineData("bench", "--azure-storage", "UseDevelopmentStorage=true")]
     [InlineData("bench", "--scale-orders", "0", "extra")]
+    [InlineData("bench", "--workload", "flash")]
+    [InlineData("bench", "--workload", "")]
+    [InlineData("bench", "--hot-orders", "20000")]
+    [InlineData("bench", "--flash-orders", "500")]
+    [InlineData("bench", "--workload", "consistency", "--hot-orders", "1000")]
+    [InlineData("bench", "--workload", "consistency", "--hot-orders", "1000001")]
+    [InlineData("bench", "--workload", "consistency", "--hot-orders", "2500")]
+    [InlineData("bench", "--workload", "consistency", "--hot-orders", "20,000")]
+    [InlineData("bench", "--workload", "consistency", "--flash-orders", "99")]
+    [InlineData("bench", "--workload", "consistency", "--orders", "50")]
+    [InlineData("bench", "--workload", "consistency", "--scale-orders", "1000")]
+    [InlineData("bench", "--workload", "consistency", "--latency-seconds", "5")]
+    [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--hot-orders", "200000")]
+    [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--orders", "200")]
+    [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--flash-orders", "500")]
     [InlineData("demo", "--orders", "0")]
     [InlineData("demo", "--concurrency", "1,000")]
     [InlineData("demo", "--run-id", "run/1")]
     [InlineData("demo", "--catch-up-seconds", "3601")]
     public async Task Bad_bench_and_demo_arguments_are_usage_errors(params string[] args) =>
         AssertUsageError(await RunWithoutClusterAsync(args));
+
+    [Theory]
+    [InlineData("--workload", "flash", "option --workload must be pipeline or consistency, was 'flash'")]
+    [InlineData("--hot-orders", "20000", "option --hot-orders does not apply to bench --profile embedded")]
+    [InlineData("--workload", "consistency", "--hot-orders", "1000", "option --hot-orders must be a whole number from 2000 to 1000000, was '1000'")]
+    [InlineData("--workload", "consistency", "--hot-orders", "2500", "option --hot-orders must be a multiple of 1000")]
+    [InlineData("--workload", "consistency", "--scale-orders", "1000", "option --scale-orders does not apply to bench --profile embedded --workload consistency")]
+    [InlineData("--profile", "azure", "--workload", "consistency", "--hot-orders", "200000",
+        "option --hot-orders must be a whole number from 2000 to 100000, was '200000'")]
+    [InlineData("--profile", "azure", "--workload", "consistency", "--orders", "200", "option --orders does not apply to bench --profile azure --workload consistency")]
+    public async Task The_consistency_workload_names_what_is_wrong(params string[] argsAndMessage)
+    {
+        var args = argsAndMessage[..^1].Prepend("bench").ToArray();
+        AssertUsageError(await RunWithoutClusterAsync(args), argsAndMessage[^1]);
+    }
+
+    [Fact]
+    public async Task The_consistency_workload_refuses_a_silo_that_does_not_allow_benchmarks()
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.Equal(1, (await RunAsync("bench", "--workload", "Consistency", "--hot-orders", "2000")).ExitCode);
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+
+        Assert.Contains("Benchmarks:Enabled=true", error.ToString());
+    }
 
     [Fact]
     public async Task The_durable_bench_refuses_a_silo_that_does_not_allow_benchmarks()
@@ -445,6 +493,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
 
         var bench = await RunWithoutClusterAsync("bench", "--help");
         Assert.Contains("--emulator-pid", bench.Output);
+        Assert.Contains("--workload", bench.Output);
+        Assert.Contains("--hot-orders", bench.Output);
 
         var stock = await RunWithoutClusterAsync("help", "stock", "set");
         Assert.Equal(0, stock.ExitCode);

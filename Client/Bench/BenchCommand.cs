@@ -72,7 +72,14 @@ public static class BenchCommand
     /// <summary>The run the command line asks for, with every option read for the chosen profile.</summary>
     private static Func<IClusterClient, Task<int>> Plan(SymbolResult given, BenchOptions options, TextWriter output)
     {
-        if (options.ProfileOf(given) == BenchOptions.Azure)
+        var profile = options.ProfileOf(given);
+        if (options.WorkloadOf(given) == BenchOptions.Consistency)
+        {
+            var consistency = ConsistencyBench.Settings.Read(given, options, profile);
+            return client => ConsistencyBench.RunAsync(client, consistency, output);
+        }
+
+        if (profile == BenchOptions.Azure)
         {
             var durable = DurableBench.Settings.Read(given, options);
             return client => DurableBench.RunAsync(client, durable, output);

@@ -15,6 +15,12 @@ public sealed class BenchOptions
     public const string Embedded = "embedded";
     public const string Azure = "azure";
 
+    /// <summary>The default workload: the pipeline bench of each profile (<see cref="BenchCommand"/>, <see cref="DurableBench"/>).</summary>
+    public const string Pipeline = "pipeline";
+
+    /// <summary>Issue 11's measurements: reservations' cost, a flash-sale SKU, racing buyers, hot keys (<see cref="ConsistencyBench"/>).</summary>
+    public const string Consistency = "consistency";
+
     public Option<string> Profile { get; } = new("--profile")
     {
         Description = "embedded: Orleans' limits and the pipeline against them; azure: storage requests per event and durable throughput",
@@ -22,7 +28,14 @@ public sealed class BenchOptions
         DefaultValueFactory = _ => Embedded,
     };
 
-    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000)");
+    public Option<string> Workload { get; } = new("--workload")
+    {
+        Description = "pipeline: the profile's pipeline bench (default); consistency: placements with vs without reservations, one hot SKU, " +
+                      "racing buyers, hot stock and GMV ledgers (issue 11)",
+        HelpName = "pipeline|consistency",
+    };
+
+    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000; --workload consistency: placements per round, default 2000, 100-1000000)");
 
     public Option<string> Concurrency { get; } = Number("--concurrency", "Concurrent callers (default 64, 1-4096; azure: 16, 1-1024)");
 
@@ -38,6 +51,12 @@ public sealed class BenchOptions
         "Embedded: seconds idle before memory is measured (default 15, 0-3600); azure: seconds of the background measurement (default 10, 1-600)");
 
     public Option<string> DrainTimeoutSeconds { get; } = Number("--drain-timeout-seconds", "Longest wait for the subscribers to catch up, in seconds (default 300; azure: 600; 1-3600)");
+
+    public Option<string> FlashOrders { get; } = Number("--flash-orders",
+        "Consistency only: placements on the one flash-sale SKU, 256 at once (default 5000, 100-1000000)");
+
+    public Option<string> HotOrders { get; } = Number("--hot-orders",
+        "Consistency only: orders placed and paid on one SKU and one activity, in windows of 1000 (a multiple of 1000; default 20000, 2000-1000000; azure: 2000, 2000-100000)");
 
     public Option<string> Out { get; } = new("--out") { Description = "Folder of the JSON result (default artifacts)", HelpName = "DIR" };
 
@@ -56,7 +75,8 @@ public sealed class BenchOptions
     };
 
     public IEnumerable<Option> All =>
-        [Profile, Orders, Concurrency, BaselineSeconds, LatencySeconds, LoadPercent, ScaleOrders, IdleSeconds, DrainTimeoutSeconds, Out, AzureStorage, EmulatorPids];
+        [Profile, Workload, Orders, Concurrency, BaselineSeconds, LatencySeconds, LoadPercent, ScaleOrders, IdleSeconds, DrainTimeoutSeconds,
+            FlashOrders, HotOrders, Out, AzureStorage, EmulatorPids];
 
     /// <summary>The chosen profile, <see cref="Embedded"/> or <see cref="Azure"/>, in any casing.</summary>
     public string ProfileOf(SymbolResult given)
@@ -68,6 +88,15 @@ public sealed class BenchOptions
             : throw new UsageException($"option --profile must be embedded or azure, was '{Ids.Printable(text)}'");
     }
 
+    /// <summary>The chosen workload, <see cref="Pipeline"/> (the default) or <see cref="Consistency"/>, in any casing.</summary>
+    public string WorkloadOf(SymbolResult given)
+    {
+        var text = given.GetValue(Workload) ?? Pipeline;
+        return text.ToLowerInvariant() is Pipeline or Consistency
+            ? text.ToLowerInvariant()
+            : throw new UsageException($"option --workload must be pipeline or consistency, was '{Ids.Printable(text)}'");
+    }
+
     /// <summary>A whole-number option of the profile: its value in <paramref name="min"/>..<paramref name="max"/>, or <paramref name="fallback"/>.</summary>
     public static int Number(SymbolResult given, Option<string> option, int fallback, int min, int max) =>
         given.GetValue(option) is { } text ? CliValues.WholeNumber(text, option.Name, min, max) : fallback;
@@ -77,7 +106,7 @@ public sealed class BenchOptions
     {
         foreach (var option in All)
         {
-            if (option != Profile && !read.Contains(option) && given.GetResult(option) is OptionResult { Implicit: false })
+            if (option != Profile && option != Workload && !read.Contains(option) && given.GetResult(option) is OptionResult { Implicit: false })
             {
                 throw new UsageException($"option {option.Name} does not apply to bench --profile {profile}");
             }

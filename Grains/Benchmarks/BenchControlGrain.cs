@@ -1,15 +1,20 @@
 using System.Diagnostics;
 using System.Runtime;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Ledgers;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Verification;
+using Orleans.Storage;
 
 namespace OrderFlow.Grains.Benchmarks;
 
 /// <summary>
 /// The bench's admin handle on the silo: counters, memory (optionally after a full collection) and subscriber
-/// slow-down drills set at run time. Answers only when <see cref="BenchmarkOptions.Enabled"/> is set. It reads and
+/// slow-down drills set at run time, the bench-only switches (<see cref="BenchSwitches"/>) and ledger head sizes read
+/// from storage. Answers only when <see cref="BenchmarkOptions.Enabled"/> is set. It reads and
 /// changes the silo it is activated on, which is the whole cluster in the embedded profile (one silo).
 /// </summary>
 [GrainType("bench-control")]
@@ -18,7 +23,10 @@ public sealed class BenchControlGrain(
     BenchDeliveryCounter benchDeliveries,
     SubscriberMetrics metrics,
     DrillBoard drills,
-    StorageOperationCounter storage) : Grain, IBenchControlGrain
+    StorageOperationCounter storage,
+    BenchSwitches switches,
+    Orleans.Serialization.Serializer serializer,
+    IServiceProvider services) : Grain, IBenchControlGrain
 {
     public Task<SiloSample> SampleAsync(bool fullGc)
     {
@@ -75,6 +83,73 @@ public sealed class BenchControlGrain(
     {
         EnsureEnabled();
         return Task.FromResult(storage.Snapshot());
+    }
+
+    public Task SetSkipReservationsAsync(bool skip)
+    {
+        EnsureEnabled();
+        switches.SkipReservations = skip;
+        return Task.CompletedTask;
+    }
+
+    public async Task<LedgerHeadSize> GetLedgerHeadAsync(LedgerKind kind, string key)
+    {
+        EnsureEnabled();
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        var (grainType, stateName) = StoredStateGrain.LedgerOf(kind);
+        var storage = services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers);
+        var id = GrainId.Create(grainType, key);
+        if (kind is LedgerKind.Stock or LedgerKind.Coupon)
+        {
+            var record = new GrainState<ReservationHead>(new ReservationHead());
+            await storage.ReadStateAsync(stateName, id, record);
+            var head = record.State ?? new ReservationHead();
+            var (bytes, journal) = (serializer.SerializeToArray(head).Length, head.Journal.Count);
+            head.Journal = [];
+            return new LedgerHeadSize(kind, key, record.RecordExists, bytes, head.Entries, journal, head.Pending.Count, head.Version,
+                serializer.SerializeToArray(head).Length);
+        }
+        else
+        {
+            var record = new GrainState<BalanceHead>(new BalanceHead());
+            await storage.ReadStateAsync(stateName, id, record);
+            var head = record.State ?? new BalanceHead();
+            var (bytes, journal) = (serializer.SerializeToArray(head).Length, head.Journal.Count);
+            head.Journal = [];
+            return new LedgerHeadSize(kind, key, record.RecordExists, bytes, head.Entries, journal, 0, head.Version,
+                serializer.SerializeToArray(head).Length);
+        }
+    }
+
+    public async Task<DirectReservations> ReserveDirectAsync(string sku, string orderPrefix, int count, int concurrency)
+    {
+        EnsureEnabled();
+        ArgumentException.ThrowIfNullOrWhiteSpace(sku);
+        ArgumentException.ThrowIfNullOrWhiteSpace(orderPrefix);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(concurrency);
+        var ledger = GrainFactory.GetGrain<IStockReservationsGrain>(sku);
+        var (next, granted, refused) = (-1, 0, 0);
+        var clock = Stopwatch.StartNew();
+        // Workers on this grain's scheduler (one request's continuations), each taking the next order id.
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(concurrency, count)).Select(async worker =>
+        {
+            int i;
+            while ((i = ++next) < count)
+            {
+                var orderId = $"{orderPrefix}-{i}";
+                if ((await ledger.ReserveAsync(orderId, 0, 1)).Succeeded)
+                {
+                    granted++;
+                    _ = ledger.ConfirmAsync(orderId, 0);
+                }
+                else
+                {
+                    refused++;
+                }
+            }
+        }));
+        return new DirectReservations(granted, refused, clock.Elapsed.TotalSeconds);
     }
 
     private void EnsureEnabled()

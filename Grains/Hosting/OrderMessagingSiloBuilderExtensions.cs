@@ -83,6 +83,7 @@ public static class OrderMessagingSiloBuilderExtensions
         });
         builder.AddIncomingGrainCallFilter<ClientCallFilter>();
         services.TryAddSingleton<BenchDeliveryCounter>();
+        services.TryAddSingleton<BenchSwitches>();
         services.TryAddSingleton<StorageOperationCounter>();
         return builder;
     }

@@ -17,6 +17,12 @@ public sealed partial class OrderGrain : IOrderPlacementGrain
             return tooLarge;
         }
 
+        if (benchSwitches.SkipReservations)
+        {
+            // Bench only (BenchSwitches): the "without reservations" side of the bench's ratio; never on outside a bench silo.
+            return await AcceptAsync(command, accepted);
+        }
+
         var epoch = State.PlacementEpoch;
         var claims = ClaimsOf(command);
         var outcomes = await Task.WhenAll(claims.Select(async claim =>

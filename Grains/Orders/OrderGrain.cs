@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Messaging;
 using Orleans.Streams;
@@ -13,6 +14,11 @@ namespace OrderFlow.Grains.Orders;
 /// the event, the new state and the command id are written in one state write (the transactional outbox). Only then is
 /// the event published; if publishing fails the event stays in the outbox and is published again on the
 /// next command, on a timer, on reactivation, and (if the silo dies) from a reminder.
+/// <para>
+/// <c>benchSwitches</c> is bench-only: its <see cref="BenchSwitches.SkipReservations"/>
+/// (off unless a bench silo's control grain turns it on) makes a placement skip its reservations, so the bench can
+/// measure what reservations cost (<c>bench --workload consistency</c>).
+/// </para>
 /// </summary>
 [GrainType("order")]
 public sealed partial class OrderGrain(
@@ -22,7 +28,8 @@ public sealed partial class OrderGrain(
     Orleans.Serialization.Serializer serializer,
     SubscriberMetrics metrics,
     TimeProvider clock,
-    ILogger<OrderGrain> logger) : Grain, IOrderGrain, IRemindable
+    ILogger<OrderGrain> logger,
+    BenchSwitches benchSwitches) : Grain, IOrderGrain, IRemindable
 {
     private const string OutboxReminder = "outbox";
 
