@@ -95,4 +95,24 @@ public sealed class LedgerBookTests(ConsistencyFixture fixture)
         var snapshot = await gmv.GetAsync();
         Assert.Equal((1_000m, 500L), (snapshot.Balance, snapshot.Entries));
     }
+
+    [Fact]
+    public async Task A_batch_that_meets_a_full_cache_still_finds_the_keys_it_had_cached()
+    {
+        var activity = OrderDriver.NewId("cache-");
+        var gmv = Grains.GetGrain<IActivityGmvGrain>(activity);
+        var filled = OrderFlow.Grains.Ledgers.LedgerBook<OrderFlow.Grains.Ledgers.BalanceHead>.MaxCached - 10;
+        foreach (var chunk in Enumerable.Range(0, filled).Chunk(1_000))
+        {
+            await Task.WhenAll(chunk.Select(i => gmv.ApplyAsync($"o-{i}:paid", 1m)));
+        }
+
+        // Cached keys and new ones together, past the cache's bound: the cache starts over and the batch reads them all.
+        var mixed = await Task.WhenAll(Enumerable.Range(filled - 20, 60).Select(i => gmv.ApplyAsync($"o-{i}:paid", 1m)));
+
+        Assert.Equal(40, mixed.Count(r => r.Applied));
+        var snapshot = await gmv.GetAsync();
+        Assert.Equal(((decimal)filled + 40, (long)filled + 40), (snapshot.Balance, snapshot.Entries));
+        Assert.False((await gmv.ApplyAsync("o-0:paid", 1m)).Applied);
+    }
 }

@@ -244,18 +244,17 @@ public sealed partial class LedgerBook<THead>(
 
     private async Task LoadAsync(IReadOnlyCollection<string> keys)
     {
-        var missing = keys.Where(key => !_records.ContainsKey(key)).ToArray();
-        if (missing.Length == 0)
+        if (_records.Count + keys.Count > MaxCached)
         {
-            return;
-        }
-
-        if (_records.Count + missing.Length > MaxCached)
-        {
+            // Before choosing what to read: every key of this batch must be loaded after the cache starts over.
             _records.Clear();
         }
 
-        await Task.WhenAll(missing.Select(ReadEntryAsync));
+        var missing = keys.Where(key => !_records.ContainsKey(key)).ToArray();
+        if (missing.Length > 0)
+        {
+            await Task.WhenAll(missing.Select(ReadEntryAsync));
+        }
     }
 
     private async Task<GrainState<LedgerEntry>> ReadEntryAsync(string key)

@@ -28,6 +28,8 @@ public sealed class PaymentIdGrain([PersistentState("payment", StorageNames.Ledg
             throw new ArgumentException(problem, nameof(orderId));
         }
 
+        // One claim per payment: nothing to keep in memory afterwards (a repeat reads the record again).
+        DeactivateOnIdle();
         if (_claim.State.OrderId is { } owner)
         {
             return owner;
