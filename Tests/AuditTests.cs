@@ -21,8 +21,8 @@ public sealed class AuditTests(PipelineFixture fixture)
 
     private IAuditGrain Audit => fixture.Grains.GetGrain<IAuditGrain>(0);
 
-    private IGrainStorage Ledgers =>
-        ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers);
+    private ILedgerEntryStore EntryStore =>
+        ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredService<ILedgerEntryStore>();
 
     private sealed record Placed(string[] Ids, string User, string Sku, string Coupon, string Activity, decimal Total)
     {
@@ -153,13 +153,12 @@ public sealed class AuditTests(PipelineFixture fixture)
         await Assert.ThrowsAsync<ArgumentException>(() => Audit.AuditOrdersAsync(Enumerable.Range(0, IStoredStateGrain.MaxBatch + 1).Select(i => $"o{i}").ToArray()));
     }
 
-    private static GrainId EntryId(string ledgerType, string ledgerKey, string entryKey) =>
-        LedgerBook<BalanceHead>.EntryIdOf(BalanceLedgerGrain.EntryTypeOf(GrainType.Create(ledgerType)), ledgerKey, entryKey);
+    private static LedgerEntries EntriesOf(string ledgerType, string stateName, string ledgerKey) =>
+        BalanceLedgerGrain.EntriesOf(GrainId.Create(ledgerType, ledgerKey), stateName);
 
     private async Task<LedgerEntry> ReadEntryAsync(string ledgerType, string stateName, string ledgerKey, string entryKey)
     {
-        var record = new GrainState<LedgerEntry>(new LedgerEntry());
-        await Ledgers.ReadStateAsync(BalanceLedgerGrain.EntryStateName(stateName), EntryId(ledgerType, ledgerKey, entryKey), record);
+        var record = (await EntryStore.ReadAsync(EntriesOf(ledgerType, stateName, ledgerKey), [entryKey]))[0];
         Assert.True(record.RecordExists, $"{ledgerType} {ledgerKey}: no record of {entryKey}");
         return record.State!;
     }
@@ -167,12 +166,11 @@ public sealed class AuditTests(PipelineFixture fixture)
     /// <summary>Changes one ledger entry's record in storage (its version kept, so the checker takes it over the head's journal).</summary>
     private async Task<LedgerEntry> PlantAsync(string ledgerType, string stateName, string ledgerKey, string entryKey, Action<LedgerEntry> change)
     {
-        var id = EntryId(ledgerType, ledgerKey, entryKey);
-        var record = new GrainState<LedgerEntry>(new LedgerEntry());
-        await Ledgers.ReadStateAsync(BalanceLedgerGrain.EntryStateName(stateName), id, record);
+        var ledger = EntriesOf(ledgerType, stateName, ledgerKey);
+        var record = (await EntryStore.ReadAsync(ledger, [entryKey]))[0];
         Assert.True(record.RecordExists, $"{ledgerType} {ledgerKey}: no record of {entryKey}");
         change(record.State!);
-        await Ledgers.WriteStateAsync(BalanceLedgerGrain.EntryStateName(stateName), id, record);
+        await EntryStore.WriteAsync(ledger, [record]);
         return record.State!;
     }
 

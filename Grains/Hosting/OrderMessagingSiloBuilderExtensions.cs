@@ -9,6 +9,7 @@ using OrderFlow.Contracts;
 using OrderFlow.Grains.Backfill;
 using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Ledgers;
 using OrderFlow.Grains.Orders;
 using OrderFlow.Grains.Security;
 using Orleans.Configuration;
@@ -85,6 +86,8 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton<BenchDeliveryCounter>();
         services.TryAddSingleton<BenchSwitches>();
         services.TryAddSingleton<StorageOperationCounter>();
+        // Ledger entries in the ledgers' grain storage, unless the profile brought its own store (Azure: one table).
+        services.TryAddSingleton<ILedgerEntryStore, GrainStorageLedgerEntryStore>();
         return builder;
     }
 
@@ -185,6 +188,11 @@ public static class OrderMessagingSiloBuilderExtensions
                 o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services);
             }));
         }
+
+        // Ledger entries: one partition per ledger key, so a ledger's batch is one entity-group transaction.
+        builder.Services.AddSingleton<ILedgerEntryStore>(services =>
+            new AzureTableLedgerEntryStore(tables, services.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                services.GetRequiredService<Serializer>()));
 
         builder.UseAzureStorageClustering(options => options.TableServiceClient = tables);
         builder.UseAzureTableReminderService(options => options.TableServiceClient = tables);

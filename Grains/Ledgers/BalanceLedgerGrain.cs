@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using Orleans.Concurrency;
-using Orleans.Storage;
 
 namespace OrderFlow.Grains.Ledgers;
 
@@ -21,10 +20,8 @@ public abstract class BalanceLedgerGrain : Grain, ILedgerGrain
     protected BalanceLedgerGrain(IPersistentState<BalanceHead> head, string stateName, IServiceProvider services)
     {
         var context = services.GetRequiredService<IGrainContextAccessor>().GrainContext;
-        _book = new LedgerBook<BalanceHead>(this, head,
-            services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers), EntryStateName(stateName),
-            EntryTypeOf(context.GrainId.Type), context.GrainId.Key.ToString()!,
-            services.GetRequiredService<ILoggerFactory>().CreateLogger(GetType()));
+        _book = new LedgerBook<BalanceHead>(this, head, services.GetRequiredService<ILedgerEntryStore>(),
+            EntriesOf(context.GrainId, stateName), services.GetRequiredService<ILoggerFactory>().CreateLogger(GetType()));
     }
 
     /// <summary>The entries' state name: the head's, with <c>.entry</c>.</summary>
@@ -32,6 +29,10 @@ public abstract class BalanceLedgerGrain : Grain, ILedgerGrain
 
     /// <summary>The entries' grain type: the ledger's, with <c>.entry</c> (a record type only: no grain has it).</summary>
     public static GrainType EntryTypeOf(GrainType ledgerType) => GrainType.Create($"{ledgerType}.entry");
+
+    /// <summary>Where the entries of the ledger <paramref name="ledger"/> (head state <paramref name="stateName"/>) live.</summary>
+    public static LedgerEntries EntriesOf(GrainId ledger, string stateName) =>
+        new(EntryStateName(stateName), EntryTypeOf(ledger.Type), ledger.Key.ToString()!);
 
     public Task<LedgerResult> ApplyAsync(string processedKey, decimal delta)
     {

@@ -14,18 +14,17 @@ namespace OrderFlow.Grains.Ledgers;
 /// operation of the batch is answered only after that commit, so nothing is ever answered from a write that did not
 /// land; if it fails, the head is re-read (<see cref="GuardedState{T}"/>) and every operation of the batch fails.
 /// <para>
-/// Cost: a head write per batch, an entry write per changed entry, and an entry read per key the activation has not
-/// seen — O(1) in time and bytes whatever the number of keys the ledger has recorded. One instance per activation; the
-/// grain must be reentrant so that calls queue here while a commit is in flight.
+/// Cost: a head write per batch, and the batch's entries written and its unseen keys read through the profile's
+/// <see cref="ILedgerEntryStore"/> (embedded: a request per entry; Azure: one transaction per batch and a query per 14
+/// keys) — O(1) in time and bytes whatever the number of keys the ledger has recorded. One instance per activation;
+/// the grain must be reentrant so that calls queue here while a commit is in flight.
 /// </para>
 /// </summary>
 public sealed partial class LedgerBook<THead>(
     IGrainBase owner,
     IPersistentState<THead> head,
-    IGrainStorage entryStorage,
-    string entryStateName,
-    GrainType entryType,
-    string ledgerKey,
+    ILedgerEntryStore entryStore,
+    LedgerEntries entries,
     ILogger logger) where THead : LedgerHead, new()
 {
     /// <summary>Most operations (and so entries) one commit takes: the journal's bound.</summary>
@@ -65,7 +64,7 @@ public sealed partial class LedgerBook<THead>(
     public LedgerEntry? Find(string key) =>
         _staged.TryGetValue(key, out var staged) ? staged
         : _records.TryGetValue(key, out var record) ? (record.RecordExists ? record.State : null)
-        : throw new InvalidOperationException($"ledger {ledgerKey}: entry {key} was not loaded for this operation");
+        : throw new InvalidOperationException($"ledger {entries.LedgerKey}: entry {key} was not loaded for this operation");
 
     /// <summary>Stages <paramref name="entry"/> for this batch's commit (new or changed).</summary>
     public void Put(LedgerEntry entry)
@@ -103,7 +102,7 @@ public sealed partial class LedgerBook<THead>(
                     }
                     catch (Exception ex)
                     {
-                        LogJournalPending(ex, ledgerKey, _head.IsTrusted ? Head.Journal.Count : 0);
+                        LogJournalPending(ex, entries.LedgerKey, _head.IsTrusted ? Head.Journal.Count : 0);
                         if (_queue.Count == 0)
                         {
                             return;
@@ -207,21 +206,66 @@ public sealed partial class LedgerBook<THead>(
         var journal = Head.Journal;
         if (journal.Count > 0)
         {
-            await Task.WhenAll(journal.Select(WriteEntryAsync));
+            await WriteEntriesAsync(journal);
         }
 
         _journalWritten = true;
     }
 
+    /// <summary>
+    /// Writes <paramref name="journal"/> to the entries' records in one call to the store; if a record changed behind
+    /// this activation's back (a previous activation's flush of the same journal, still finishing), entry by entry.
+    /// </summary>
+    private async Task WriteEntriesAsync(IReadOnlyList<LedgerEntry> journal)
+    {
+        await LoadAsync(journal.Select(entry => entry.Key).ToArray());
+        var writes = new List<(GrainState<LedgerEntry> Record, LedgerEntry Entry)>(journal.Count);
+        foreach (var entry in journal)
+        {
+            var record = _records[entry.Key];
+            if (!IsWritten(record, entry))
+            {
+                writes.Add((record, entry));
+            }
+        }
+
+        if (writes.Count == 0)
+        {
+            return;
+        }
+
+        var previous = writes.Select(write => write.Record.State).ToArray();
+        writes.ForEach(write => write.Record.State = write.Entry);
+        try
+        {
+            await entryStore.WriteAsync(entries, writes.Select(write => write.Record).ToArray());
+        }
+        catch (Exception ex)
+        {
+            // Which records landed is unknown: they are read again when next needed.
+            for (var i = 0; i < writes.Count; i++)
+            {
+                writes[i].Record.State = previous[i];
+                _records.Remove(writes[i].Entry.Key);
+            }
+
+            if (!IsEtagConflict(ex))
+            {
+                throw;
+            }
+
+            await Task.WhenAll(writes.Select(write => WriteEntryAsync(write.Entry)));
+        }
+    }
+
+    /// <summary>One entry to its record, re-reading it after a conflicting write (at most three attempts).</summary>
     private async Task WriteEntryAsync(LedgerEntry entry)
     {
-        var id = EntryId(entry.Key);
         var record = _records.TryGetValue(entry.Key, out var known) ? known : await ReadEntryAsync(entry.Key);
         for (var attempt = 0; ; attempt++)
         {
-            if (record.RecordExists && record.State!.Version >= entry.Version && !ReferenceEquals(record.State, entry))
+            if (IsWritten(record, entry))
             {
-                // Storage already has this commit's entry (or a later one): written by an earlier flush.
                 return;
             }
 
@@ -229,18 +273,20 @@ public sealed partial class LedgerBook<THead>(
             record.State = entry;
             try
             {
-                await entryStorage.WriteStateAsync(entryStateName, id, record);
-                record.RecordExists = true;
+                await entryStore.WriteAsync(entries, [record]);
                 return;
             }
             catch (Exception ex) when (attempt < 2 && IsEtagConflict(ex))
             {
-                // Another flush of the same journal (a previous activation's, still finishing) wrote it first.
                 record.State = previous;
                 record = await ReadEntryAsync(entry.Key);
             }
         }
     }
+
+    /// <summary>Storage already has this commit's entry (or a later one), written by an earlier flush.</summary>
+    private static bool IsWritten(GrainState<LedgerEntry> record, LedgerEntry entry) =>
+        record.RecordExists && record.State!.Version >= entry.Version && !ReferenceEquals(record.State, entry);
 
     private async Task LoadAsync(IReadOnlyCollection<string> keys)
     {
@@ -250,26 +296,23 @@ public sealed partial class LedgerBook<THead>(
             _records.Clear();
         }
 
-        var missing = keys.Where(key => !_records.ContainsKey(key)).ToArray();
+        var missing = keys.Where(key => !_records.ContainsKey(key)).Distinct(StringComparer.Ordinal).ToArray();
         if (missing.Length > 0)
         {
-            await Task.WhenAll(missing.Select(ReadEntryAsync));
+            var records = await entryStore.ReadAsync(entries, missing);
+            for (var i = 0; i < missing.Length; i++)
+            {
+                _records[missing[i]] = records[i];
+            }
         }
     }
 
     private async Task<GrainState<LedgerEntry>> ReadEntryAsync(string key)
     {
-        var record = new GrainState<LedgerEntry>(new LedgerEntry { Key = key });
-        await entryStorage.ReadStateAsync(entryStateName, EntryId(key), record);
-        record.State ??= new LedgerEntry { Key = key };
+        var record = (await entryStore.ReadAsync(entries, [key]))[0];
         _records[key] = record;
         return record;
     }
-
-    /// <summary>The record of one entry: grain type <c>{ledger type}.entry</c>, key <c>{ledger key}~{entry key}</c>.</summary>
-    public GrainId EntryId(string key) => EntryIdOf(entryType, ledgerKey, key);
-
-    public static GrainId EntryIdOf(GrainType entryType, string ledgerKey, string key) => GrainId.Create(entryType, $"{ledgerKey}~{key}");
 
     private static bool IsEtagConflict(Exception ex) =>
         ex is InconsistentStateException || ex.InnerException is InconsistentStateException;

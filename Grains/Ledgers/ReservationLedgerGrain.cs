@@ -4,7 +4,6 @@ using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using Orleans.Concurrency;
-using Orleans.Storage;
 
 namespace OrderFlow.Grains.Ledgers;
 
@@ -37,9 +36,8 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     {
         var context = services.GetRequiredService<IGrainContextAccessor>().GrainContext;
         _logger = services.GetRequiredService<ILoggerFactory>().CreateLogger(GetType());
-        _book = new LedgerBook<ReservationHead>(this, head,
-            services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers), BalanceLedgerGrain.EntryStateName(stateName),
-            BalanceLedgerGrain.EntryTypeOf(context.GrainId.Type), context.GrainId.Key.ToString()!, _logger);
+        _book = new LedgerBook<ReservationHead>(this, head, services.GetRequiredService<ILedgerEntryStore>(),
+            BalanceLedgerGrain.EntriesOf(context.GrainId, stateName), _logger);
         _options = services.GetRequiredService<IOptions<ReservationOptions>>().Value;
         _clock = services.GetRequiredService<TimeProvider>();
     }

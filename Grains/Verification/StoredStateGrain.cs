@@ -12,7 +12,8 @@ namespace OrderFlow.Grains.Verification;
 
 /// <summary>
 /// The non-repairing checker (<see cref="IStoredStateGrain"/>): reads each record through the silo's keyed
-/// <see cref="IGrainStorage"/> — the same provider and state name the owning grain uses — and never calls the order,
+/// <see cref="IGrainStorage"/> — the same provider and state name the owning grain uses; ledger entries through the
+/// same <see cref="ILedgerEntryStore"/> the ledgers use — and never calls the order,
 /// subscriber or effect grains, whose activation would publish outboxes and catch inboxes up.
 /// </summary>
 // Reentrant: it only reads storage, so callers (the relay driver among them) never queue behind each other's reads.
@@ -84,15 +85,25 @@ public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider
             heads[(kind, key)] = ReadHeadAsync(kind, key);
         }
 
+        // The entries of one ledger in one read of the entry store (a query per 14 keys on Azure).
+        var store = services.GetRequiredService<ILedgerEntryStore>();
+        var records = new Dictionary<EntryRef, LedgerEntry?>();
+        foreach (var ledger in entries.GroupBy(entry => (entry.Kind, entry.LedgerKey)))
+        {
+            var keys = ledger.Select(entry => entry.EntryKey).Distinct(StringComparer.Ordinal).ToArray();
+            var (grainType, stateName) = LedgerOf(ledger.Key.Kind);
+            var read = await store.ReadAsync(BalanceLedgerGrain.EntriesOf(GrainId.Create(grainType, ledger.Key.LedgerKey), stateName), keys);
+            for (var i = 0; i < keys.Length; i++)
+            {
+                records[new EntryRef(ledger.Key.Kind, ledger.Key.LedgerKey, keys[i])] = read[i].RecordExists ? read[i].State : null;
+            }
+        }
+
         return await Task.WhenAll(entries.Select(async entry =>
         {
-            var (grainType, stateName) = LedgerOf(entry.Kind);
-            var record = new GrainState<LedgerEntry>(new LedgerEntry());
-            await Storage(StorageNames.Ledgers).ReadStateAsync(BalanceLedgerGrain.EntryStateName(stateName),
-                LedgerBook<BalanceHead>.EntryIdOf(BalanceLedgerGrain.EntryTypeOf(GrainType.Create(grainType)), entry.LedgerKey, entry.EntryKey), record);
             var (_, head) = await heads[(entry.Kind, entry.LedgerKey)];
             var journaled = head.Journal.FirstOrDefault(j => j.Key == entry.EntryKey);
-            var stored = record.RecordExists ? record.State : null;
+            var stored = records[entry];
             var newest = journaled is not null && (stored is null || journaled.Version > stored.Version) ? journaled : stored;
             return newest is null
                 ? new StoredEntry(entry.Kind, entry.LedgerKey, entry.EntryKey, false, 0, null)

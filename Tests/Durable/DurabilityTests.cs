@@ -90,7 +90,7 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
         await account.ApplyAsync("first", 10m);
 
         // A second writer with its own ETag (as another process with the same provider would be) changes the head row,
-        // and records its entry as the ledger would (a record of its own, key {ledger}~{entry}).
+        // and records its entry as the ledger would (through the ledgers' entry store: a row of the ledger's partition).
         var storage = StorageOf(StorageNames.Ledgers);
         var grainId = GrainId.Create("ledger-points", user);
         var intruder = new GrainState<BalanceHead>();
@@ -98,10 +98,8 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
         intruder.State!.Balance += 1000m;
         intruder.State.Entries++;
         intruder.State.Version++;
-        var entryType = BalanceLedgerGrain.EntryTypeOf(grainId.Type);
         var intruderEntry = new GrainState<LedgerEntry>(new LedgerEntry { Key = "intruder", Amount = 1000m, Version = intruder.State.Version });
-        await storage.WriteStateAsync(BalanceLedgerGrain.EntryStateName(LedgerStateNames.Points),
-            LedgerBook<BalanceHead>.EntryIdOf(entryType, user, "intruder"), intruderEntry);
+        await ServiceOf<ILedgerEntryStore>().WriteAsync(BalanceLedgerGrain.EntriesOf(grainId, LedgerStateNames.Points), [intruderEntry]);
         await storage.WriteStateAsync(LedgerStateNames.Points, grainId, intruder);
 
         // The grain still holds the old ETag: its write is refused (the table provider throws a subclass of
@@ -150,6 +148,9 @@ public sealed class DurabilityTests(DurableClusterFixture fixture, ITestOutputHe
             return (order.Status, order.LastSequence);
         }
     }
+
+    private T ServiceOf<T>() where T : notnull =>
+        ((InProcessSiloHandle)fixture.Cluster.GetActiveSilos().First()).SiloHost.Services.GetRequiredService<T>();
 
     private IGrainStorage StorageOf(string name) =>
         ((InProcessSiloHandle)fixture.Cluster.GetActiveSilos().First()).SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(name);
