@@ -170,6 +170,12 @@ public static class ConsistencyBench
         var (first, last) = (hot.Windows[0], hot.Windows[^1]);
         goals.Add(new($"hot keys: ms per {Window} orders, last vs first window", $"{last.Seconds * 1000:0} vs {first.Seconds * 1000:0}",
             "flat", last.Seconds <= first.Seconds * 1.5));
+        if (first.StorageRequests > 0)
+        {
+            goals.Add(new($"hot keys: storage requests per order, last vs first window", $"{(double)last.StorageRequests / Window:0.0} vs {(double)first.StorageRequests / Window:0.0}",
+                "flat", last.StorageRequests <= first.StorageRequests * 1.2));
+        }
+
         // The journal holds the last commit's entries (one batch at most, whatever the order count): compared without it.
         goals.Add(new("hot keys: stock head bytes w/o journal, last vs first", $"{hot.StockLast.BytesWithoutJournal} vs {hot.StockFirst.BytesWithoutJournal}",
             "flat", hot.StockLast.BytesWithoutJournal <= hot.StockFirst.BytesWithoutJournal + 16));
@@ -213,10 +219,10 @@ public static class ConsistencyBench
         var (first, last) = (h.Windows[0], h.Windows[^1]);
         output.WriteLine($"  hot keys: {h.Orders} orders ({(r.Profile == BenchOptions.Azure ? "place, pay" : "place, pay, ship, receive")}) on one SKU and one activity in {h.Seconds:0.0} s, {h.Refused} refused/failed; " +
                          $"effects applied in {h.ApplySeconds:0.0} s (stock sold {h.StockSold}, GMV entries {h.GmvEntries}), missing {h.Lost}");
-        output.WriteLine($"    window 1:  {first.Seconds * 1000:0} ms per {Window} orders ({first.OrdersPerSecond:0} orders/s); " +
+        output.WriteLine($"    window 1:  {first.Seconds * 1000:0} ms per {Window} orders ({first.OrdersPerSecond:0} orders/s{Requests(first)}); " +
                          $"stock head {h.StockFirst.Bytes} B ({h.StockFirst.BytesWithoutJournal} B + journal of {h.StockFirst.JournalEntries}), " +
                          $"GMV head {h.GmvFirst.Bytes} B ({h.GmvFirst.BytesWithoutJournal} B + journal of {h.GmvFirst.JournalEntries})");
-        output.WriteLine($"    window {h.Windows.Count}: {last.Seconds * 1000:0} ms per {Window} orders ({last.OrdersPerSecond:0} orders/s); " +
+        output.WriteLine($"    window {h.Windows.Count}: {last.Seconds * 1000:0} ms per {Window} orders ({last.OrdersPerSecond:0} orders/s{Requests(last)}); " +
                          $"stock head {h.StockLast.Bytes} B ({h.StockLast.BytesWithoutJournal} B + journal of {h.StockLast.JournalEntries}), " +
                          $"GMV head {h.GmvLast.Bytes} B ({h.GmvLast.BytesWithoutJournal} B + journal of {h.GmvLast.JournalEntries})");
         var sorted = h.Windows.Select(w => w.Seconds * 1000).Order().ToList();
@@ -230,6 +236,10 @@ public static class ConsistencyBench
             output.WriteLine($"  {goal.Goal,-56} {goal.Measured,-40} {goal.Target,-16} {(goal.Met ? "yes" : "NO")}");
         }
     }
+
+    private static string Requests(HotWindow window) => window.StorageRequests > 0
+        ? $", {(double)window.StorageRequests / Window:0.0} storage requests per order, {(double)window.EntryRequests / Window:0.00} of them to ledger entries"
+        : "";
 
     /// <summary>The phases, sharing the client, the probe and the run's settings.</summary>
     private sealed class Run(IClusterClient client, SiloProbe probe, string runId, Settings args, int subscriberCount, TextWriter output)
@@ -359,8 +369,10 @@ public static class ConsistencyBench
             var refused = 0;
             var pauses = TimeSpan.Zero;
             var clock = Stopwatch.StartNew();
+            var azure = args.Profile == BenchOptions.Azure;
             for (var w = 0; w < orders.Length / Window; w++)
             {
+                var requestsBefore = azure ? await probe.Control.GetStorageOperationsAsync() : [];
                 var windowClock = Stopwatch.StartNew();
                 await Parallel.ForEachAsync(orders[(w * Window)..((w + 1) * Window)], new ParallelOptions { MaxDegreeOfParallelism = args.Concurrency },
                     async (plan, _) =>
@@ -392,7 +404,8 @@ public static class ConsistencyBench
                 var seconds = windowClock.Elapsed.TotalSeconds;
                 // Head sizes at the window's end, as they are (a commit's journal may be in them): cheap, one read each.
                 var (stockNow, gmvNow) = await HeadsAsync(sku, activity);
-                windows.Add(new HotWindow(w + 1, seconds, Window / seconds, stockNow.Bytes, gmvNow.Bytes));
+                var (requests, entryRequests) = azure ? RequestsSince(requestsBefore, await probe.Control.GetStorageOperationsAsync()) : (0, 0);
+                windows.Add(new HotWindow(w + 1, seconds, Window / seconds, stockNow.Bytes, gmvNow.Bytes, requests, entryRequests));
                 if (w == 0)
                 {
                     // Settled: the first window's effects all applied (every reservation sold, every payment in the GMV),
@@ -405,7 +418,9 @@ public static class ConsistencyBench
                 if ((w + 1) % 10 == 0)
                 {
                     output.WriteLine($"     {(w + 1) * Window} orders, window {w + 1}: {seconds * 1000:0} ms ({Window / seconds:0} orders/s), " +
-                                     $"stock head {stockNow.Bytes} B, GMV head {gmvNow.Bytes} B; load average {BenchCommand.LoadAverage()}");
+                                     $"stock head {stockNow.Bytes} B, GMV head {gmvNow.Bytes} B" +
+                                     (azure ? $", {(double)requests / Window:0.0} storage requests per order ({(double)entryRequests / Window:0.00} to ledger entries)" : "") +
+                                     $"; load average {BenchCommand.LoadAverage()}");
                 }
             }
 
@@ -428,6 +443,14 @@ public static class ConsistencyBench
             var lost = Math.Max(0, args.HotOrders - stock.Committed) + Math.Max(0, args.HotOrders - gmv.Entries);
             return new HotKeyResult(args.HotOrders, commandSeconds, apply.Elapsed.TotalSeconds, refused, windows,
                 stockFirst!, gmvFirst!, stockLast, gmvLast, stock.Committed, gmv.Entries, lost);
+        }
+
+        /// <summary>Requests sent between two snapshots: all, and those of the ledger entry store (its table and its transactions).</summary>
+        private static (long All, long Entries) RequestsSince(IReadOnlyList<StorageOperationCount> before, IReadOnlyList<StorageOperationCount> after)
+        {
+            long Sum(IEnumerable<StorageOperationCount> counts) => counts.Sum(c => c.Requests);
+            static bool IsEntries(StorageOperationCount c) => c.Resource is "OrderFlowLedgerEntries" or "(batch)";
+            return (Sum(after) - Sum(before), Sum(after.Where(IsEntries)) - Sum(before.Where(IsEntries)));
         }
 
         private async Task<(LedgerHeadSize Stock, LedgerHeadSize Gmv)> HeadsAsync(string sku, string activity) =>
@@ -520,7 +543,13 @@ public sealed record FlashResult(int Placements, int Accepted, IReadOnlyDictiona
 public sealed record RaceResult(int Buyers, int Units, double Seconds, int Winners, int OutOfStock, int Other, StockLevel Stock, bool Correct);
 
 /// <summary>One window of <see cref="ConsistencyBench.Window"/> hot-key orders and the head sizes right after it (unsettled).</summary>
-public sealed record HotWindow(int Window, double Seconds, double OrdersPerSecond, int StockHeadBytes, int GmvHeadBytes);
+/// <remarks>
+/// Azure: <see cref="StorageRequests"/> the silo sent during the window (every table and queue, retries included), of
+/// which <see cref="EntryRequests"/> went to the ledger entry store — the per-order cost in requests, which the machine's
+/// load does not change the way it changes the time. Embedded: 0.
+/// </remarks>
+public sealed record HotWindow(int Window, double Seconds, double OrdersPerSecond, int StockHeadBytes, int GmvHeadBytes,
+    long StorageRequests = 0, long EntryRequests = 0);
 
 public sealed record HotKeyResult(int Orders, double Seconds, double ApplySeconds, int Refused, IReadOnlyList<HotWindow> Windows,
     LedgerHeadSize StockFirst, LedgerHeadSize GmvFirst, LedgerHeadSize StockLast, LedgerHeadSize GmvLast, long StockSold, long GmvEntries, long Lost);
@@ -546,6 +575,7 @@ public sealed record ConsistencyReport(
                $"hot_orders={Hot.Orders} first_window_ms={F(first.Seconds * 1000, "0")} last_window_ms={F(last.Seconds * 1000, "0")} " +
                $"stock_head_bytes_first={Hot.StockFirst.Bytes} stock_head_bytes_last={Hot.StockLast.Bytes} " +
                $"gmv_head_bytes_first={Hot.GmvFirst.Bytes} gmv_head_bytes_last={Hot.GmvLast.Bytes} " +
-               $"refused={Hot.Refused} lost={Lost}";
+               $"refused={Hot.Refused} lost={Lost}" +
+               (first.StorageRequests > 0 ? $" storage_requests_per_order_first={F((double)first.StorageRequests / ConsistencyBench.Window, "0.0")} storage_requests_per_order_last={F((double)last.StorageRequests / ConsistencyBench.Window, "0.0")}" : "");
     }
 }
