@@ -56,6 +56,8 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Silo__ServiceId"] = clusterId;
         info.Environment["Silo__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // The co-hosted HTTP API on a free port of its own: silos started side by side must not meet on 8080.
+        info.Environment["Http__Urls"] = "http://127.0.0.1:0";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
