@@ -18,7 +18,6 @@ public sealed class HttpApiOptions : IValidatableObject
     /// Where the API listens, one or more <c>http://IP:PORT</c> separated by <c>;</c>. Default <c>http://127.0.0.1:8080</c>:
     /// loopback only. Port 0 takes a free port (tests). Any other address needs <see cref="ApiKey"/>.
     /// </summary>
-    [Required]
     public string Urls { get; set; } = "http://127.0.0.1:8080";
 
     /// <summary>

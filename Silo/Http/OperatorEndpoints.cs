@@ -31,7 +31,7 @@ public static class OperatorEndpoints
     public static IEndpointRouteBuilder MapOperators(this IEndpointRouteBuilder app)
     {
         var letters = app.MapGroup("/deadletters").WithTags("Dead letters");
-        letters.MapGet("/", ListAsync)
+        letters.MapGet("", ListAsync)
             .WithName("ListDeadLetters").WithSummary("Parked orders, with a count per subscriber (?subscriber=points for one subscriber's)")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         letters.MapPost("/{subscriber}/{orderId}/retry", RetryAsync)
@@ -45,7 +45,7 @@ public static class OperatorEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         var subscribers = app.MapGroup("/subscribers").WithTags("Subscribers");
-        subscribers.MapGet("/", StatusAsync)
+        subscribers.MapGet("", StatusAsync)
             .WithName("GetSubscribers").WithSummary("The subscribers, and per subscriber the orders with undelivered work and the oldest one's start");
         subscribers.MapPost("/{subscriber}/backfill", StartBackfillAsync)
             .WithName("StartBackfill").WithSummary("Starts (or joins) the subscriber's backfill over existing orders; the job runs in the cluster")

@@ -63,7 +63,7 @@ public static class OrderEndpoints
         return orders;
     }
 
-    private static RouteHandlerBuilder Command(this RouteHandlerBuilder endpoint, string name, string summary, params ErrorCode[] refusals)
+    private static RouteHandlerBuilder Command(this RouteHandlerBuilder endpoint, string name, string summary, params KnownError[] refusals)
     {
         endpoint.WithName(name).WithSummary(summary)
             .WithDescription($"The {IdempotencyKeyHeader} header is the command id: the same key with the same body returns the first result " +

@@ -14,7 +14,7 @@ public static class Problems
 {
     public const string CodeExtension = "code";
 
-    public static ProblemHttpResult Of(ErrorCode error, string detail, IDictionary<string, object?>? extensions = null)
+    public static ProblemHttpResult Of(KnownError error, string detail, IDictionary<string, object?>? extensions = null)
     {
         var all = new Dictionary<string, object?>(extensions ?? new Dictionary<string, object?>()) { [CodeExtension] = error.Code };
         return TypedResults.Problem(detail: Ids.Printable(detail, 1000), statusCode: error.HttpStatus ?? 500, title: error.Title, extensions: all);
@@ -27,7 +27,7 @@ public static class Problems
     public static ProblemHttpResult? FirstInvalid(params string?[] checks) => checks.FirstOrDefault(c => c is not null) is { } problem ? Invalid(problem) : null;
 
     /// <summary>The code of a problem the framework writes itself (unknown route, wrong method, 401, 429), by status.</summary>
-    public static ErrorCode ForStatus(int status) => status switch
+    public static KnownError ForStatus(int status) => status switch
     {
         400 => ErrorCodes.InvalidRequest,
         401 => ErrorCodes.Unauthorized,

@@ -121,7 +121,7 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>The silo built next to this test assembly: …/Tests/bin/{configuration}/{framework}/ → …/Silo/bin/{same}.</summary>
-    private static string SiloDll()
+    internal static string SiloDll()
     {
         var tests = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var (framework, configuration, root) = (tests.Name, tests.Parent!.Name, tests.Parent.Parent!.Parent!.Parent!.FullName);
