@@ -110,6 +110,20 @@ public sealed class HttpHostTests
     }
 
     [Fact]
+    public void The_readme_error_table_lists_every_code_with_its_http_status_and_exit_code()
+    {
+        // Tests/bin/{configuration}/{framework}/ → the repository root.
+        var root = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Parent!.Parent!.Parent!.FullName;
+        var readme = File.ReadAllText(Path.Combine(root, "README.md"));
+
+        var missing = ErrorCodes.All
+            .Select(e => $"| `{e.Code}` | {e.HttpStatus?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "–"} | {e.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "–"} |")
+            .Where(row => !readme.Contains(row, StringComparison.Ordinal))
+            .ToArray();
+        Assert.True(missing.Length == 0, "README.md's error table lacks or misstates: " + string.Join(" ", missing));
+    }
+
+    [Fact]
     public void A_problem_the_framework_writes_gets_the_code_of_its_status()
     {
         Assert.Equal(
