@@ -32,6 +32,8 @@ done
 
 export Silo__GatewayPort="${Silo__GatewayPort:-30100}"
 export Silo__SiloPort="${Silo__SiloPort:-11200}"
+# The bench calls the gateway only; its silo's HTTP API takes a free port, away from ./run.sh's 8080.
+export Http__Urls="${Http__Urls:-http://127.0.0.1:0}"
 # The bench control grain (counters, forced GCs, slow-subscriber drills) answers only on a silo that allows it.
 export Benchmarks__Enabled=true
 # Shortened for the bench only (appsettings.json: 2 min), so that "memory after idle deactivation" can be measured

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the system: builds, starts the silo(s), drives the demo through the gateway(s), prints the summary, then keeps
 # serving until Ctrl+C.
-#   ./run.sh                      embedded profile: one in-memory silo, gateway 127.0.0.1:30000
+#   ./run.sh                      embedded profile: one in-memory silo, gateway 127.0.0.1:30000, HTTP API 127.0.0.1:8080
 #   ./run.sh --profile azure      durable profile: Azurite (scripts/azurite.sh, data in .azurite/dev) and two silos
-#                                 (silo ports 11111/11112, gateways 30010/30011); the demo goes through both gateways
+#                                 (silo ports 11111/11112, gateways 30010/30011, HTTP APIs 8080/8081); the demo goes
+#                                 through both gateways
 #   --once                        demo, then stop everything this script started; exit 0 only if lost=0,
 #                                 out_of_order_applied=0 and the audit found discrepancies=0
 #   extra arguments after -- go to the demo, e.g. ./run.sh --once -- --orders 200
@@ -39,6 +40,7 @@ esac
 
 log_dir="$(mktemp -d)"
 silo_pids=()
+http_urls=()
 azurite_started=0
 export AZURITE_INSTANCE="${AZURITE_INSTANCE:-dev}"
 cleanup() {
@@ -60,21 +62,28 @@ trap 'exit 130' INT TERM
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_silo NAME SILO_PORT GATEWAY_PORT [ENV=VALUE ...]
+# start_silo NAME SILO_PORT GATEWAY_PORT HTTP_PORT [ENV=VALUE ...]
 start_silo() {
-  local name="$1" silo_port="$2" gateway_port="$3"
-  shift 3
-  for port in "$silo_port" "$gateway_port"; do
+  local name="$1" silo_port="$2" gateway_port="$3" http_port="$4"
+  shift 4
+  for port in "$silo_port" "$gateway_port" "$http_port"; do
     if port_taken "$port"; then
       echo "error: something already listens on 127.0.0.1:$port (another silo?); stop it first" >&2
       exit 1
     fi
   done
 
-  echo "== starting $name (silo 127.0.0.1:$silo_port, gateway 127.0.0.1:$gateway_port, log $log_dir/$name.log)"
-  (cd Silo && exec env "$@" Silo__SiloPort="$silo_port" Silo__GatewayPort="$gateway_port" \
+  echo "== starting $name (silo 127.0.0.1:$silo_port, gateway 127.0.0.1:$gateway_port, HTTP 127.0.0.1:$http_port, log $log_dir/$name.log)"
+  (cd Silo && exec env "$@" Silo__SiloPort="$silo_port" Silo__GatewayPort="$gateway_port" Http__Urls="http://127.0.0.1:$http_port" \
     dotnet bin/Release/net10.0/OrderFlow.Silo.dll) >"$log_dir/$name.log" 2>&1 &
   silo_pids+=($!)
+  http_urls+=("http://127.0.0.1:$http_port")
+}
+
+print_urls() {
+  for url in "${http_urls[@]}"; do
+    echo "== HTTP API $url  (OpenAPI $url/openapi/v1.json, UI $url/scalar, health $url/health/ready)"
+  done
 }
 
 wait_started() {
@@ -94,7 +103,7 @@ dotnet build Orleans.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 client=(dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll)
 if [ "$profile" = embedded ]; then
   gateway_port="${Silo__GatewayPort:-30000}"
-  start_silo silo "${Silo__SiloPort:-11111}" "$gateway_port" Silo__Profile=Embedded
+  start_silo silo "${Silo__SiloPort:-11111}" "$gateway_port" "${HTTP_PORT:-8080}" Silo__Profile=Embedded
   wait_started silo "${silo_pids[0]}"
   client+=(--gateway "127.0.0.1:$gateway_port")
   gateways="127.0.0.1:$gateway_port"
@@ -110,9 +119,9 @@ else
   azure_env=(Silo__Profile=Azure "Silo__AzureStorage=$connection" "Silo__ClusterId=$cluster_id" "Silo__ServiceId=${Silo__ServiceId:-orderflow}")
   # One after the other: two silos joining at once contend on the membership table, and on two cores a slow join
   # was seen to leave a grain-directory registration hanging for the demo's first minute.
-  start_silo silo1 11111 30010 "${azure_env[@]}"
+  start_silo silo1 11111 30010 8080 "${azure_env[@]}"
   wait_started silo1 "${silo_pids[0]}"
-  start_silo silo2 11112 30011 "${azure_env[@]}"
+  start_silo silo2 11112 30011 8081 "${azure_env[@]}"
   wait_started silo2 "${silo_pids[1]}"
   client+=(--gateway 127.0.0.1:30010 --gateway 127.0.0.1:30011 --cluster-id "$cluster_id")
   gateways="127.0.0.1:30010 and 127.0.0.1:30011"
@@ -121,6 +130,7 @@ else
   fi
 fi
 
+print_urls
 echo "== demo"
 set +e
 "${client[@]}" demo "${demo_args[@]}" | tee "$log_dir/demo.txt"
@@ -140,5 +150,7 @@ if [ "$once" = 1 ]; then
 fi
 
 echo "== serving on $gateways; try: ${client[*]} order show <order id>"
+print_urls
+echo "== e.g. curl -s ${http_urls[0]}/orders/<order id>/progress"
 echo "== Ctrl+C to stop"
 wait "${silo_pids[@]}"

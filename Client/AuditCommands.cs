@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using OrderFlow.Contracts;
+using Totals = OrderFlow.Client.AuditTotals;
 
 namespace OrderFlow.Client;
 
@@ -12,7 +13,7 @@ namespace OrderFlow.Client;
 public static class AuditCommands
 {
     /// <summary>Most orders one <c>audit --order</c> takes (larger sets: <c>--all</c>).</summary>
-    public const int MaxOrders = 1000;
+    public const int MaxOrders = AuditRuns.MaxOrders;
 
     public static Command Create(CliContext cli)
     {
@@ -62,38 +63,14 @@ public static class AuditCommands
     /// <summary>Audits every order of the catalog, segment by segment (each segment is one call).</summary>
     public static async Task<int> AuditAllAsync(IClusterClient client, bool verbose, TextWriter output)
     {
-        var audit = client.GetGrain<IAuditGrain>(0);
-        var stored = client.GetGrain<IStoredStateGrain>(0);
-        var total = Totals.Empty;
-        var segments = 0;
-        for (var shard = 0; shard < IOrderRelayGrain.Shards; shard++)
-        {
-            foreach (var segment in await stored.ReadCatalogHeadAsync(shard))
-            {
-                var report = await audit.AuditSegmentAsync(shard, segment.Number);
-                Print(report, verbose, output);
-                total += report;
-                segments++;
-            }
-        }
-
+        var (total, segments) = await AuditRuns.RunAllAsync(client, report => Print(report, verbose, output));
         output.WriteLine($"walked {IOrderRelayGrain.Shards} catalog shards, {segments} segments");
         return Finish(total, verbose, output);
     }
 
     /// <summary>Audits <paramref name="orderIds"/> in batches, handing each report to <paramref name="onReport"/>; the demo uses it too.</summary>
-    public static async Task<Totals> RunOrdersAsync(IAuditGrain audit, IReadOnlyList<string> orderIds, Action<AuditReport> onReport)
-    {
-        var total = Totals.Empty;
-        foreach (var batch in orderIds.Chunk(IStoredStateGrain.MaxBatch))
-        {
-            var report = await audit.AuditOrdersAsync(batch);
-            onReport(report);
-            total += report;
-        }
-
-        return total;
-    }
+    public static Task<Totals> RunOrdersAsync(IAuditGrain audit, IReadOnlyList<string> orderIds, Action<AuditReport> onReport) =>
+        AuditRuns.RunOrdersAsync(audit, orderIds, onReport);
 
     /// <summary>One line per discrepancy (and per note with <paramref name="verbose"/>); every string came from storage.</summary>
     public static void Print(AuditReport report, bool verbose, TextWriter output)
@@ -128,13 +105,4 @@ public static class AuditCommands
 
     private static string Line(AuditFinding finding) =>
         $"order={Ids.Printable(finding.OrderId, Ids.MaxLength)} area={Ids.Printable(finding.Area)} {Ids.Printable(finding.Detail, 1000)}";
-
-    /// <summary>What several audit calls found, added up.</summary>
-    public readonly record struct Totals(long Checked, long Discrepancies, long Notes)
-    {
-        public static Totals Empty => default;
-
-        public static Totals operator +(Totals total, AuditReport report) =>
-            new(total.Checked + report.Checked, total.Discrepancies + report.Discrepancies.Count, total.Notes + report.Notes.Count);
-    }
 }

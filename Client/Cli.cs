@@ -28,10 +28,11 @@ public sealed class CliContext(TextWriter output, TextWriter error, ClusterRunne
 /// </summary>
 public static class Cli
 {
+    // The exit codes of the one error vocabulary the CLI shares with the HTTP API (ErrorCodes).
     public const int Ok = 0;
-    public const int Refused = 1;
-    public const int BadCommandLine = 2;
-    public const int GatewayUnreachable = 3;
+    public const int Refused = ErrorCodes.ExitRefused;
+    public const int BadCommandLine = ErrorCodes.ExitInvalidRequest;
+    public const int GatewayUnreachable = ErrorCodes.ExitGatewayUnreachable;
 
     // No response files: "@name" is an ordinary value here (a cancel reason may start with '@'), never a file to read.
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
@@ -65,7 +66,7 @@ public static class Cli
         }
         catch (GatewayUnreachableException ex)
         {
-            error.WriteLine($"error: {OneLine(ex.Message)}");
+            error.WriteLine($"error: {ErrorCodes.GatewayUnreachable.Code}: {OneLine(ex.Message)}");
             return GatewayUnreachable;
         }
         catch (ArgumentException ex) when (ex.Message.StartsWith("Could not find an implementation for interface", StringComparison.Ordinal))
@@ -76,8 +77,8 @@ public static class Cli
         }
         catch (Exception ex) when (ex is TimeoutException or OrleansException)
         {
-            error.WriteLine($"error: the cluster did not answer: {ex.GetType().Name}: {OneLine(ex.Message.Split('\n')[0])}");
-            return Refused;
+            error.WriteLine($"error: {ErrorCodes.ClusterUnavailable.Code}: the cluster did not answer: {ex.GetType().Name}: {OneLine(ex.Message.Split('\n')[0])}");
+            return ErrorCodes.ClusterUnavailable.ExitCode!.Value;
         }
     }
 

@@ -119,7 +119,8 @@ public static class DeadLetterCommands
             return 0;
         }
 
-        error.WriteLine($"error: {result.Outcome}: {Ids.Printable(result.Message, 500)}");
-        return 1;
+        var failure = ErrorCodes.For(result.Outcome)!;
+        error.WriteLine($"error: {failure.Code}: {Ids.Printable(result.Message, 500)}");
+        return failure.ExitCode!.Value;
     }
 }

@@ -77,7 +77,7 @@ public static class InventoryCommands
         var level = await client.GetGrain<IStockGrain>(sku).GetAsync();
         if (!level.Exists)
         {
-            error.WriteLine($"error: stock {Id(sku)}: no stock record (orders naming it are refused UnknownSku); create it with: stock set {Id(sku)} QTY");
+            error.WriteLine($"error: {ErrorCodes.StockNotFound.Code}: stock {Id(sku)}: no stock record (orders naming it are refused UnknownSku); create it with: stock set {Id(sku)} QTY");
             return Cli.Refused;
         }
 
@@ -103,7 +103,7 @@ public static class InventoryCommands
         var level = await client.GetGrain<ICouponGrain>(couponId).GetAsync();
         if (!level.Exists)
         {
-            error.WriteLine($"error: coupon {Id(couponId)}: never issued (orders using it are refused CouponUnavailable); issue it with: coupon issue {Id(couponId)} --uses N");
+            error.WriteLine($"error: {ErrorCodes.CouponNotFound.Code}: coupon {Id(couponId)}: never issued (orders using it are refused CouponUnavailable); issue it with: coupon issue {Id(couponId)} --uses N");
             return Cli.Refused;
         }
 

@@ -84,7 +84,7 @@ public static class OrderCommands
         if (!result.Accepted)
         {
             error.WriteLine($"error: order {orderId} refused {verb}: {result.Error!.Code}: {Ids.Printable(result.Error.Message, 500)}");
-            return 1;
+            return ErrorCodes.For(result.Error.Code).ExitCode!.Value;
         }
 
         output.WriteLine($"order {orderId}: {verb} accepted as event {result.Sequence}, status {result.Status}{(result.Repeated ? " (repeated command: no new event)" : "")}");

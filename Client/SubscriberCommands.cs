@@ -85,7 +85,7 @@ public static class SubscriberCommands
                 output.WriteLine(Ids.Printable(reply.Message, 500));
                 break;
             default:
-                error.WriteLine($"error: {reply.Outcome}: {Ids.Printable(reply.Message, 500)}");
+                error.WriteLine($"error: {ErrorCodes.For(reply.Outcome)?.Code ?? reply.Outcome.ToString()}: {Ids.Printable(reply.Message, 500)}");
                 return Cli.Refused;
         }
 
@@ -107,7 +107,7 @@ public static class SubscriberCommands
             case BackfillOutcome.UnknownSubscriber:
                 throw new UsageException(reply.Message);
             case BackfillOutcome.NoJob:
-                error.WriteLine($"error: {Ids.Printable(reply.Message, 500)}");
+                error.WriteLine($"error: {ErrorCodes.NoBackfill.Code}: {Ids.Printable(reply.Message, 500)}");
                 return Cli.Refused;
         }
 

@@ -56,6 +56,8 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Silo__ServiceId"] = clusterId;
         info.Environment["Silo__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // The co-hosted HTTP API on a free port of its own: silos started side by side must not meet on 8080.
+        info.Environment["Http__Urls"] = "http://127.0.0.1:0";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
@@ -119,7 +121,7 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>The silo built next to this test assembly: …/Tests/bin/{configuration}/{framework}/ → …/Silo/bin/{same}.</summary>
-    private static string SiloDll()
+    internal static string SiloDll()
     {
         var tests = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var (framework, configuration, root) = (tests.Name, tests.Parent!.Name, tests.Parent.Parent!.Parent!.Parent!.FullName);

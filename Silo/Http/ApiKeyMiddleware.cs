@@ -1,0 +1,47 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Silo.Http;
+
+/// <summary>
+/// With <see cref="HttpApiOptions.ApiKey"/> set, every request except <c>/health/*</c> must carry it in
+/// <c>X-Api-Key</c>; otherwise 401 <see cref="ErrorCodes.Unauthorized"/>. A middleware in front of everything rather
+/// than per-endpoint authorization: whatever is mapped later on this host (dashboard, metrics, a page at <c>/</c>) is
+/// behind the key without opting in.
+/// </summary>
+internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<HttpApiOptions> options, IProblemDetailsService problems)
+{
+    private readonly byte[]? _key = options.Value.ApiKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (_key is null || context.Request.Path.StartsWithSegments("/health") || Matches(context.Request.Headers[HttpApiOptions.ApiKeyHeader]))
+        {
+            await next(context);
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.Headers.WWWAuthenticate = $"ApiKey header=\"{HttpApiOptions.ApiKeyHeader}\"";
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status401Unauthorized,
+                Title = ErrorCodes.Unauthorized.Title,
+                Detail = context.Request.Headers.ContainsKey(HttpApiOptions.ApiKeyHeader)
+                    ? $"the {HttpApiOptions.ApiKeyHeader} header does not match Http:ApiKey"
+                    : $"this API needs the {HttpApiOptions.ApiKeyHeader} header (Http:ApiKey is set)",
+                Extensions = { [Problems.CodeExtension] = ErrorCodes.Unauthorized.Code },
+            },
+        });
+    }
+
+    // Hashes compared in constant time: response times tell neither the key's bytes nor its length.
+    private bool Matches(string? given) =>
+        given is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), _key);
+}

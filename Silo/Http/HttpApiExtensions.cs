@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.RateLimiting;
+using OrderFlow.Contracts;
+using Scalar.AspNetCore;
+
+namespace OrderFlow.Silo.Http;
+
+/// <summary>
+/// The HTTP API in the silo's own host: <see cref="AddOrderFlowHttp"/> registers its services, <see cref="UseOrderFlowHttp"/>
+/// its middleware and endpoints. Endpoints call grains through the silo's <see cref="IGrainFactory"/> — no gateway hop.
+/// </summary>
+public static class HttpApiExtensions
+{
+    public static WebApplicationBuilder AddOrderFlowHttp(this WebApplicationBuilder builder, HttpApiOptions http)
+    {
+        var services = builder.Services;
+        services.AddOptions<HttpApiOptions>().BindConfiguration(HttpApiOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.WebHost.UseUrls([.. http.ParsedUrls().Select(url => url.ToString())]);
+        // Kestrel refuses a larger body (413) while it is read, before any JSON is bound or any grain called.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = http.MaxRequestBodyBytes);
+
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            // As strict as the CLI, which refuses unknown options: a misspelt field ("coupon" for "couponId") is a 400,
+            // not a command sent without it.
+            json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
+        // Binding failures (bad JSON, a missing body, too large, not JSON) are thrown to ProblemExceptionHandler, which
+        // answers them as problems with the framework's reason, instead of a bare 400.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.AddCode);
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "OrderFlow";
+            document.Info.Description = "Orders, dead letters, subscribers, stock and coupons, audit. Errors are RFC 9457 problems whose `code` " +
+                                        "is one of: " + string.Join(", ", ErrorCodes.All.Where(e => e.HttpStatus is not null).Select(e => $"{e.Code} ({e.HttpStatus})"));
+            return Task.CompletedTask;
+        }));
+        services.AddHealthChecks()
+            .AddCheck<SiloJoinedHealthCheck>("silo", tags: ["ready"])
+            .AddCheck<GrainStorageHealthCheck>("storage", tags: ["ready"]);
+        if (http.RateLimit.PermitsPerSecond > 0)
+        {
+            services.AddRateLimiter(limiter => Limit(limiter, http.RateLimit.PermitsPerSecond));
+        }
+
+        return builder;
+    }
+
+    /// <summary>
+    /// Middleware, then every group of endpoints. A new group (flash sales, the dashboard, <c>/metrics</c>, a page at <c>/</c>)
+    /// is one more line at the end: the API key, rate limit and problem details already cover it.
+    /// </summary>
+    public static WebApplication UseOrderFlowHttp(this WebApplication app, HttpApiOptions http)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        if (http.RateLimit.PermitsPerSecond > 0)
+        {
+            app.UseRateLimiter();
+        }
+
+        app.UseMiddleware<ApiKeyMiddleware>();
+
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthReportWriter.WriteAsync });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReportWriter.WriteAsync });
+        app.MapOpenApi();
+        app.MapScalarApiReference(o => o.WithTitle("OrderFlow API"));
+
+        app.MapOrders();
+        app.MapOperators();
+        app.MapInventory();
+        return app;
+    }
+
+    private static void Limit(RateLimiterOptions limiter, int permitsPerSecond)
+    {
+        // One bucket for the whole API: the silo's capacity is what is protected, whoever calls. Probes are never limited,
+        // or an orchestrator would restart a silo for being busy.
+        limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context => context.Request.Path.StartsWithSegments("/health")
+            ? RateLimitPartition.GetNoLimiter("health")
+            : RateLimitPartition.GetTokenBucketLimiter("api", _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = permitsPerSecond,
+                TokensPerPeriod = permitsPerSecond,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+        limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+        limiter.OnRejected = async (rejected, _) =>
+        {
+            var context = rejected.HttpContext;
+            context.Response.Headers.RetryAfter = (rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : 1)
+                .ToString(CultureInfo.InvariantCulture);
+            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails = new ProblemDetails
+                {
+                    Status = StatusCodes.Status429TooManyRequests,
+                    Title = ErrorCodes.RateLimited.Title,
+                    Detail = $"more than {permitsPerSecond} requests per second (Http:RateLimit:PermitsPerSecond); retry after the Retry-After seconds",
+                    Extensions = { [Problems.CodeExtension] = ErrorCodes.RateLimited.Code },
+                },
+            });
+        };
+    }
+}
