@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Telemetry;
 using OrderFlow.Silo;
 using Orleans.Configuration;
 
@@ -38,6 +39,9 @@ builder.Services.AddOptions<SiloHostOptions>().BindConfiguration(SiloHostOptions
 // Orleans' own directory options (section GrainDirectory): appsettings.json bounds the address cache, which by default
 // keeps up to a million entries — one for every grain ever activated, i.e. about eight per order (docs/BENCHMARKS.md).
 builder.Services.AddOptions<GrainDirectoryOptions>().BindConfiguration("GrainDirectory");
+// Metrics and traces (section Telemetry; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set). A web host maps /metrics with
+// app.MapOrderFlowMetrics().
+builder.AddOrderFlowTelemetry();
 builder.UseOrleans(silo =>
 {
     if (hostOptions.IsAzure)
@@ -59,7 +63,7 @@ builder.UseOrleans(silo =>
             .UseEmbeddedOrderStorage();
     }
 
-    silo.AddOrderMessaging();
+    silo.AddOrderMessaging().AddOrderFlowTracePropagation();
     if (builder.Configuration.GetSection(StorageFaultInjectionOptions.SectionName).Get<StorageFaultInjectionOptions>() is { Enabled: true })
     {
         // For drills: every grain storage can then be made to fail through the silo's StorageFaults. Last, so that the
