@@ -23,10 +23,12 @@ public sealed class TelemetryTests(TelemetryFixture fixture)
     {
         const int orders = 20;
         var before = SiloMeterReader.Sum(fixture.SiloMetrics);
-        var driver = new OrderDriver(fixture.Grains);
+        // Half the orders from each silo's own client, so both silos' order grains publish (placement prefers the caller's
+        // silo) while each silo's pulling agents deliver its share of the stream's queues.
+        var drivers = fixture.SiloGrainFactories.Select(grains => new OrderDriver(grains)).ToArray();
         var ids = Enumerable.Range(0, orders).Select(_ => OrderDriver.NewId("tm-")).ToArray();
-        await Task.WhenAll(ids.Select(id => driver.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 2m)))));
-        await driver.WaitCaughtUpAsync(ids);
+        await Task.WhenAll(ids.Select((id, i) => drivers[i % drivers.Length].FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 2m)))));
+        await drivers[0].WaitCaughtUpAsync(ids);
 
         var events = orders * 4L;
         var after = await Eventually.Until(
@@ -44,10 +46,9 @@ public sealed class TelemetryTests(TelemetryFixture fixture)
             Assert.Equal((subscriber, 0L), (subscriber, Delta(before, after, "orderflow.subscriber.parked", Sub(subscriber))));
         }
 
-        // Both silos applied part of the events (each pulls its share of the stream's queues): one silo's lag alone is a
-        // partial sum, only the sum over the silos is the lag.
-        var perSilo = fixture.SiloMetrics.Select(SiloMeterReader.Read).ToArray();
-        Assert.All(perSilo, silo => Assert.True(silo.GetValueOrDefault(("orderflow.subscriber.applied", Sub("points"))) > 0, "every silo applied some events"));
+        // Which silo did what is up to placement and the queue balancer (right after start-up one silo may hold every
+        // queue), so no silo's share is asserted: the sums above are what a query over both scrapes reads.
+        Assert.Equal(2, fixture.SiloMetrics.Count);
     }
 
     [Fact]

@@ -31,6 +31,10 @@ public sealed class TelemetryFixture : IAsyncLifetime
     /// <summary>Grains as the first silo reaches them (internal interfaces answer).</summary>
     public IGrainFactory Grains => SiloGrains.Of(Cluster);
 
+    /// <summary>Each silo's own grain factory (its hosted client).</summary>
+    public IReadOnlyList<IGrainFactory> SiloGrainFactories =>
+        Cluster.GetActiveSilos().Select(s => ((InProcessSiloHandle)s).SiloHost.Services.GetRequiredService<IGrainFactory>()).ToArray();
+
     public IReadOnlyList<SubscriberMetrics> SiloMetrics =>
         Cluster.GetActiveSilos().Select(s => ((InProcessSiloHandle)s).SiloHost.Services.GetRequiredService<SubscriberMetrics>()).ToArray();
 
