@@ -178,9 +178,10 @@ public sealed partial class OrderGrain(
     private async Task<CommandResult> DecideAndRunAsync(OrderCommand command)
     {
         var decision = OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow());
-        if (decision is OrderDecision.Accept accept)
+        if (decision is OrderDecision.Accept accept && OrderFlowTelemetry.WithTraceContext(accept.Event) is var traced && !ReferenceEquals(traced, accept.Event))
         {
-            decision = accept with { Event = OrderFlowTelemetry.WithTraceContext(accept.Event) };
+            // Only a traced command pays for the copies: with telemetry off the decision is used as it came.
+            decision = accept with { Event = traced };
         }
 
         switch (decision)
