@@ -8,6 +8,9 @@
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
 #   ./bench.sh -- --workload consistency  issue 11: placements with vs without reservations, a flash-sale SKU, racing
 #                                       buyers, hot stock and GMV ledgers (docs/BENCHMARKS.md, "Consistency (issue 11)")
+#   Telemetry__Enabled=false ./bench.sh   telemetry off (issue 13's on/off comparison; on is the default, metrics only
+#                                       unless OTEL_EXPORTER_OTLP_ENDPOINT is set); Telemetry__Tracing=true ./bench.sh
+#                                       also records every span without a collector (docs/BENCHMARKS.md, "Telemetry")
 # Output: a table, artifacts/bench[-azure]-<time>.json (+ -latest.json), the silo log in artifacts/, and a last line
 # starting with RESULT. Silo settings can be overridden with environment variables, e.g. OrderStreams__Partitioning__TotalQueueCount=4.
 set -euo pipefail

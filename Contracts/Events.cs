@@ -16,6 +16,14 @@ public abstract record OrderEvent(
 
     /// <summary>True for the event that ends an order (received or cancelled): no event follows it.</summary>
     public bool IsFinal => this is OrderReceived or OrderCancelled;
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the command that produced the event (its span in the order grain), stored with the
+    /// event so every later hop — publish, an outbox retry, the relay, a subscriber catching up from the order's log —
+    /// continues that trace. Null when telemetry was off, and in events stored before it was carried (a field added
+    /// under a new id: older records and messages read as null). Not part of the event's meaning: no rule reads it.
+    /// </summary>
+    [Id(4)] public string? TraceParent { get; init; }
 }
 
 /// <summary>An order was placed.</summary>

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Microsoft.Extensions.Options;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Telemetry;
 using OrderFlow.Silo.Http;
 using Orleans.Configuration;
 
@@ -45,6 +46,8 @@ public static class SiloApp
         // Orleans' own directory options (section GrainDirectory): appsettings.json bounds the address cache, which by default
         // keeps up to a million entries — one for every grain ever activated, i.e. about eight per order (docs/BENCHMARKS.md).
         builder.Services.AddOptions<GrainDirectoryOptions>().BindConfiguration("GrainDirectory");
+        // Metrics and traces (section Telemetry; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set); /metrics is mapped with the API.
+        builder.AddOrderFlowTelemetry();
         builder.UseOrleans(silo =>
         {
             if (hostOptions.IsAzure)
@@ -66,7 +69,7 @@ public static class SiloApp
                     .UseEmbeddedOrderStorage();
             }
 
-            silo.AddOrderMessaging();
+            silo.AddOrderMessaging().AddOrderFlowTracePropagation();
             if (builder.Configuration.GetSection(StorageFaultInjectionOptions.SectionName).Get<StorageFaultInjectionOptions>() is { Enabled: true })
             {
                 // For drills: every grain storage can then be made to fail through the silo's StorageFaults. Last, so that the

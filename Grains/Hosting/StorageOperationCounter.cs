@@ -10,13 +10,12 @@ namespace OrderFlow.Grains.Hosting;
 /// Counts every request the durable profile sends to Azure Storage, by service, table or queue, and operation — at
 /// the HTTP pipeline of the one <c>TableServiceClient</c> and <c>QueueServiceClient</c> that the grain storage,
 /// queue stream adapter, membership and reminder providers share, so nothing they do goes around it. Each retry
-/// attempt is a request of its own (the policy sits per retry). Published as the <c>OrderFlow.Storage</c> meter
+/// attempt is a request of its own (the policy sits per retry). Published as an instrument of the <c>OrderFlow</c> meter
 /// (<c>orderflow.storage.requests</c>, tags service / resource / operation) and read as totals by the bench
 /// (storage operations per order event, issue 5). The embedded profile sends no request, so it counts nothing.
 /// </summary>
 public sealed class StorageOperationCounter : IDisposable
 {
-    public const string MeterName = "OrderFlow.Storage";
 
     /// <summary>The resource name every order-stream queue is counted under (one stream, several queues).</summary>
     public const string StreamQueues = "order-stream queues";
@@ -27,7 +26,7 @@ public sealed class StorageOperationCounter : IDisposable
 
     public StorageOperationCounter()
     {
-        _meter = new Meter(MeterName);
+        _meter = new Meter(Telemetry.OrderFlowTelemetry.Name);
         _requests = _meter.CreateCounter<long>("orderflow.storage.requests", "{request}", "Requests sent to Azure Storage, retries included");
     }
 

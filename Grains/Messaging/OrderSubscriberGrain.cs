@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Telemetry;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 
@@ -44,6 +45,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private DateTimeOffset? _indexSyncAt;
     private string? _orderId;
     private string? _name;
+    private SubscriberTally? _tally;
+
+    // The highest sequence this activation counted as done (applied or skipped) in the lag metric: a handler that runs
+    // again after a failed inbox write and re-read is not counted twice.
+    private long _countedThrough;
 
     protected OrderSubscriberGrain(IPersistentState<SubscriberState> inbox, SubscriberServices services)
     {
@@ -59,6 +65,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     protected string Name => _name ??= this.GetGrainId().Type.ToString()!;
 
     private SubscriberState S => _inbox.State;
+
+    private SubscriberTally Tally => _tally ??= _services.Metrics.For(Name);
 
     /// <summary>
     /// Applies one event's effect downstream. Called in sequence order, once per successful attempt; a thrown
@@ -94,6 +102,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         // A parked inbox re-asserts its dead-letter entry (the index skips an unchanged one): the update made when it
         // parked may have been lost with a crash or a failed call.
         _indexSyncAt = S.Parked ? _services.Clock.GetUtcNow() : null;
+        _countedThrough = S.AppliedSequence;
         ScheduleWake();
         return Task.CompletedTask;
     }
@@ -121,7 +130,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
-        _services.Metrics.Delivered();
+        Tally.DeliveredOne();
         if (_mayBeBehind && item.Sequence == S.AppliedSequence + 1)
         {
             // The transport feeds this activation from where its stored progress stands: nothing to catch up.
@@ -132,7 +141,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         if (item.Sequence <= S.AppliedSequence || S.Inbox.ContainsKey(item.Sequence))
         {
             S.DuplicatesIgnored++;
-            _services.Metrics.Duplicate();
+            Tally.Duplicate();
             LogDuplicate(Name, OrderId, item.Sequence);
             if (S.HeadReady && !S.Parked && S.NextAttemptAt is null)
             {
@@ -224,6 +233,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         S.Parked = false;
         S.ClearFailure();
         await WriteAsync();
+        if (sequence > _countedThrough)
+        {
+            Tally.SkippedOne();
+            _countedThrough = sequence;
+        }
+
         await ResolveDeadLetterAsync();
         LogSkipped(Name, OrderId, sequence);
         await DrainAsync();
@@ -290,6 +305,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
             S.HandlerRuns++;
             _nothingToDo = false;
+            // A child of the command's context stored with the event: one trace per order's command, however the event
+            // got here (the stream, a redelivery, the order's log in a catch-up or gap repair, the relay).
+            using var activity = OrderFlowTelemetry.StartHandler(Tally.SpanName, Name, next);
             try
             {
                 await _services.Drills.ApplyAsync(Name, next, CancellationToken.None);
@@ -297,6 +315,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             }
             catch (Exception ex)
             {
+                OrderFlowTelemetry.Failed(activity, ex);
                 changed = true;
                 RecordFailure(next, ex, now);
                 if (S.Parked)
@@ -312,7 +331,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
             S.Finished = finished = next.IsFinal;
-            _services.Metrics.AppliedOne();
+            Tally.AppliedOne(firstTime: next.Sequence > _countedThrough);
+            _countedThrough = Math.Max(_countedThrough, next.Sequence);
+            if (activity is { IsAllDataRequested: true })
+            {
+                activity.SetTag(OrderFlowTelemetry.OutcomeTag, _nothingToDo ? "nothing to do" : "applied");
+            }
+
             // An effect, the end of the order or a cleared failure is written before the delivery is acknowledged.
             changed |= !_nothingToDo || finished || hadFailed;
             _unsaved = true;
@@ -376,6 +401,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 // The retry never lands after the give-up time, so an outage that outlasts it starts counting promptly.
                 var retryAt = now + transient.BackoffAfter(S.TransientAttempts, Random.Shared);
                 S.NextAttemptAt = retryAt < giveUpAt ? retryAt : giveUpAt;
+                Tally.RetryScheduled(transient: true);
                 // An outage fails every in-flight order every few seconds: one line per order when it starts, the rest at Debug.
                 if (S.TransientAttempts == 1)
                 {
@@ -400,11 +426,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         {
             S.Parked = true;
             S.NextAttemptAt = null;
+            Tally.ParkedOne();
             LogParked(ex, Name, OrderId, evt.Sequence, S.Attempts);
         }
         else
         {
             S.NextAttemptAt = now + policy.BackoffAfter(S.Attempts, Random.Shared);
+            Tally.RetryScheduled(transient: false);
             LogRetryScheduled(Name, OrderId, evt.Sequence, S.Attempts, S.NextAttemptAt.Value, S.LastError);
         }
     }
@@ -660,7 +688,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
 
         _unsaved = false;
-        _services.Metrics.Wrote();
+        Tally.Wrote();
     }
 
     private SubscriberStatus Status() => new(

@@ -1,45 +1,166 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using OrderFlow.Grains.Telemetry;
 
 namespace OrderFlow.Grains.Messaging;
 
 /// <summary>
-/// Silo-wide counters of the subscriber pipeline, published as the <c>OrderFlow.Messaging</c> meter (watch them with
-/// <c>dotnet-counters monitor --counters OrderFlow.Messaging</c>) and readable as totals by the bench.
-/// Plain interlocked counters: one increment per delivery, no allocation, no lock.
+/// Silo-wide counters of the order pipeline — the outbox and every subscriber — published as instruments of the
+/// <c>OrderFlow</c> meter (<see cref="OrderFlowTelemetry.Name"/>; watch them with
+/// <c>dotnet-counters monitor --counters OrderFlow</c>, scrape them at <c>/metrics</c>) and readable as totals by the bench.
+/// <para>
+/// Every instrument is observable: the hot path only increments a plain interlocked counter (no allocation, no lock, no
+/// tag array); measurements are built when a listener collects. Tags are bounded: the subscriber's name (one per
+/// subscriber class) and a retry's kind — never an order id.
+/// </para>
+/// <para>
+/// <b>Lag per subscriber</b> (<c>orderflow.subscriber.lag</c>) is this silo's <c>published − done(subscriber)</c>: events
+/// its order grains published to the stream, minus events its activations of that subscriber applied or an operator
+/// skipped. Each event is published on the silo of its order grain and applied on the silo of its subscriber grain, so
+/// one silo's value is a partial sum (it can be negative); the cluster's lag is the sum over every silo's scrape
+/// (<c>sum by (subscriber) (orderflow_subscriber_lag)</c>), exact while the silos that counted are running. An event is
+/// counted once as published per order activation (the outbox never publishes the same event twice in one activation)
+/// and once as done per subscriber activation (a handler that runs again after a failed inbox write and re-read is not
+/// counted again). What a silo counted leaves with it: after a silo stops, crashes, or a new activation publishes
+/// again what a crashed one had published, the sum is off by those events until the cluster restarts; a backfill counts
+/// events that were published before the silos started. The durable truth is <c>subscribers status</c> (the relay).
+/// </para>
 /// </summary>
 public sealed class SubscriberMetrics : IDisposable
 {
-    public const string MeterName = "OrderFlow.Messaging";
-
     private readonly Meter _meter;
-    private long _deliveries;
-    private long _applied;
-    private long _duplicates;
-    private long _writes;
+    private readonly ConcurrentDictionary<string, SubscriberTally> _subscribers = new(StringComparer.Ordinal);
+    private long _published;
     private long _publishFailures;
+    private long _outboxBacklog;
 
-    public SubscriberMetrics()
+    public SubscriberMetrics(SubscriberCatalog? catalog = null)
     {
-        _meter = new Meter(MeterName);
-        _meter.CreateObservableCounter("orderflow.subscriber.deliveries", () => Deliveries, "{event}", "Events the stream delivered to subscriber grains");
-        _meter.CreateObservableCounter("orderflow.subscriber.applied", () => Applied, "{event}", "Events subscribers applied, in order");
-        _meter.CreateObservableCounter("orderflow.subscriber.duplicates", () => Duplicates, "{event}", "Deliveries dropped as duplicates");
-        _meter.CreateObservableCounter("orderflow.subscriber.writes", () => Writes, "{write}", "Subscriber inbox state writes");
+        _meter = new Meter(OrderFlowTelemetry.Name);
+        foreach (var name in catalog?.Names ?? [])
+        {
+            For(name);
+        }
+
+        _meter.CreateObservableCounter("orderflow.events.published", () => Published, "{event}",
+            "Events the order grains' outboxes put on the order stream");
         _meter.CreateObservableCounter("orderflow.outbox.publish_failures", () => PublishFailures, "{attempt}",
             "Outbox publish attempts the transport refused (the event stays in the order's outbox and is retried)");
+        _meter.CreateObservableUpDownCounter("orderflow.outbox.backlog", () => OutboxBacklog, "{event}",
+            "Events stored by this silo's live order activations and not published yet (the outbox)");
+        _meter.CreateObservableCounter("orderflow.subscriber.deliveries", () => Each(static t => Volatile.Read(ref t.Delivered)), "{event}",
+            "Events the stream delivered to subscriber grains, duplicates included");
+        _meter.CreateObservableCounter("orderflow.subscriber.applied", () => Each(static t => Volatile.Read(ref t.Applied)), "{event}",
+            "Events subscribers applied, in order (handler succeeded)");
+        _meter.CreateObservableCounter("orderflow.subscriber.duplicates", () => Each(static t => Volatile.Read(ref t.Duplicates)), "{event}",
+            "Deliveries dropped as duplicates (already applied or already held)");
+        _meter.CreateObservableCounter("orderflow.subscriber.writes", () => Each(static t => Volatile.Read(ref t.Writes)), "{write}",
+            "Subscriber inbox state writes");
+        _meter.CreateObservableCounter("orderflow.subscriber.retries", Retries, "{attempt}",
+            "Failed handler attempts that will be retried: kind=handler (counts toward parking) or transient (infrastructure down)");
+        _meter.CreateObservableCounter("orderflow.subscriber.parked", () => Each(static t => Volatile.Read(ref t.Parked)), "{order}",
+            "Orders parked (dead-lettered) after their last attempt");
+        _meter.CreateObservableUpDownCounter("orderflow.subscriber.lag", () => Each(t => Published - Volatile.Read(ref t.Done)), "{event}",
+            "Events published but not yet applied: this silo's published minus this silo's applied or skipped; sum over silos");
     }
 
-    public long Deliveries => Volatile.Read(ref _deliveries);
-    public long Applied => Volatile.Read(ref _applied);
-    public long Duplicates => Volatile.Read(ref _duplicates);
-    public long Writes => Volatile.Read(ref _writes);
+    public long Published => Volatile.Read(ref _published);
     public long PublishFailures => Volatile.Read(ref _publishFailures);
+    public long OutboxBacklog => Volatile.Read(ref _outboxBacklog);
+    public long Deliveries => Sum(static t => Volatile.Read(ref t.Delivered));
+    public long Applied => Sum(static t => Volatile.Read(ref t.Applied));
+    public long Duplicates => Sum(static t => Volatile.Read(ref t.Duplicates));
+    public long Writes => Sum(static t => Volatile.Read(ref t.Writes));
 
-    public void Delivered() => Interlocked.Increment(ref _deliveries);
-    public void AppliedOne() => Interlocked.Increment(ref _applied);
-    public void Duplicate() => Interlocked.Increment(ref _duplicates);
-    public void Wrote() => Interlocked.Increment(ref _writes);
+    /// <summary>The meter: a test reads one silo's instruments by this instance (several silos can share a process).</summary>
+    public Meter Meter => _meter;
+
+    /// <summary>A subscriber's counters; a subscriber grain keeps the reference, so the hot path does no lookup.</summary>
+    public SubscriberTally For(string subscriber) => _subscribers.GetOrAdd(subscriber, static name => new SubscriberTally(name));
+
+    public void PublishedOne() => Interlocked.Increment(ref _published);
     public void PublishFailed() => Interlocked.Increment(ref _publishFailures);
+    public void OutboxChanged(long delta) => Interlocked.Add(ref _outboxBacklog, delta);
 
     public void Dispose() => _meter.Dispose();
+
+    private long Sum(Func<SubscriberTally, long> read)
+    {
+        var sum = 0L;
+        foreach (var tally in _subscribers.Values)
+        {
+            sum += read(tally);
+        }
+
+        return sum;
+    }
+
+    private IEnumerable<Measurement<long>> Each(Func<SubscriberTally, long> read)
+    {
+        foreach (var tally in _subscribers.Values)
+        {
+            yield return new Measurement<long>(read(tally), tally.Tag);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> Retries()
+    {
+        foreach (var tally in _subscribers.Values)
+        {
+            yield return new Measurement<long>(Volatile.Read(ref tally.HandlerRetries), tally.Tag, SubscriberTally.HandlerKind);
+            yield return new Measurement<long>(Volatile.Read(ref tally.TransientRetries), tally.Tag, SubscriberTally.TransientKind);
+        }
+    }
+}
+
+/// <summary>One subscriber's counters on this silo (see <see cref="SubscriberMetrics"/>). Fields, so increments are interlocked in place.</summary>
+public sealed class SubscriberTally(string name)
+{
+    internal static readonly KeyValuePair<string, object?> HandlerKind = new("kind", "handler");
+    internal static readonly KeyValuePair<string, object?> TransientKind = new("kind", "transient");
+
+    public string Name { get; } = name;
+
+    /// <summary>The subscriber's span name (<c>process points</c>), built once per subscriber, not per event.</summary>
+    public string SpanName { get; } = $"process {name}";
+
+    internal KeyValuePair<string, object?> Tag { get; } = new("subscriber", name);
+
+    internal long Delivered;
+    internal long Applied;
+    internal long Done;
+    internal long Duplicates;
+    internal long Writes;
+    internal long HandlerRetries;
+    internal long TransientRetries;
+    internal long Parked;
+
+    public void DeliveredOne() => Interlocked.Increment(ref Delivered);
+    public void Duplicate() => Interlocked.Increment(ref Duplicates);
+    public void Wrote() => Interlocked.Increment(ref Writes);
+    public void ParkedOne() => Interlocked.Increment(ref Parked);
+    public void RetryScheduled(bool transient)
+    {
+        if (transient)
+        {
+            Interlocked.Increment(ref TransientRetries);
+        }
+        else
+        {
+            Interlocked.Increment(ref HandlerRetries);
+        }
+    }
+
+    /// <summary>The handler succeeded (<paramref name="firstTime"/>: not a re-run of an event this activation already counted).</summary>
+    public void AppliedOne(bool firstTime)
+    {
+        Interlocked.Increment(ref Applied);
+        if (firstTime)
+        {
+            Interlocked.Increment(ref Done);
+        }
+    }
+
+    /// <summary>An operator skipped an event: it no longer counts as lag.</summary>
+    public void SkippedOne() => Interlocked.Increment(ref Done);
 }

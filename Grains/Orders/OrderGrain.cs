@@ -5,6 +5,7 @@ using OrderFlow.Contracts;
 using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Telemetry;
 using Orleans.Streams;
 
 namespace OrderFlow.Grains.Orders;
@@ -41,6 +42,9 @@ public sealed partial class OrderGrain(
     private IGrainTimer? _outboxTimer;
     private bool _outboxReminderSet;
     private long _persistedPublishedSequence;
+
+    // This activation's share of the silo's outbox backlog gauge (events stored, not published), kept in step with State.
+    private long _backlogCounted;
     private string? _publishError;
     private DateTimeOffset? _publishFailingSince;
 
@@ -93,6 +97,9 @@ public sealed partial class OrderGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // What is still in the outbox leaves the gauge with the activation; the next activation counts it again.
+        metrics.OutboxChanged(-_backlogCounted);
+        _backlogCounted = 0;
         // Persist how far the outbox got so the next activation does not publish those events again. Skipped while the
         // silo shuts down: storage may be going away with it (the embedded profile's does), and an unsaved mark only
         // means those events are published again, which subscribers drop by sequence. Never for untrusted state: that
@@ -140,7 +147,44 @@ public sealed partial class OrderGrain(
 
     private async Task<CommandResult> ExecuteAsync(OrderCommand command)
     {
-        switch (OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow()))
+        // The command's span: a child of the caller's (Orleans' activity propagation), and the parent of everything the
+        // event does later, wherever it goes — its context is stored with the event (WithTraceContext below).
+        using var activity = OrderFlowTelemetry.Source.StartActivity(command.GetType().Name, ActivityKind.Internal);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(OrderFlowTelemetry.OrderIdTag, OrderId);
+        }
+
+        CommandResult result;
+        try
+        {
+            result = await DecideAndRunAsync(command);
+        }
+        catch (Exception ex)
+        {
+            OrderFlowTelemetry.Failed(activity, ex);
+            throw;
+        }
+
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(OrderFlowTelemetry.OutcomeTag, result.Accepted ? result.Repeated ? "repeated" : "accepted" : "rejected");
+            activity.SetTag(OrderFlowTelemetry.SequenceTag, result.Sequence);
+        }
+
+        return result;
+    }
+
+    private async Task<CommandResult> DecideAndRunAsync(OrderCommand command)
+    {
+        var decision = OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow());
+        if (decision is OrderDecision.Accept accept && OrderFlowTelemetry.WithTraceContext(accept.Event) is var traced && !ReferenceEquals(traced, accept.Event))
+        {
+            // Only a traced command pays for the copies: with telemetry off the decision is used as it came.
+            decision = accept with { Event = traced };
+        }
+
+        switch (decision)
         {
             case OrderDecision.Rejected(var code, var message):
                 return Reject(code, message);
@@ -240,15 +284,19 @@ public sealed partial class OrderGrain(
     /// </summary>
     private async Task PublishOutboxAsync()
     {
+        SyncBacklog();
         while (State.PublishedSequence < State.LastSequence)
         {
             var evt = State.Events[(int)State.PublishedSequence];
+            // A child of the command's stored context, also when a timer, a reminder or the relay publishes it later.
+            using var activity = OrderFlowTelemetry.StartPublish(evt);
             try
             {
                 await publisher.PublishAsync(_stream!, evt);
             }
             catch (Exception ex)
             {
+                OrderFlowTelemetry.Failed(activity, ex);
                 // Visible to operators: the log, the orderflow.outbox.publish_failures counter, and `order show`
                 // (the error and since when). The event stays in the outbox and is retried; nothing later overtakes it.
                 _publishFailingSince ??= clock.GetUtcNow();
@@ -260,11 +308,24 @@ public sealed partial class OrderGrain(
             }
 
             State.PublishedSequence = evt.Sequence;
+            metrics.PublishedOne();
+            SyncBacklog();
             _publishError = null;
             _publishFailingSince = null;
         }
 
         await ClearOutboxRetryAsync();
+    }
+
+    /// <summary>Brings this activation's share of the outbox backlog gauge in line with the state (written, re-read or published).</summary>
+    private void SyncBacklog()
+    {
+        var backlog = _order.IsTrusted ? State.LastSequence - State.PublishedSequence : 0;
+        if (backlog != _backlogCounted)
+        {
+            metrics.OutboxChanged(backlog - _backlogCounted);
+            _backlogCounted = backlog;
+        }
     }
 
     private async Task ScheduleOutboxRetryAsync()

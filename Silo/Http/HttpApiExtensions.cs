@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Telemetry;
 using Scalar.AspNetCore;
 
 namespace OrderFlow.Silo.Http;
@@ -76,6 +77,8 @@ public static class HttpApiExtensions
         app.MapOrders();
         app.MapOperators();
         app.MapInventory();
+        // Prometheus scrape endpoint (behind the API key like the rest; 404 with Telemetry:Enabled=false).
+        app.MapOrderFlowMetrics();
         return app;
     }
 

@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Telemetry;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// The wiring as a web host uses it: a silo co-hosted in a <see cref="WebApplication"/> with
+/// <c>AddOrderFlowTelemetry</c> and <c>MapOrderFlowMetrics</c>, read the way Prometheus reads it. Other test silos share
+/// this process and its meters' names, so values are checked as lower bounds here; exact values per silo are
+/// <see cref="TelemetryTests"/>'.
+/// </summary>
+public sealed class TelemetryEndpointTests
+{
+    [Fact]
+    public async Task Metrics_endpoint_serves_the_pipeline_and_orleans_instruments_in_prometheus_format_after_a_workload()
+    {
+        await using var app = await StartAsync(enabled: true, withSilo: true);
+        var grains = app.Services.GetRequiredService<IGrainFactory>();
+        var driver = new OrderDriver(grains);
+        var id = OrderDriver.NewId("prom-");
+        await driver.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 4m)));
+        await driver.WaitCaughtUpAsync(id);
+
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+        using var response = await http.GetAsync("/metrics");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType);
+
+        Assert.True(Value(body, "orderflow_events_published_total", null) >= 4, "published");
+        foreach (var subscriber in new[] { "coupon", "points", "sms", "activity-gmv", "inventory", "order-sync" })
+        {
+            Assert.True(Value(body, "orderflow_subscriber_applied_total", subscriber) >= 4, $"{subscriber} applied");
+            Assert.NotNull(Value(body, "orderflow_subscriber_lag", subscriber));
+        }
+
+        Assert.NotNull(Value(body, "orderflow_outbox_backlog", null));
+        Assert.Matches(new Regex("^orleans_", RegexOptions.Multiline), body);
+    }
+
+    [Fact]
+    public async Task With_telemetry_off_the_metrics_path_answers_404_and_says_why()
+    {
+        await using var app = await StartAsync(enabled: false, withSilo: false);
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+        using var response = await http.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("Telemetry:Enabled=false", await response.Content.ReadAsStringAsync());
+    }
+
+    private static async Task<WebApplication> StartAsync(bool enabled, bool withSilo)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Telemetry:Enabled"] = enabled ? "true" : "false" });
+        builder.AddOrderFlowTelemetry();
+        if (withSilo)
+        {
+            builder.UseOrleans(silo => silo
+                .UseLocalhostClustering(FreePort(), FreePort())
+                .UseEmbeddedOrderStorage()
+                .AddOrderMessaging()
+                .AddOrderFlowTracePropagation());
+        }
+
+        var app = builder.Build();
+        app.MapOrderFlowMetrics();
+        await app.StartAsync();
+        return app;
+    }
+
+    /// <summary>The sample's value for the metric (and subscriber label), or null when the scrape has no such line.</summary>
+    private static double? Value(string exposition, string metric, string? subscriber)
+    {
+        foreach (var line in exposition.Split('\n'))
+        {
+            var match = Regex.Match(line, $@"^{Regex.Escape(metric)}(\{{(?<labels>[^}}]*)\}})? (?<value>\S+)");
+            if (match.Success && (subscriber is null || match.Groups["labels"].Value.Contains($"subscriber=\"{subscriber}\"", StringComparison.Ordinal)))
+            {
+                return double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
