@@ -439,7 +439,7 @@ public static class ConsistencyBench
                     pauses += pause.Elapsed;
                 }
 
-                if ((w + 1) % 10 == 0)
+                if ((w + 1) % 10 == 0 || azure)
                 {
                     output.WriteLine($"     {(w + 1) * Window} orders, window {w + 1}: {seconds * 1000:0} ms ({Window / seconds:0} orders/s), " +
                                      $"stock head {stockNow.Bytes} B, GMV head {gmvNow.Bytes} B" +
