@@ -1,0 +1,34 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrderFlow.Grains.Hosting;
+
+/// <summary>Flash sales (section <c>FlashSales</c>): the drain's pace and how fresh each silo's view of a sale is.</summary>
+public sealed class FlashSaleOptions
+{
+    public const string SectionName = "FlashSales";
+
+    /// <summary>
+    /// The drainer's tick: it creates orders in bursts of at most one tick's worth of the rate, so a one-second window
+    /// holds at most the cap × (1 + tick). Default 50 ms (cap + 5 %).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:01")]
+    public TimeSpan DrainTick { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// How old a silo's cached view of a sale (started, sold out) may be before its next buyer refreshes it. Default
+    /// 500 ms: within a second of exhaustion every silo answers sold out by itself.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
+    public TimeSpan CacheFor { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Period of the reminder a drainer holds while tickets wait: it brings the drain back after its silo died (a shard
+    /// queuing a ticket, or a buyer asking about one, wakes it sooner). At least Orleans' minimum reminder period. Default 1 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan WakePeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Orders the drainer has in flight at most (one tick's burst is capped by it too). Default 512.</summary>
+    [Range(1, 10_000)]
+    public int MaxInFlight { get; set; } = 512;
+}
