@@ -3,23 +3,25 @@ namespace OrderFlow.Grains.FlashSales;
 /// <summary>
 /// The drain's token bucket: <see cref="Rate"/> tokens per second, at most <see cref="Burst"/> held, one token per order
 /// created. Over any span of <c>t</c> seconds the drain takes at most <c>Rate × t + Burst</c> tokens, and the burst is
-/// one tick's worth (<c>Rate × tick</c>, at least 1), so a one-second window sees at most <c>Rate × (1 + tick)</c>:
-/// with the 50 ms tick, the cap + 5 %.
+/// <c>Rate × burst window + 1</c> (the one carries a fraction of a token across a tick, which a cap of exactly
+/// <c>Rate × window</c> would throw away at low rates), so a one-second window sees at most
+/// <c>Rate × (1 + burst window) + 1</c>: with the 40 ms window, within the cap + 5 % from 100 orders/s up. The drainer
+/// ticks more often than that (10 ms), so a tick up to 30 ms late loses no tokens and the drain keeps up with the cap.
 /// <para>
 /// Not <c>System.Threading.RateLimiting.TokenBucketRateLimiter</c>: it adds whole tokens per replenishment period, so
-/// 505 orders/s at a 50 ms tick (25.25 per period) cannot be expressed without drifting by up to 1 %/period, and a rate
+/// 505 orders/s at a 10 ms tick (5.05 per period) cannot be expressed without drifting by up to 1 %/period, and a rate
 /// change means a new limiter. The drainer asks one question per tick — how many may I take now — which this answers
 /// exactly, with fractional tokens, on the drainer's own clock (so tests can drive it).
 /// </para>
 /// </summary>
-public sealed class DrainPacer(double rate, TimeSpan tick, long nowTicks)
+public sealed class DrainPacer(double rate, TimeSpan burstWindow, long nowTicks)
 {
     private double _tokens;
     private long _last = nowTicks;
 
     public double Rate { get; private set; } = rate;
 
-    public double Burst => Math.Max(1, Rate * tick.TotalSeconds);
+    public double Burst => Rate * burstWindow.TotalSeconds + 1;
 
     /// <summary>Whole tokens available at <paramref name="nowTicks"/> (<see cref="TimeSpan.Ticks"/> of a monotonic clock).</summary>
     public int Available(long nowTicks)

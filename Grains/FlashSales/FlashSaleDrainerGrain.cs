@@ -11,8 +11,10 @@ namespace OrderFlow.Grains.FlashSales;
 /// The drain of one sale (<see cref="IFlashSaleDrainerGrain"/>): every <see cref="FlashSaleOptions.DrainTick"/> it takes
 /// as many tickets as its token bucket allows (<see cref="DrainPacer"/>, the sale's rate) from the shards in turn, places
 /// each one's order through <see cref="IOrderGrain"/> — the normal pipeline: stock reserved from the SKU, payment
-/// timeout, subscribers — and stores each ticket's final answer in its shard, in ticket order. One activation per sale
-/// in the cluster, so the rate is a cluster-wide cap.
+/// timeout, subscribers — and stores each ticket's final answer in its shard, in ticket order. Placements are not
+/// awaited by the tick (a slow order would otherwise eat the bucket's tokens): up to
+/// <see cref="FlashSaleOptions.MaxInFlight"/> run at once, and each tick stores the answers that have no gap before them.
+/// One activation per sale in the cluster, so the rate is a cluster-wide cap.
 /// <para>
 /// A ticket's order id and command id are fixed (<see cref="FlashSaleLimits.OrderIdOf"/>), so a ticket placed again —
 /// after a failure, or by the next activation after a crash before its answer was stored — is answered from the order's
@@ -33,7 +35,7 @@ public sealed partial class FlashSaleDrainerGrain(
     private const int WindowSeconds = 300;
 
     private readonly FlashSaleOptions _options = options.Value;
-    private readonly long[] _backlog = Enumerable.Repeat(-1L, FlashSaleLimits.Shards).ToArray();
+    private readonly Lane[] _lanes = Enumerable.Range(0, FlashSaleLimits.Shards).Select(_ => new Lane()).ToArray();
     private readonly SortedDictionary<long, long> _windows = [];
     private FlashSaleInfo? _info;
     private long _infoAt;
@@ -41,17 +43,44 @@ public sealed partial class FlashSaleDrainerGrain(
     private IGrainTimer? _timer;
     private bool _ticking;
     private bool _reminderSet;
+    private bool _outOfStock;
     private int _nextShard;
+    private int _inFlight;
     private long _placed;
     private long _wakes;
 
     private string SaleId => this.GetPrimaryKeyString();
 
+    /// <summary>The drainer's view of one shard (memory only: after a crash it starts again from the shard's stored answers).</summary>
+    private sealed class Lane
+    {
+        /// <summary>The next ticket to take (the shard starts from its first unanswered one if that is later).</summary>
+        public long Cursor;
+
+        /// <summary>The shard's first ticket without a stored answer, as last heard; -1 before the first look.</summary>
+        public long Resolved = -1;
+
+        /// <summary>Tickets from <see cref="Cursor"/> on, as last heard; -1 unknown (look again).</summary>
+        public long Remaining = -1;
+
+        /// <summary>Final answers of placements that ended, waiting for the ones before them (answers are stored in ticket order).</summary>
+        public SortedDictionary<long, bool> Done { get; } = [];
+
+        /// <summary>Tickets whose placement failed or was asked to wait: placed again (same command id) before new ones.</summary>
+        public Queue<QueuedTicket> Retry { get; } = new();
+
+        public bool Idle => Remaining == 0 && Done.Count == 0 && Retry.Count == 0;
+    }
+
     public Task WakeAsync()
     {
         _wakes++;
-        Array.Fill(_backlog, -1L); // unknown: look at every shard again
-        _infoAt = 0;                // and at the sale (its rate may have changed)
+        foreach (var lane in _lanes)
+        {
+            lane.Remaining = -1; // unknown: look at every shard again
+        }
+
+        _infoAt = 0; // and at the sale (its rate may have changed)
         _timer ??= this.RegisterGrainTimer(TickAsync, new GrainTimerCreationOptions(TimeSpan.Zero, _options.DrainTick) { KeepAlive = true });
         return Task.CompletedTask;
     }
@@ -98,7 +127,7 @@ public sealed partial class FlashSaleDrainerGrain(
 
             if (_pacer is null)
             {
-                _pacer = new DrainPacer(_info.Spec.Rate, _options.DrainTick, now);
+                _pacer = new DrainPacer(_info.Spec.Rate, _options.BurstWindow, now);
             }
             else if (_pacer.Rate != _info.Spec.Rate)
             {
@@ -107,80 +136,138 @@ public sealed partial class FlashSaleDrainerGrain(
             }
         }
 
-        if (_backlog.All(b => b == 0))
+        if (_outOfStock && !_info.Exhausted)
+        {
+            await GrainFactory.GetGrain<IFlashSaleRecordGrain>(SaleId).MarkExhaustedAsync();
+            _info = _info with { Exhausted = true };
+        }
+
+        await StoreAnswersAsync();
+        if (_inFlight == 0 && _lanes.All(lane => lane.Idle))
         {
             await StopAsync();
             return;
         }
 
         await EnsureReminderAsync();
-        var shards = GrainFactory.GetGrain<IFlashSaleRecordGrain>(SaleId);
+        var spec = _info.Spec!;
+        var budget = Math.Min(_pacer!.Available(Stopwatch.GetElapsedTime(0).Ticks), _options.MaxInFlight - _inFlight);
+        var launched = 0;
+
+        // Placements that must be tried again come first (they may have landed: the order answers from its command ids).
+        for (var s = 0; s < FlashSaleLimits.Shards && launched < budget; s++)
+        {
+            while (launched < budget && _lanes[s].Retry.TryDequeue(out var ticket))
+            {
+                Launch(spec, s, ticket);
+                launched++;
+            }
+        }
+
         if (_info.Exhausted)
         {
-            // No order can be placed any more: what is left is answered sold out in bulk, no per-request work.
-            var wakes = _wakes;
-            await Task.WhenAll(Enumerable.Range(0, FlashSaleLimits.Shards).Where(s => _backlog[s] != 0).Select(s => Shard(s).ResolveRestSoldOutAsync()));
-            if (wakes == _wakes)
+            // No new order once the SKU is out: when every placement in flight has its answer stored, what is left
+            // is answered sold out in bulk, with no per-request work.
+            if (_inFlight == 0 && _lanes.All(lane => lane.Done.Count == 0 && lane.Retry.Count == 0))
             {
-                Array.Fill(_backlog, 0L);
+                var wakes = _wakes;
+                await Task.WhenAll(Enumerable.Range(0, FlashSaleLimits.Shards).Where(s => _lanes[s].Remaining != 0)
+                    .Select(s => Shard(s).ResolveRestSoldOutAsync()));
+                if (wakes == _wakes)
+                {
+                    foreach (var lane in _lanes)
+                    {
+                        lane.Remaining = 0;
+                    }
+                }
             }
 
+            _pacer.Take(launched);
             return;
         }
 
-        var budget = Math.Min(_pacer!.Available(Stopwatch.GetElapsedTime(0).Ticks), _options.MaxInFlight);
-        if (budget == 0)
-        {
-            return;
-        }
-
-        var taken = new List<(int Shard, QueuedTicket Ticket)>();
-        for (var i = 0; i < FlashSaleLimits.Shards && taken.Count < budget; i++)
+        for (var i = 0; i < FlashSaleLimits.Shards && launched < budget; i++)
         {
             var s = (_nextShard + i) % FlashSaleLimits.Shards;
-            if (_backlog[s] == 0)
+            var lane = _lanes[s];
+            if (lane.Remaining == 0)
             {
                 continue;
             }
 
             var wakes = _wakes;
-            var peek = await Shard(s).PeekAsync(budget - taken.Count);
+            var peek = await Shard(s).PeekAsync(lane.Cursor, budget - launched);
+            lane.Resolved = Math.Max(lane.Resolved, peek.Resolved);
             // A wake while the peek was out may mean tickets the peek did not see: keep the shard unknown.
-            _backlog[s] = wakes == _wakes ? peek.Backlog : -1;
-            taken.AddRange(peek.Tickets.Select(t => (s, t)));
+            lane.Remaining = wakes == _wakes ? peek.Remaining - peek.Tickets.Count : -1;
+            foreach (var ticket in peek.Tickets)
+            {
+                Launch(spec, s, ticket);
+                lane.Cursor = ticket.Seq + 1;
+                launched++;
+            }
         }
 
         _nextShard = (_nextShard + 1) % FlashSaleLimits.Shards;
-        if (taken.Count == 0)
+        _pacer.Take(launched);
+    }
+
+    /// <summary>Starts one ticket's placement; its answer is kept for <see cref="StoreAnswersAsync"/>.</summary>
+    private void Launch(FlashSaleSpec spec, int shard, QueuedTicket ticket)
+    {
+        _inFlight++;
+        Count(1);
+        _ = RunAsync();
+
+        async Task RunAsync()
+        {
+            var outcome = await PlaceAsync(spec, shard, ticket);
+            _inFlight--;
+            if (outcome == Placement.Retry)
+            {
+                _lanes[shard].Retry.Enqueue(ticket);
+                return;
+            }
+
+            _outOfStock |= outcome == Placement.OutOfStock;
+            _lanes[shard].Done[ticket.Seq] = outcome == Placement.Won;
+        }
+    }
+
+    /// <summary>Stores, per shard, the answers that follow the shard's last stored one without a gap.</summary>
+    private Task StoreAnswersAsync() => Task.WhenAll(Enumerable.Range(0, FlashSaleLimits.Shards).Select(async s =>
+    {
+        var lane = _lanes[s];
+        if (lane.Resolved < 0 || lane.Done.Count == 0)
         {
             return;
         }
 
-        _pacer.Take(taken.Count);
-        var spec = _info.Spec!;
-        var outcomes = await Task.WhenAll(taken.Select(t => PlaceAsync(spec, t.Shard, t.Ticket)));
-        Count(taken.Count);
-
-        if (outcomes.Any(o => o == Placement.OutOfStock))
+        foreach (var stale in lane.Done.Keys.Where(seq => seq < lane.Resolved).ToList())
         {
-            await shards.MarkExhaustedAsync();
-            _info = _info with { Exhausted = true };
+            lane.Done.Remove(stale); // stored already (by an earlier activation, or the bulk sold-out answer)
         }
 
-        // Each shard's answers, in ticket order, up to the first one still open (placed again next tick).
-        await Task.WhenAll(taken.Select((t, i) => (t.Shard, t.Ticket.Seq, Outcome: outcomes[i])).GroupBy(x => x.Shard).Select(async group =>
+        var answers = new List<bool>();
+        for (var seq = lane.Resolved; lane.Done.TryGetValue(seq, out var won); seq++)
         {
-            var answers = group.OrderBy(x => x.Seq).TakeWhile(x => x.Outcome != Placement.Retry).ToList();
-            if (answers.Count > 0)
-            {
-                await Shard(group.Key).ResolveAsync(answers[0].Seq, answers.Select(x => x.Outcome == Placement.Won).ToList());
-                if (_backlog[group.Key] > 0)
-                {
-                    _backlog[group.Key] = Math.Max(0, _backlog[group.Key] - answers.Count);
-                }
-            }
-        }));
-    }
+            answers.Add(won);
+        }
+
+        if (answers.Count == 0)
+        {
+            return;
+        }
+
+        var from = lane.Resolved;
+        await Shard(s).ResolveAsync(from, answers);
+        for (var i = 0; i < answers.Count; i++)
+        {
+            lane.Done.Remove(from + i);
+        }
+
+        lane.Resolved = Math.Max(lane.Resolved, from + answers.Count);
+    }));
 
     private enum Placement
     {

@@ -22,6 +22,7 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
     private FlashSaleInfo? _info;
     private long _infoAt;
     private Task<FlashSaleInfo>? _refreshing;
+    private IGrainTimer? _reporter;
 
     private string SaleId => this.GetPrimaryKeyString();
 
@@ -150,7 +151,21 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
     private AdmissionResult Refused(AdmissionResult result)
     {
         _unreported[result.Outcome] = _unreported.GetValueOrDefault(result.Outcome) + 1;
+        // Counts reach the record with the next refresh, or within one cache period when no buyer comes any more.
+        _reporter ??= this.RegisterGrainTimer(ReportAsync, new GrainTimerCreationOptions(_cacheFor, _cacheFor));
         return result;
+    }
+
+    private async Task ReportAsync(CancellationToken cancellation)
+    {
+        if (_unreported.Count == 0)
+        {
+            _reporter?.Dispose();
+            _reporter = null;
+            return;
+        }
+
+        await RefreshAsync();
     }
 
     /// <summary>The cached view, refreshed when older than <see cref="FlashSaleOptions.CacheFor"/> (one refresh at a time).</summary>

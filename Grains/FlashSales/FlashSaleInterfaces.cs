@@ -28,11 +28,15 @@ public sealed record QueuedTicket(
     [property: Id(0)] long Seq,
     [property: Id(1)] string UserId);
 
-/// <summary>The next tickets of a shard without a final answer, and how many it holds in all.</summary>
+/// <summary>
+/// Tickets of a shard from a point on, with the first ticket still without a final answer (<see cref="Resolved"/>) and
+/// how many tickets there are from the point asked for on (<see cref="Remaining"/>, those returned included).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("flash.ShardBacklog.v1")]
 public sealed record ShardBacklog(
     [property: Id(0)] IReadOnlyList<QueuedTicket> Tickets,
-    [property: Id(1)] long Backlog);
+    [property: Id(1)] long Remaining,
+    [property: Id(2)] long Resolved);
 
 /// <summary>A shard's counters: from its stored state, except <see cref="Refused"/> (since its activation).</summary>
 [GenerateSerializer, Immutable, Alias("flash.ShardStats.v1")]
@@ -85,8 +89,8 @@ public interface IFlashSaleShardGrain : IGrainWithStringKey
 
     [Alias("Ticket")] Task<TicketStatus> GetTicketAsync(long seq);
 
-    /// <summary>Up to <paramref name="max"/> tickets from the first one without a final answer (the same again until resolved).</summary>
-    [Alias("Peek")] Task<ShardBacklog> PeekAsync(int max);
+    /// <summary>Up to <paramref name="max"/> tickets from <paramref name="fromSeq"/> on, or from the first without a final answer if that is later.</summary>
+    [Alias("Peek")] Task<ShardBacklog> PeekAsync(long fromSeq, int max);
 
     /// <summary>Final answers for tickets <paramref name="fromSeq"/>, … in order (true: won); a repeat changes nothing.</summary>
     [Alias("Resolve")] Task ResolveAsync(long fromSeq, IReadOnlyList<bool> won);

@@ -107,15 +107,16 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
     public Task<TicketStatus> GetTicketAsync(long seq) => Enqueue(new Read<TicketStatus>(() => TicketOf(seq)));
 
-    public Task<ShardBacklog> PeekAsync(int max) => Enqueue(new Read<ShardBacklog>(() =>
+    public Task<ShardBacklog> PeekAsync(long fromSeq, int max) => Enqueue(new Read<ShardBacklog>(() =>
     {
+        var from = Math.Max(fromSeq, State.Resolved);
         var tickets = new List<QueuedTicket>();
-        for (var seq = State.Resolved; seq < State.Issued && tickets.Count < max; seq++)
+        for (var seq = from; seq < State.Issued && tickets.Count < max; seq++)
         {
             tickets.Add(new QueuedTicket(seq, Ticket(seq).UserId));
         }
 
-        return new ShardBacklog(tickets, State.Backlog);
+        return new ShardBacklog(tickets, Math.Max(0, State.Issued - from), State.Resolved);
     }));
 
     public Task ResolveAsync(long fromSeq, IReadOnlyList<bool> won) => Enqueue(new Change(() =>

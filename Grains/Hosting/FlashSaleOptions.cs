@@ -7,12 +7,16 @@ public sealed class FlashSaleOptions
 {
     public const string SectionName = "FlashSales";
 
+    /// <summary>How often the drainer looks for tokens and tickets. Default 10 ms (shorter than <see cref="BurstWindow"/>, so late ticks lose no tokens).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.005", "00:00:01")]
+    public TimeSpan DrainTick { get; set; } = TimeSpan.FromMilliseconds(10);
+
     /// <summary>
-    /// The drainer's tick: it creates orders in bursts of at most one tick's worth of the rate, so a one-second window
-    /// holds at most the cap × (1 + tick). Default 50 ms (cap + 5 %).
+    /// The most the drain may catch up at once, as time at the rate (plus one order): a one-second window holds at most
+    /// the cap × (1 + this) + 1. Default 40 ms (within cap + 5 % from 100 orders/s up).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:01")]
-    public TimeSpan DrainTick { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan BurstWindow { get; set; } = TimeSpan.FromMilliseconds(40);
 
     /// <summary>
     /// How old a silo's cached view of a sale (started, sold out) may be before its next buyer refreshes it. Default
