@@ -23,7 +23,7 @@ public static class FlashSaleBench
     private const double P99BarMs = 50;
 
     public sealed record Settings(int Requests, int Users, long Stock, int Rate, int ArrivalRate, int PerUserLimit, int Buffer,
-        bool Search, double SearchSeconds, int SearchMaxRate, TimeSpan DrainTimeout);
+        bool Search, double SearchSeconds, int SearchMaxRate, TimeSpan DrainTimeout, int Warmup);
 
     public static Command Create(CliContext cli)
     {
@@ -38,14 +38,15 @@ public static class FlashSaleBench
         var searchSeconds = CliValues.NumberOption("--search-seconds", 2, 1, 30, "Seconds of arrivals per search step");
         var searchMax = CliValues.NumberOption("--search-max-rate", 80_000, 1_000, 1_000_000, "Highest arrival rate the search tries");
         var drainTimeout = CliValues.NumberOption("--drain-timeout-seconds", 300, 1, 3_600, "How long to wait for the backlog to drain");
+        var warmup = CliValues.NumberOption("--warmup", 5_000, 0, 100_000, "Requests offered to a throwaway sale first (at most 5,000/s), not measured");
         var bench = new Command("bench", "Load tool: a burst of buy requests in an open model; admission latency, drain rate per second, winners, RESULT line")
         {
-            requests, users, stock, rate, arrival, perUser, buffer, noSearch, searchSeconds, searchMax, drainTimeout,
+            requests, users, stock, rate, arrival, perUser, buffer, noSearch, searchSeconds, searchMax, drainTimeout, warmup,
         };
         bench.SetAction(parse => cli.WithClientAsync(parse, client => RunAsync(client, new Settings(
             parse.GetValue(requests), parse.GetValue(users), parse.GetValue(stock), parse.GetValue(rate), parse.GetValue(arrival),
             parse.GetValue(perUser), parse.GetValue(buffer), !parse.GetValue(noSearch), parse.GetValue(searchSeconds),
-            parse.GetValue(searchMax), TimeSpan.FromSeconds(parse.GetValue(drainTimeout))), cli.Output)));
+            parse.GetValue(searchMax), TimeSpan.FromSeconds(parse.GetValue(drainTimeout)), parse.GetValue(warmup)), cli.Output)));
         return bench;
     }
 
@@ -56,6 +57,14 @@ public static class FlashSaleBench
         var run = $"fb{DateTime.UtcNow:HHmmss}{Random.Shared.Next(1000):000}";
         output.WriteLine($"flashsale bench {run}: {s.Requests} requests from {s.Users} buyers at {s.ArrivalRate}/s; stock {s.Stock}, cap {s.Rate} orders/s, per-user limit {s.PerUserLimit}, buffer {s.Buffer}");
         output.WriteLine($"  machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+
+        if (s.Warmup > 0)
+        {
+            // A throwaway sale first: the JIT and the first activations would otherwise be measured as admission latency.
+            var warm = await OfferAsync(client, $"{run}w", s.Warmup, Math.Max(1, s.Warmup / 2), Math.Max(1, s.Warmup / 20), s.Rate, Math.Min(s.ArrivalRate, 5_000), s.PerUserLimit, s.Buffer);
+            output.WriteLine($"  warm-up: {s.Warmup} requests on sale {warm.SaleId}, admission p99 {LatencySummary.From(warm.Latency).P99:0.00} ms (not counted)");
+            await Task.Delay(2_000);
+        }
 
         var memory = new MemoryWatch(client);
         using var watching = new CancellationTokenSource();
