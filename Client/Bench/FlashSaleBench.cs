@@ -50,7 +50,14 @@ public static class FlashSaleBench
         return bench;
     }
 
-    private sealed record Burst(string SaleId, LongHistogram Latency, Dictionary<AdmissionOutcome, long> Answers, List<string> Tickets, long Errors, double Seconds);
+    private sealed record Burst(string SaleId, LongHistogram Latency, Dictionary<AdmissionOutcome, long> Answers, List<string> Tickets,
+        Dictionary<string, long> ErrorTypes, double Seconds)
+    {
+        /// <summary>Requests that got no answer (the client gave up: a timeout, the gateway gone).</summary>
+        public long Errors => ErrorTypes.Values.Sum();
+
+        public string DescribeErrors() => string.Join(", ", ErrorTypes.OrderByDescending(e => e.Value).Select(e => $"{e.Key} {e.Value}"));
+    }
 
     public static async Task<int> RunAsync(IClusterClient client, Settings s, TextWriter output)
     {
@@ -73,7 +80,11 @@ public static class FlashSaleBench
         var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer);
         var admission = LatencySummary.From(burst.Latency);
         output.WriteLine($"  offered in {burst.Seconds:0.00} s; admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
-        output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{Snake(a.Key)} {a.Value}"))}{(burst.Errors > 0 ? $", errors {burst.Errors}" : "")}");
+        output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{Snake(a.Key)} {a.Value}"))}");
+        if (burst.Errors > 0)
+        {
+            output.WriteLine($"  no answer (the client gave up; such a request may still have been queued, the sale's own counters below count it): {burst.DescribeErrors()}");
+        }
 
         var sale = client.GetGrain<IFlashSaleGrain>(burst.SaleId);
         var drainClock = Stopwatch.StartNew();
@@ -106,9 +117,12 @@ public static class FlashSaleBench
         }
 
         var winners = answers.Where(a => a.State == TicketState.Won).ToList();
-        var lost = answers.Count(a => a.State is TicketState.Pending or TicketState.Unknown);
+        // Lost: a request the client was told is queued that has no final answer, or anything the sale itself still holds.
+        var lost = answers.Count(a => a.State is TicketState.Pending or TicketState.Unknown) + status.Backlog;
         var distinctOrders = winners.Select(w => w.OrderId).Distinct().Count();
-        var oversold = Math.Max(0, distinctOrders - s.Stock) + (winners.Count - distinctOrders);
+        // The sale's own count of winners (it includes requests queued whose answer the client never received).
+        var won = status.Won;
+        var oversold = Math.Max(0, won - s.Stock) + (winners.Count - distinctOrders);
         var perUserMax = winners.Count == 0 ? 0 : winners.GroupBy(w => w.UserId).Max(g => g.Count());
 
         // Orders per one-second window, from the orders' stored placement times (not the drainer's own count).
@@ -135,7 +149,8 @@ public static class FlashSaleBench
         }
 
         var level = await client.GetGrain<IStockGrain>(SkuOf(burst.SaleId)).GetAsync();
-        output.WriteLine($"  drained in {drainClock.Elapsed.TotalSeconds:0.0} s; winners {winners.Count} (stock {s.Stock}), sold out {answers.Count(a => a.State == TicketState.SoldOut)}, lost {lost}, orders missing {missingOrders}, most units per buyer {perUserMax} (limit {s.PerUserLimit})");
+        output.WriteLine($"  sale's counters: accepted {status.Accepted}, processed {status.Processed}, won {status.Won}, backlog {status.Backlog}, refused {string.Join(", ", status.Refused.OrderBy(r => r.Key).Select(r => $"{Snake(r.Key)} {r.Value}"))}");
+        output.WriteLine($"  drained in {drainClock.Elapsed.TotalSeconds:0.0} s; winners told to the client {winners.Count} (stock {s.Stock}), sold out {answers.Count(a => a.State == TicketState.SoldOut)}, lost {lost}, orders missing {missingOrders}, most units per buyer {perUserMax} (limit {s.PerUserLimit})");
         output.WriteLine($"  SKU after the sale: available {level.Available}, reserved {level.Reserved}, sold {level.Sold}");
         output.WriteLine($"  drain: max {maxRate}/s, min {minFullRate}/s over whole seconds while a backlog remained (cap {s.Rate}/s: goal ≤ {s.Rate * 1.05:0}, ≥ {s.Rate * 0.9:0})");
         output.WriteLine($"  silo memory: {memory.Describe()}");
@@ -148,10 +163,12 @@ public static class FlashSaleBench
 
         var accepted = burst.Answers.GetValueOrDefault(AdmissionOutcome.Queued);
         var refused = burst.Answers.Where(a => a.Key != AdmissionOutcome.Queued).Sum(a => a.Value);
+        output.WriteLine($"  requests without an answer: {burst.Errors}");
         output.WriteLine($"  machine after: load average {LoadAverage()}");
-        output.WriteLine($"RESULT accepted={accepted} refused={refused} won={winners.Count} oversold={oversold} lost={lost} " +
+        output.WriteLine($"RESULT accepted={accepted} refused={refused} won={won} oversold={oversold} lost={lost} " +
             $"max_rate_per_s={maxRate} cap_per_s={s.Rate} admit_p99_ms={admission.P99:0.00} max_arrival_rate_at_50ms={(s.Search ? maxAt50.ToString(System.Globalization.CultureInfo.InvariantCulture) : "not_searched")}");
-        return oversold == 0 && lost == 0 && missingOrders == 0 && perUserMax <= s.PerUserLimit && level.Reserved + level.Sold <= s.Stock ? Cli.Ok : Cli.Refused;
+        return oversold == 0 && lost == 0 && missingOrders == 0 && perUserMax <= s.PerUserLimit && level.Reserved + level.Sold <= s.Stock
+            && level.Reserved + level.Sold == won ? Cli.Ok : Cli.Refused;
     }
 
     /// <summary>Doubling, then halving the step, a few short bursts: the highest arrival rate whose admission p99 was ≤ 50 ms.</summary>
@@ -167,7 +184,7 @@ public static class FlashSaleBench
             var burst = await OfferAsync(client, $"{run}s{step}", requests, Math.Max(1, (int)(s.Users * (double)requests / s.Requests)),
                 Math.Min(stock, FlashSaleLimits.MaxStock), s.Rate, rate, s.PerUserLimit, s.Buffer);
             var p99 = LatencySummary.From(burst.Latency).P99;
-            output.WriteLine($"    {rate,7}/s: p99 {p99:0.00} ms, max {LatencySummary.From(burst.Latency).Max:0.00} ms{(burst.Errors > 0 ? $", errors {burst.Errors}" : "")}");
+            output.WriteLine($"    {rate,7}/s: p99 {p99:0.00} ms, max {LatencySummary.From(burst.Latency).Max:0.00} ms{(burst.Errors > 0 ? $", no answer: {burst.DescribeErrors()}" : "")} (load average {LoadAverage()})");
             if (p99 <= P99BarMs && burst.Errors == 0)
             {
                 good = Math.Max(good, rate);
@@ -183,7 +200,14 @@ public static class FlashSaleBench
                 break;
             }
 
-            await Task.Delay(1_000); // let the last burst's drain and garbage settle a little
+            // The next step must not share the machine with this one's drain.
+            var drained = Stopwatch.StartNew();
+            while ((await client.GetGrain<IFlashSaleGrain>(burst.SaleId).GetStatusAsync()) is { Backlog: > 0 } && drained.Elapsed < s.DrainTimeout)
+            {
+                await Task.Delay(250);
+            }
+
+            await Task.Delay(1_000);
         }
 
         return good;
@@ -215,7 +239,7 @@ public static class FlashSaleBench
         var answers = new Dictionary<AdmissionOutcome, long>();
         var tickets = new List<string>();
         var gate = new object();
-        long errors = 0;
+        var errors = new Dictionary<string, long>();
         var pending = new List<Task>(requests);
         var ticksPerRequest = Stopwatch.Frequency / (double)arrivalRate;
         var start = Stopwatch.GetTimestamp();
@@ -255,9 +279,12 @@ public static class FlashSaleBench
                     }
                 }
             }
-            catch (Exception)
+            catch (Exception ex)
             {
-                Interlocked.Increment(ref errors);
+                lock (gate)
+                {
+                    errors[ex.GetType().Name] = errors.GetValueOrDefault(ex.GetType().Name) + 1;
+                }
             }
         }
     }
@@ -295,27 +322,40 @@ public static class FlashSaleBench
         private long _peak;
         private long _first;
         private string? _unavailable;
+        private int _missed;
 
         public async Task RunAsync(CancellationToken stop)
         {
+            IBenchControlGrain control;
             try
             {
-                var control = client.GetGrain<IBenchControlGrain>(0);
-                while (!stop.IsCancellationRequested)
+                control = client.GetGrain<IBenchControlGrain>(0);
+            }
+            catch (ArgumentException)
+            {
+                _unavailable = "not measured (the silo hosts no bench grains: start it with Benchmarks:Enabled=true, as ./bench.sh does)";
+                return;
+            }
+
+            while (!stop.IsCancellationRequested)
+            {
+                try
                 {
                     var sample = await control.SampleAsync(false);
                     _first = _first == 0 ? sample.WorkingSetBytes : _first;
                     _peak = Math.Max(_peak, sample.WorkingSetBytes);
-                    await Task.Delay(250, stop).ContinueWith(_ => { }, TaskScheduler.Default);
                 }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _unavailable = "not measured (the silo hosts no bench grains: start it with Benchmarks:Enabled=true, as ./bench.sh does)";
+                catch (Exception ex) when (ex is TimeoutException or OrleansException)
+                {
+                    _missed++; // an overloaded silo answers late; the next sample counts
+                }
+
+                await Task.Delay(250, stop).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
 
         public string Describe() => _unavailable ?? new StringBuilder()
-            .Append($"peak working set {_peak / 1048576.0:0} MiB (at start {_first / 1048576.0:0} MiB)").ToString();
+            .Append(_peak == 0 ? "no sample answered" : $"peak working set {_peak / 1048576.0:0} MiB (at start {_first / 1048576.0:0} MiB)")
+            .Append(_missed > 0 ? $", {_missed} samples not answered in time" : "").ToString();
     }
 }
