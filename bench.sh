@@ -6,6 +6,9 @@
 #                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
 #                                       requests per event and durable throughput (about 2 minutes)
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
+#   ./bench.sh -- flashsale --requests 100000 --users 50000 --stock 3000 --rate 500
+#                                       issue 12: `flashsale bench` (arguments after `flashsale` go to it) against
+#                                       this silo; with --profile azure too (docs/BENCHMARKS.md, "Flash sale (issue 12)")
 #   ./bench.sh -- --workload consistency  issue 11: placements with vs without reservations, a flash-sale SKU, racing
 #                                       buyers, hot stock and GMV ledgers (docs/BENCHMARKS.md, "Consistency (issue 11)")
 #   Telemetry__Enabled=false ./bench.sh   telemetry off (issue 13's on/off comparison; on is the default, metrics only
@@ -75,6 +78,11 @@ for port in "$Silo__GatewayPort" "$Silo__SiloPort"; do
 done
 
 client_args=()
+command=(bench)
+if [ "${bench_args[0]:-}" = flashsale ]; then
+  command=(flashsale bench)
+  bench_args=("${bench_args[@]:1}")
+fi
 if [ "$profile" = azure ]; then
   if scripts/azurite.sh status | grep -q running; then
     echo "error: the bench's Azurite (.azurite/bench) is already running; stop it with AZURITE_INSTANCE=bench scripts/azurite.sh stop" >&2
@@ -87,7 +95,7 @@ if [ "$profile" = azure ]; then
   run_id="bench-$(date +%H%M%S)"
   export Silo__Profile=Azure Silo__AzureStorage="$connection" Silo__ClusterId="$run_id" Silo__ServiceId="$run_id"
   client_args=(--cluster-id "$run_id")
-  bench_args=(--profile azure --azure-storage "$connection"
+  [ "${command[0]}" = flashsale ] || bench_args=(--profile azure --azure-storage "$connection"
     --emulator-pid "table=$(cat .azurite/bench/pids/table.pid)" --emulator-pid "queue=$(cat .azurite/bench/pids/queue.pid)"
     "${bench_args[@]}")
 else
@@ -104,4 +112,4 @@ for _ in $(seq 1 120); do
 done
 
 echo "== bench (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll --gateway "127.0.0.1:$Silo__GatewayPort" "${client_args[@]}" bench "${bench_args[@]}"
+dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll --gateway "127.0.0.1:$Silo__GatewayPort" "${client_args[@]}" "${command[@]}" "${bench_args[@]}"

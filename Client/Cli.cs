@@ -21,7 +21,7 @@ public sealed class CliContext(TextWriter output, TextWriter error, ClusterRunne
 
 /// <summary>
 /// The command line: <c>order</c>, <c>demo</c>, <c>bench</c>, <c>deadletters</c>, <c>subscribers</c>, <c>stock</c>,
-/// <c>coupon</c>, <c>audit</c>, <c>help</c>, with the global <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok,
+/// <c>coupon</c>, <c>audit</c>, <c>flashsale</c>, <c>help</c>, with the global <c>--gateway</c> and <c>--cluster-id</c>. Exit codes: 0 ok,
 /// 1 refused / not found / nothing to retry / a failed backfill / an audit with discrepancies, 2 bad command line,
 /// 3 gateway unreachable, 130 Ctrl+C while watching a backfill (the job goes on).
 /// Every problem is one line on the error writer.
@@ -113,6 +113,7 @@ public static class Cli
             InventoryCommands.CreateStock(context),
             InventoryCommands.CreateCoupon(context),
             AuditCommands.Create(context),
+            FlashSaleCommands.Create(context),
         };
         root.Options.Add(gateways);
         root.Options.Add(clusterId);

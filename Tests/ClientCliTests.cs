@@ -258,6 +258,58 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         AssertUsageError(await RunWithoutClusterAsync(args));
 
     [Fact]
+    public async Task A_flash_sale_is_created_bought_followed_and_reported_from_the_command_line()
+    {
+        var sale = $"cli-fs-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await RunAsync("stock", "set", $"{sale}-sku", "2")).ExitCode);
+        var created = await RunAsync("flashsale", "create", sale, "--sku", $"{sale}-sku", "--stock", "2", "--rate", "50", "--price", "3.50");
+        Assert.True(created.ExitCode == 0, created.Error);
+
+        var bought = await RunAsync("flashsale", "buy", sale, "--user", "u-1", "--request-id", "r-1");
+        Assert.Equal(0, bought.ExitCode);
+        Assert.StartsWith("queued ticket=", bought.Output.Trim());
+        var ticket = bought.Output.Trim()["queued ticket=".Length..];
+        Assert.Equal($"duplicate ticket={ticket}", (await RunAsync("flashsale", "buy", sale, "--user", "u-1", "--request-id", "r-1")).Output.Trim());
+        var limited = await RunAsync("flashsale", "buy", sale, "--user", "u-1", "--request-id", "r-2");
+        Assert.Equal(1, limited.ExitCode);
+        Assert.StartsWith("limit_reached", limited.Error);
+        Assert.Equal(0, (await RunAsync("flashsale", "rate", sale, "60")).ExitCode);
+
+        var won = await Eventually.Until(() => RunAsync("flashsale", "ticket", sale, ticket), r => r.Output.StartsWith("won", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), r => $"ticket {ticket}: '{r.Output.Trim()}' '{r.Error.Trim()}'");
+        Assert.Equal($"won order={sale}.{ticket.Replace('-', '.')}", won.Output.Trim());
+        var status = await RunAsync("flashsale", "status", sale);
+        Assert.Contains("accepted 1, processed 1, won 1, backlog 0", status.Output);
+        Assert.Contains("rate 60/s", status.Output);
+        Assert.Equal(1, (await RunAsync("flashsale", "status", $"{sale}-none")).ExitCode);
+    }
+
+    [Theory]
+    [InlineData("flashsale")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "0", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "-5", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "100001", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "0")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "1000000")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10")]
+    [InlineData("flashsale", "create", "fs/1", "--sku", "sku-1", "--stock", "10", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku 1", "--stock", "10", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "10", "--per-user-limit", "0")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "10", "--buffer", "0")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "10", "--starts-at", "tomorrow")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "10", "--price", "0")]
+    [InlineData("flashsale", "buy", "fs-1", "--user", "u/1", "--request-id", "r-1")]
+    [InlineData("flashsale", "buy", "fs-1", "--user", "u-1")]
+    [InlineData("flashsale", "rate", "fs-1", "0")]
+    [InlineData("flashsale", "rate", "fs-1", "10001")]
+    [InlineData("flashsale", "status")]
+    [InlineData("flashsale", "ticket", "fs-1")]
+    [InlineData("flashsale", "bench", "--requests", "0")]
+    [InlineData("flashsale", "bench", "--rate", "20000")]
+    public async Task Bad_flashsale_arguments_are_usage_errors_before_any_connection(params string[] args) =>
+        AssertUsageError(await RunWithoutClusterAsync(args));
+
+    [Fact]
     public async Task Stock_and_coupon_figures_are_bounded_with_the_limits_in_the_message()
     {
         AssertUsageError(await RunWithoutClusterAsync("stock", "set", "sku-1", $"{InventoryLimits.MaxStock + 1}"), $"{InventoryLimits.MaxStock}");

@@ -60,6 +60,12 @@ public static class OrderMessagingSiloBuilderExtensions
             .BindConfiguration(BackfillOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<FlashSaleOptions>()
+            .BindConfiguration(FlashSaleOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate<IOptions<ReminderOptions>>((sales, reminders) => sales.WakePeriod >= reminders.Value.MinimumReminderPeriod,
+                "FlashSales:WakePeriod is the drainer's reminder period: it must be at least Orleans' ReminderOptions.MinimumReminderPeriod")
+            .ValidateOnStart();
         services.AddOptions<OrderTimeoutOptions>()
             .BindConfiguration(OrderTimeoutOptions.SectionName)
             .ValidateDataAnnotations()

@@ -1,0 +1,246 @@
+using System.Globalization;
+
+namespace OrderFlow.Contracts;
+
+/// <summary>
+/// Bounds of a flash sale (checked before any write, in the CLI and in the grains). Every piece of state that grows
+/// with traffic is bounded by one of them: tickets per sale by <see cref="MaxStock"/> (a ticket holds a unit), the
+/// backlog by the sale's buffer (at most <see cref="MaxBuffer"/>).
+/// </summary>
+public static class FlashSaleLimits
+{
+    /// <summary>Admission shards per sale: a buyer's requests go to shard <see cref="ShardOf"/> of his user id.</summary>
+    public const int Shards = 8;
+
+    /// <summary>Longest sale id: a winner's order id is <c>{sale}.{shard}.{seq}</c> and must stay within <see cref="Ids.MaxLength"/>.</summary>
+    public const int MaxSaleIdLength = 96;
+
+    /// <summary>Most units one sale may sell (so most tickets it ever holds).</summary>
+    public const long MaxStock = 100_000;
+
+    /// <summary>Highest drain rate: orders created per second across the cluster.</summary>
+    public const int MaxRate = 10_000;
+
+    /// <summary>Most units one user may hold in one sale.</summary>
+    public const int MaxPerUserLimit = 100;
+
+    /// <summary>Largest backlog bound (queued requests not yet turned into an order or a final answer).</summary>
+    public const int MaxBuffer = 100_000;
+
+    public const int DefaultBuffer = 10_000;
+
+    /// <summary>Latest start a sale may be given, from now.</summary>
+    public static readonly TimeSpan MaxStartAhead = TimeSpan.FromDays(366);
+
+    /// <summary>Highest unit price of the sale's orders (the order's own bound).</summary>
+    public const decimal MaxPrice = 10_000_000m;
+
+    public static string? SaleIdProblem(string? saleId) =>
+        Ids.Problem(saleId, "sale id")
+        ?? (saleId!.Length > MaxSaleIdLength ? $"sale id must be at most {MaxSaleIdLength} characters, was {saleId.Length}" : null);
+
+    public static string? StockProblem(long stock) =>
+        stock is < 1 or > MaxStock ? $"sale stock must be between 1 and {MaxStock}, was {stock}" : null;
+
+    public static string? RateProblem(long rate) =>
+        rate is < 1 or > MaxRate ? $"rate must be between 1 and {MaxRate} orders per second, was {rate}" : null;
+
+    public static string? PerUserLimitProblem(long limit) =>
+        limit is < 1 or > MaxPerUserLimit ? $"per-user limit must be between 1 and {MaxPerUserLimit}, was {limit}" : null;
+
+    public static string? BufferProblem(long buffer) =>
+        buffer is < 1 or > MaxBuffer ? $"buffer must be between 1 and {MaxBuffer}, was {buffer}" : null;
+
+    public static string? PriceProblem(decimal price) =>
+        price <= 0 || price > MaxPrice || decimal.Round(price, 2) != price
+            ? $"price must be positive, at most {MaxPrice} and in whole cents, was {price.ToString(CultureInfo.InvariantCulture)}"
+            : null;
+
+    /// <summary>Every problem of <paramref name="spec"/> for sale <paramref name="saleId"/>, or null; <paramref name="now"/> bounds the start.</summary>
+    public static string? SpecProblem(string saleId, FlashSaleSpec? spec, DateTimeOffset now) =>
+        SaleIdProblem(saleId)
+        ?? (spec is null ? "the sale's settings are missing" : null)
+        ?? Ids.Problem(spec!.Sku, "SKU")
+        ?? StockProblem(spec.Stock)
+        ?? RateProblem(spec.Rate)
+        ?? PerUserLimitProblem(spec.PerUserLimit)
+        ?? BufferProblem(spec.Buffer)
+        ?? PriceProblem(spec.Price)
+        ?? (spec.StartsAt > now + MaxStartAhead ? $"the start must be at most {MaxStartAhead.TotalDays:0} days ahead, was {spec.StartsAt:O}" : null);
+
+    /// <summary>
+    /// The admission shard of <paramref name="userId"/>: FNV-1a of its characters, so every silo and client agrees, and
+    /// all of one user's requests meet in one shard (the per-user limit and duplicates are decided there, locally).
+    /// </summary>
+    public static int ShardOf(string userId)
+    {
+        var hash = 2166136261u;
+        foreach (var c in userId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash % Shards);
+    }
+
+    /// <summary>The ticket id of the <paramref name="seq"/>-th ticket of <paramref name="shard"/>: <c>{shard}-{seq}</c>.</summary>
+    public static string TicketId(int shard, long seq) => $"{shard}-{seq}";
+
+    /// <summary>Parses a ticket id; false for anything else (refused as bad input).</summary>
+    public static bool TryParseTicket(string? ticket, out int shard, out long seq)
+    {
+        shard = 0;
+        seq = 0;
+        var dash = ticket?.IndexOf('-') ?? -1;
+        return dash > 0 && ticket!.Length <= 32
+            && int.TryParse(ticket.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out shard) && shard < Shards
+            && long.TryParse(ticket.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out seq) && seq < MaxStock;
+    }
+
+    /// <summary>The order a ticket becomes: <c>{sale}.{shard}.{seq}</c> (fixed, so placing it again is a repeat).</summary>
+    public static string OrderIdOf(string saleId, int shard, long seq) => $"{saleId}.{shard}.{seq}";
+}
+
+/// <summary>
+/// A flash sale's settings. <see cref="Rate"/> is the most orders per second the drain creates across the cluster
+/// (changeable while the sale runs); <see cref="Buffer"/> bounds the backlog; <see cref="Price"/> is the unit price of
+/// the winners' orders.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("flash.FlashSaleSpec.v1")]
+public sealed record FlashSaleSpec(
+    [property: Id(0)] string Sku,
+    [property: Id(1)] long Stock,
+    [property: Id(2)] int Rate,
+    [property: Id(3)] DateTimeOffset StartsAt,
+    [property: Id(4)] int PerUserLimit,
+    [property: Id(5)] int Buffer,
+    [property: Id(6)] decimal Price);
+
+/// <summary>Why an operator's flash-sale command was refused (nothing written).</summary>
+public enum FlashSaleError
+{
+    /// <summary>A value outside its bounds or alphabet (<see cref="FlashSaleLimits"/>, <see cref="Ids"/>).</summary>
+    InvalidInput = 1,
+
+    /// <summary>No sale with this id was created.</summary>
+    UnknownSale = 2,
+
+    /// <summary>The sale exists with other settings (creating it again with the same ones is a harmless repeat).</summary>
+    SaleExists = 3,
+
+    /// <summary>The SKU has no stock record (<c>stock set</c> creates it).</summary>
+    UnknownSku = 4,
+
+    /// <summary>The SKU has fewer units available than the sale's stock.</summary>
+    InsufficientStock = 5,
+}
+
+/// <summary>The answer to <c>create</c> or <c>rate</c>: accepted with the sale's settings, or refused with a reason.</summary>
+[GenerateSerializer, Immutable, Alias("flash.FlashSaleCommandResult.v1")]
+public sealed record FlashSaleCommandResult(
+    [property: Id(0)] bool Accepted,
+    [property: Id(1)] FlashSaleError? Error,
+    [property: Id(2)] string? Message,
+    [property: Id(3)] FlashSaleSpec? Spec);
+
+/// <summary>The answer to a buy request. Every request gets exactly one of these; none is an exception.</summary>
+public enum AdmissionOutcome
+{
+    /// <summary>Durably buffered with a unit held for it: the ticket tells when its order is created.</summary>
+    Queued = 1,
+
+    /// <summary>The same user sent this request id before and it was queued: the earlier ticket.</summary>
+    Duplicate = 2,
+
+    /// <summary>No unit left (answered without back-end work once the sale is exhausted).</summary>
+    SoldOut = 3,
+
+    /// <summary>The sale has not started yet.</summary>
+    NotStarted = 4,
+
+    /// <summary>The user already holds the sale's per-user limit of units.</summary>
+    LimitReached = 5,
+
+    /// <summary>The backlog is at its bound (or storage did not take the request): retry after <see cref="AdmissionResult.RetryAfterMs"/>.</summary>
+    Busy = 6,
+
+    /// <summary>No sale with this id.</summary>
+    UnknownSale = 7,
+
+    /// <summary>A bad user id or request id (<see cref="Ids"/>): nothing written.</summary>
+    InvalidInput = 8,
+}
+
+[GenerateSerializer, Immutable, Alias("flash.AdmissionResult.v1")]
+public sealed record AdmissionResult(
+    [property: Id(0)] AdmissionOutcome Outcome,
+    [property: Id(1)] string? Ticket = null,
+    [property: Id(2)] int? RetryAfterMs = null,
+    [property: Id(3)] string? Message = null);
+
+/// <summary>Where a ticket stands.</summary>
+public enum TicketState
+{
+    /// <summary>Queued; its order is not created yet.</summary>
+    Pending = 1,
+
+    /// <summary>Its order was created (<see cref="TicketStatus.OrderId"/>), through the normal pipeline.</summary>
+    Won = 2,
+
+    /// <summary>No order: the SKU ran out before its turn.</summary>
+    SoldOut = 3,
+
+    /// <summary>No such ticket (or no such sale, or a bad ticket id).</summary>
+    Unknown = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("flash.TicketStatus.v1")]
+public sealed record TicketStatus(
+    [property: Id(0)] TicketState State,
+    [property: Id(1)] string? OrderId = null,
+    [property: Id(2)] string? UserId = null,
+    [property: Id(3)] string? Message = null);
+
+/// <summary>
+/// A sale's live counters. <see cref="Accepted"/>, <see cref="Processed"/>, <see cref="Won"/> and <see cref="Backlog"/>
+/// come from the shards' stored state; <see cref="Refused"/> counts refusals since the answering activations started
+/// (in memory: a refusal writes nothing). <see cref="Windows"/> holds orders created per second (unix second → count)
+/// over the drainer's recent past; <see cref="CurrentRate"/> is the last complete second's.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("flash.FlashSaleStatus.v1")]
+public sealed record FlashSaleStatus(
+    [property: Id(0)] string SaleId,
+    [property: Id(1)] bool Exists,
+    [property: Id(2)] FlashSaleSpec? Spec,
+    [property: Id(3)] long Accepted,
+    [property: Id(4)] IReadOnlyDictionary<AdmissionOutcome, long> Refused,
+    [property: Id(5)] long Processed,
+    [property: Id(6)] long Won,
+    [property: Id(7)] long Backlog,
+    [property: Id(8)] long CurrentRate,
+    [property: Id(9)] long UnitsLeft,
+    [property: Id(10)] bool SoldOut,
+    [property: Id(11)] IReadOnlyDictionary<long, long> Windows);
+
+/// <summary>
+/// A flash sale (key = sale id), for buyers and operators; the only flash-sale interface a client reaches. Answered by
+/// a stateless worker on the silo the client is connected to, which refuses locally (not started, sold out, bad
+/// input) from a cache of the sale refreshed every half second, and passes the rest to the buyer's admission shard.
+/// </summary>
+[Alias("flash.IFlashSaleGrain")]
+[ClientCallable]
+public interface IFlashSaleGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the sale; the same settings again is a repeat, others are refused <see cref="FlashSaleError.SaleExists"/>.</summary>
+    [Alias("Create")] Task<FlashSaleCommandResult> CreateAsync(FlashSaleSpec spec);
+
+    /// <summary>Changes the drain rate (orders per second), effective within one drain tick.</summary>
+    [Alias("SetRate")] Task<FlashSaleCommandResult> SetRateAsync(int rate);
+
+    /// <summary>Admission: answered at once, durably buffered before <see cref="AdmissionOutcome.Queued"/>.</summary>
+    [Alias("Buy")] Task<AdmissionResult> BuyAsync(string userId, string requestId);
+
+    [Alias("Ticket")] Task<TicketStatus> GetTicketAsync(string ticket);
+
+    [Alias("Status")] Task<FlashSaleStatus> GetStatusAsync();
+}

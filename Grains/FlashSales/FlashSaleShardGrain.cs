@@ -1,0 +1,543 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using Orleans.Concurrency;
+using Orleans.Storage;
+
+namespace OrderFlow.Grains.FlashSales;
+
+/// <summary>
+/// One admission shard of a sale (<see cref="IFlashSaleShardGrain"/>): decides every request of the users hashed to it
+/// — duplicate, per-user limit, backlog bound, a unit left — and stores the queued ones with <b>group commit</b>: the
+/// requests that arrive while a write is in flight form the next batch (up to <see cref="MaxBatch"/>), which takes its
+/// units from the sale in one call and is stored in one head write, and each request is answered only after that write.
+/// So admission costs a share of two writes per batch, not a write per request.
+/// <para>
+/// Everything that changes the head goes through the one queue (admissions, the drain's answers), so there is never a
+/// second write in flight and nothing is read from a batch that is not yet stored. After a failed write the head is
+/// re-read (<see cref="GuardedState{T}"/>): requests whose tickets landed anyway are answered queued, the others busy.
+/// </para>
+/// <para>
+/// Bounds: tickets ≤ the units this shard was handed (≤ the sale's stock, ≤ <see cref="FlashSaleLimits.MaxStock"/>),
+/// held in memory with their request ids for duplicates and per-user counts; backlog ≤ ⌈buffer / shards⌉.
+/// </para>
+/// </summary>
+[Reentrant]
+[GrainType("flash-shard")]
+public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
+{
+    /// <summary>Most requests (and drain answers) one commit takes.</summary>
+    public const int MaxBatch = 256;
+
+    /// <summary>Tickets per sealed segment record; the head holds fewer than this many (plus one batch).</summary>
+    public const int SegmentSize = 256;
+
+    private const string SegmentStateName = "flash-shard.segment";
+    private static readonly GrainType SegmentType = GrainType.Create("flash-shard.segment");
+
+    private readonly GuardedState<FlashShardState> _head;
+    private readonly IGrainStorage _segmentStorage;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private readonly Queue<Operation> _queue = new();
+    private readonly List<List<FlashTicket>> _segments = [];
+    private readonly Dictionary<(string User, string Request), long> _byRequest = [];
+    private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
+    private readonly Dictionary<AdmissionOutcome, long> _refused = [];
+    private FlashSaleSpec _spec = null!;
+    private string _saleId = "";
+    private int _shard;
+    private bool _saleSoldOut;
+    private bool _pumping;
+
+    public FlashSaleShardGrain(
+        [PersistentState("flash-shard", StorageNames.Ledgers)] IPersistentState<FlashShardState> head,
+        [FromKeyedServices(StorageNames.Ledgers)] IGrainStorage segmentStorage,
+        TimeProvider clock,
+        ILogger<FlashSaleShardGrain> logger)
+    {
+        _head = new GuardedState<FlashShardState>(head);
+        _segmentStorage = segmentStorage;
+        _clock = clock;
+        _logger = logger;
+    }
+
+    private FlashShardState State => _head.State;
+
+    public static string KeyOf(string saleId, int shard) => $"{saleId}~{shard}";
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        var tilde = key.LastIndexOf('~');
+        _saleId = key[..tilde];
+        _shard = int.Parse(key[(tilde + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var info = await GrainFactory.GetGrain<IFlashSaleRecordGrain>(_saleId).RefreshAsync(null);
+        // Fronts call a shard only for a sale that exists; anything else is a caller inside the cluster gone wrong.
+        _spec = info.Spec ?? throw new InvalidOperationException($"flash sale {_saleId} does not exist");
+        _saleSoldOut = info.SoldOut;
+        for (var n = 0; n < State.Sealed; n++)
+        {
+            var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
+            await _segmentStorage.ReadStateAsync(SegmentStateName, SegmentId(n), record);
+            // A head counts a segment only after the segment's own write landed: a missing one is storage losing data.
+            _segments.Add(record.RecordExists && record.State is { } segment
+                ? segment.Tickets
+                : throw new InvalidOperationException($"flash sale {_saleId} shard {_shard}: segment {n} of {State.Sealed} is missing from storage"));
+        }
+
+        Reindex();
+    }
+
+    public Task<AdmissionResult> AdmitAsync(string userId, string requestId)
+    {
+        if ((Ids.Problem(userId, "user id") ?? Ids.Problem(requestId, "request id")) is { } problem)
+        {
+            return Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem));
+        }
+
+        if (FlashSaleLimits.ShardOf(userId) != _shard)
+        {
+            return Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"user {userId} belongs to shard {FlashSaleLimits.ShardOf(userId)}, not {_shard}"));
+        }
+
+        return Enqueue(new Admission(userId, requestId));
+    }
+
+    public Task<TicketStatus> GetTicketAsync(long seq) => Enqueue(new Read<TicketStatus>(() => TicketOf(seq)));
+
+    public Task<ShardBacklog> PeekAsync(long fromSeq, int max) => Enqueue(new Read<ShardBacklog>(() =>
+    {
+        var from = Math.Max(fromSeq, State.Resolved);
+        var tickets = new List<QueuedTicket>();
+        for (var seq = from; seq < State.Issued && tickets.Count < max; seq++)
+        {
+            tickets.Add(new QueuedTicket(seq, Ticket(seq).UserId));
+        }
+
+        return new ShardBacklog(tickets, Math.Max(0, State.Issued - from), State.Resolved);
+    }));
+
+    public Task ResolveAsync(long fromSeq, IReadOnlyList<bool> won) => Enqueue(new Change(() =>
+    {
+        var changed = false;
+        for (var i = 0; i < won.Count; i++)
+        {
+            var seq = fromSeq + i;
+            if (seq < State.Resolved)
+            {
+                continue; // a repeat of an answer already stored
+            }
+
+            if (seq != State.Resolved || seq >= State.Issued)
+            {
+                break; // answers come in ticket order; a gap is the drain's bug, never guessed over
+            }
+
+            if (!won[i] && !(seq >= State.SoldOutFrom))
+            {
+                State.SoldOut.Add(seq);
+            }
+
+            State.Resolved++;
+            changed = true;
+        }
+
+        return changed;
+    }));
+
+    public Task ResolveRestSoldOutAsync() => Enqueue(new Change(() =>
+    {
+        _saleSoldOut = true;
+        var changed = false;
+        if (State.SoldOutFrom is null)
+        {
+            State.SoldOutFrom = State.Resolved;
+            changed = true;
+        }
+
+        if (State.Resolved < State.Issued)
+        {
+            State.Resolved = State.Issued;
+            changed = true;
+        }
+
+        return changed;
+    }));
+
+    public Task<ShardStats> GetStatsAsync() => Enqueue(new Read<ShardStats>(() =>
+        new ShardStats(State.Issued, State.Resolved, State.Won, State.Backlog, new Dictionary<AdmissionOutcome, long>(_refused))));
+
+    private Task<T> Enqueue<T>(Operation<T> operation)
+    {
+        _queue.Enqueue(operation);
+        if (!_pumping)
+        {
+            _pumping = true;
+            _ = PumpAsync();
+        }
+
+        return operation.Task;
+    }
+
+    private async Task PumpAsync()
+    {
+        try
+        {
+            while (_queue.Count > 0)
+            {
+                var batch = new List<Operation>(Math.Min(_queue.Count, MaxBatch));
+                while (batch.Count < MaxBatch && _queue.TryDequeue(out var next))
+                {
+                    batch.Add(next);
+                }
+
+                await RunBatchAsync(batch);
+            }
+        }
+        finally
+        {
+            _pumping = false;
+        }
+    }
+
+    private async Task RunBatchAsync(List<Operation> batch)
+    {
+        FlashShardState state;
+        try
+        {
+            state = State;
+        }
+        catch (Exception ex)
+        {
+            batch.ForEach(operation => operation.Fail(ex));
+            return;
+        }
+
+        var dirty = false;
+        var now = _clock.GetUtcNow();
+        var candidates = new List<Admission>();
+        var inBatch = new Dictionary<(string, string), Admission>();
+        var inBatchHeld = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var operation in batch)
+        {
+            switch (operation)
+            {
+                case Change change:
+                    dirty |= change.Run();
+                    break;
+                case Admission admission when inBatch.TryGetValue((admission.UserId, admission.RequestId), out var twin):
+                    admission.Twin = twin; // the same request twice in one batch: answered as the first one is
+                    break;
+                case Admission admission:
+                    var decided = Decide(admission, now, candidates.Count, inBatchHeld);
+                    if (decided is not null)
+                    {
+                        admission.Answer = decided;
+                    }
+                    else
+                    {
+                        candidates.Add(admission);
+                        inBatch[(admission.UserId, admission.RequestId)] = admission;
+                        inBatchHeld[admission.UserId] = inBatchHeld.GetValueOrDefault(admission.UserId) + 1;
+                    }
+
+                    break;
+            }
+        }
+
+        if (candidates.Count > 0 && !await TakeUnitsAsync(candidates))
+        {
+            candidates.Clear();
+        }
+
+        var issuedBefore = state.Issued;
+        foreach (var admission in candidates.Where(a => a.Answer is null))
+        {
+            var ticket = new FlashTicket(state.Issued, admission.UserId, admission.RequestId, now);
+            state.Open.Add(ticket);
+            state.Issued++;
+            admission.Seq = ticket.Seq;
+            dirty = true;
+        }
+
+        if (dirty)
+        {
+            try
+            {
+                await SealAsync();
+                await _head.WriteOrReloadAsync(this);
+            }
+            catch (Exception ex)
+            {
+                LogWriteFailed(ex, _saleId, _shard);
+                RestoreAfterFailedWrite(batch, issuedBefore, ex);
+                return;
+            }
+        }
+
+        Reindex(issuedBefore);
+        foreach (var operation in batch)
+        {
+            operation.Complete(this);
+        }
+
+        if (state.Issued > issuedBefore)
+        {
+            GrainFactory.GetGrain<IFlashSaleDrainerGrain>(_saleId).WakeAsync().Ignore();
+        }
+    }
+
+    /// <summary>The answer that needs no unit, or null when the request should be queued.</summary>
+    private AdmissionResult? Decide(Admission a, DateTimeOffset now, int candidates, Dictionary<string, int> inBatchHeld)
+    {
+        if (_byRequest.TryGetValue((a.UserId, a.RequestId), out var seq))
+        {
+            return Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(_shard, seq), Message: "this request was queued before"));
+        }
+
+        if (now < _spec.StartsAt)
+        {
+            return Count(new AdmissionResult(AdmissionOutcome.NotStarted, Message: $"the sale starts at {_spec.StartsAt:O}"));
+        }
+
+        if (State.SoldOutFrom is not null || (_saleSoldOut && State.Granted <= State.Issued))
+        {
+            return Count(new AdmissionResult(AdmissionOutcome.SoldOut));
+        }
+
+        if (_held.GetValueOrDefault(a.UserId) + inBatchHeld.GetValueOrDefault(a.UserId) >= _spec.PerUserLimit)
+        {
+            return Count(new AdmissionResult(AdmissionOutcome.LimitReached, Message: $"user {a.UserId} holds the sale's limit of {_spec.PerUserLimit}"));
+        }
+
+        var bound = (_spec.Buffer + FlashSaleLimits.Shards - 1) / FlashSaleLimits.Shards;
+        if (State.Backlog + candidates >= bound)
+        {
+            // About when half this backlog has become orders at the sale's rate (every shard drains at its share).
+            var retryAfter = (int)Math.Clamp(500.0 * (State.Backlog + candidates) * FlashSaleLimits.Shards / _spec.Rate, 100, 60_000);
+            return Count(new AdmissionResult(AdmissionOutcome.Busy, RetryAfterMs: retryAfter, Message: $"the sale's backlog is at its bound ({_spec.Buffer})"));
+        }
+
+        return null;
+    }
+
+    /// <summary>Makes sure a unit is held for every candidate; those without one are answered sold out. False: none could be asked for.</summary>
+    private async Task<bool> TakeUnitsAsync(List<Admission> candidates)
+    {
+        var state = State;
+        var needed = candidates.Count;
+        var spare = state.Granted - state.Issued;
+        if (spare < needed && !_saleSoldOut)
+        {
+            try
+            {
+                var grant = await GrainFactory.GetGrain<IFlashSaleRecordGrain>(_saleId).TakeUnitsAsync(_shard, needed - spare);
+                // The sale's record is the authority on what this shard holds: it may know more than this head (a
+                // grant whose answer, or whose write here, was lost).
+                state.Granted = Math.Max(state.Granted, grant.GrantedTotal);
+                _saleSoldOut = grant.UnitsLeft == 0 || grant.Exhausted;
+            }
+            catch (Exception ex)
+            {
+                LogGrantFailed(ex, _saleId, _shard);
+                foreach (var admission in candidates)
+                {
+                    admission.Answer = Count(new AdmissionResult(AdmissionOutcome.Busy, RetryAfterMs: 1_000, Message: "the sale's record did not answer; nothing was queued"));
+                }
+
+                return false;
+            }
+        }
+
+        var units = state.Granted - state.Issued;
+        foreach (var admission in candidates)
+        {
+            if (units > 0)
+            {
+                units--;
+            }
+            else
+            {
+                admission.Answer = Count(new AdmissionResult(AdmissionOutcome.SoldOut));
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes every full run of the open tickets to its segment record, before the head that points past it.</summary>
+    private async Task SealAsync()
+    {
+        var state = State;
+        while (state.Open.Count >= SegmentSize)
+        {
+            var run = state.Open.GetRange(0, SegmentSize);
+            var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment { Tickets = run });
+            // Written whole under a fixed number: a segment written before a head write that then failed is written again.
+            await _segmentStorage.WriteStateAsync(SegmentStateName, SegmentId(state.Sealed), record);
+            _segments.Add(run);
+            state.Open.RemoveRange(0, SegmentSize);
+            state.Sealed++;
+        }
+    }
+
+    private void RestoreAfterFailedWrite(List<Operation> batch, long issuedBefore, Exception error)
+    {
+        FlashShardState state;
+        try
+        {
+            state = State; // re-read by the guarded write; throws if even that failed (the activation is going away)
+        }
+        catch (Exception ex)
+        {
+            batch.ForEach(operation => operation.Fail(ex));
+            return;
+        }
+
+        _segments.RemoveRange(state.Sealed, _segments.Count - state.Sealed);
+        Reindex();
+        foreach (var operation in batch)
+        {
+            switch (operation)
+            {
+                case Admission { Seq: { } seq } admission when seq < state.Issued && Ticket(seq).RequestId == admission.RequestId:
+                    break; // its ticket is stored after all: queued
+                case Admission { Answer: null, Twin: null } pending:
+                    pending.Seq = null;
+                    pending.Answer = Count(new AdmissionResult(AdmissionOutcome.Busy, RetryAfterMs: 1_000, Message: "storage did not take the request; nothing was queued"));
+                    break;
+                case Change:
+                    operation.Fail(error); // the drain asks again
+                    break;
+            }
+        }
+
+        foreach (var operation in batch)
+        {
+            operation.Complete(this);
+        }
+    }
+
+    /// <summary>Rebuilds (or extends from <paramref name="from"/>) the request and per-user indexes from the stored tickets.</summary>
+    private void Reindex(long from = 0)
+    {
+        if (from == 0)
+        {
+            _byRequest.Clear();
+            _held.Clear();
+        }
+
+        for (var seq = from; seq < State.Issued; seq++)
+        {
+            var ticket = Ticket(seq);
+            _byRequest[(ticket.UserId, ticket.RequestId)] = seq;
+            _held[ticket.UserId] = _held.GetValueOrDefault(ticket.UserId) + 1;
+        }
+    }
+
+    private FlashTicket Ticket(long seq)
+    {
+        var sealedCount = (long)State.Sealed * SegmentSize;
+        return seq < sealedCount ? _segments[(int)(seq / SegmentSize)][(int)(seq % SegmentSize)] : State.Open[(int)(seq - sealedCount)];
+    }
+
+    private TicketStatus TicketOf(long seq)
+    {
+        if (seq < 0 || seq >= State.Issued)
+        {
+            return new TicketStatus(TicketState.Unknown, Message: $"no ticket {FlashSaleLimits.TicketId(_shard, seq)} in sale {_saleId}");
+        }
+
+        var ticket = Ticket(seq);
+        return seq >= State.Resolved ? new TicketStatus(TicketState.Pending, UserId: ticket.UserId)
+            : State.EndedSoldOut(seq) ? new TicketStatus(TicketState.SoldOut, UserId: ticket.UserId)
+            : new TicketStatus(TicketState.Won, FlashSaleLimits.OrderIdOf(_saleId, _shard, seq), ticket.UserId);
+    }
+
+    private AdmissionResult Count(AdmissionResult result)
+    {
+        if (result.Outcome != AdmissionOutcome.Queued)
+        {
+            _refused[result.Outcome] = _refused.GetValueOrDefault(result.Outcome) + 1;
+        }
+
+        return result;
+    }
+
+    private GrainId SegmentId(int n) => GrainId.Create(SegmentType, $"{this.GetPrimaryKeyString()}~{n}");
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Flash sale {SaleId} shard {Shard}: a batch could not be stored; its requests were answered busy unless the re-read found them stored")]
+    private partial void LogWriteFailed(Exception exception, string saleId, int shard);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Flash sale {SaleId} shard {Shard}: the sale did not hand out units; the batch was answered busy")]
+    private partial void LogGrantFailed(Exception exception, string saleId, int shard);
+
+    private abstract class Operation
+    {
+        public abstract void Complete(FlashSaleShardGrain shard);
+
+        public abstract void Fail(Exception error);
+    }
+
+    private abstract class Operation<T> : Operation
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _done.Task;
+
+        protected void SetResult(T value) => _done.TrySetResult(value);
+
+        public override void Fail(Exception error) => _done.TrySetException(error);
+    }
+
+    private sealed class Admission(string userId, string requestId) : Operation<AdmissionResult>
+    {
+        public string UserId { get; } = userId;
+
+        public string RequestId { get; } = requestId;
+
+        public AdmissionResult? Answer { get; set; }
+
+        public long? Seq { get; set; }
+
+        /// <summary>An earlier request of this batch with the same user and request id: this one is its duplicate.</summary>
+        public Admission? Twin { get; set; }
+
+        public override void Complete(FlashSaleShardGrain shard)
+        {
+            if (Twin is not null)
+            {
+                SetResult(Twin.Seq is { } twinSeq
+                    ? shard.Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(shard._shard, twinSeq), Message: "this request was queued before"))
+                    : Twin.Answer!);
+                return;
+            }
+
+            SetResult(Answer ?? new AdmissionResult(AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard._shard, Seq!.Value)));
+        }
+    }
+
+    private sealed class Read<T>(Func<T> read) : Operation<T>
+    {
+        public override void Complete(FlashSaleShardGrain shard)
+        {
+            try
+            {
+                SetResult(read());
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+            }
+        }
+    }
+
+    private sealed class Change(Func<bool> change) : Operation<bool>
+    {
+        public bool Run() => change();
+
+        public override void Complete(FlashSaleShardGrain shard) => SetResult(true);
+    }
+}
