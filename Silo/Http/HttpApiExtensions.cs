@@ -76,6 +76,8 @@ public static class HttpApiExtensions
         app.MapOrders();
         app.MapOperators();
         app.MapInventory();
+        app.MapOrderFlowDashboard();
+        app.MapLivePage();
         return app;
     }
 
