@@ -54,11 +54,25 @@ public static class LivePage
     private const string ContentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+    /// <summary>The page's static files: path, embedded file, content type. They hold no data, only the page that fetches it.</summary>
+    private static readonly (string Path, string File, string ContentType)[] Shell =
+    [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/live/live.js", "live.js", "text/javascript; charset=utf-8"),
+        ("/live/live.css", "live.css", "text/css; charset=utf-8"),
+    ];
+
+    /// <summary>A GET (or HEAD) of one of the page's static files, which the API key does not guard (<see cref="ApiKeyMiddleware"/>).</summary>
+    public static bool IsShell(HttpRequest request) =>
+        (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+        && Array.Exists(Shell, asset => string.Equals(asset.Path, request.Path.Value, StringComparison.Ordinal));
+
     public static IEndpointRouteBuilder MapLivePage(this IEndpointRouteBuilder app)
     {
-        MapAsset(app, "/", "index.html", "text/html; charset=utf-8");
-        MapAsset(app, "/live/live.js", "live.js", "text/javascript; charset=utf-8");
-        MapAsset(app, "/live/live.css", "live.css", "text/css; charset=utf-8");
+        foreach (var (path, file, contentType) in Shell)
+        {
+            MapAsset(app, path, file, contentType);
+        }
 
         var live = app.MapGroup("/live").WithTags("Live page");
         live.MapGet("/summary", SummaryAsync)

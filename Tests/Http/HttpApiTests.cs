@@ -71,8 +71,9 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
         var cancelled = await (await Http.PostAsync($"/orders/{id}/cancel", null)).AssertOkAsync<CommandAccepted>();
 
         Assert.Equal(OrderStatus.Cancelled, cancelled.Status);
-        var stock = await (await Http.GetAsync($"/stock/{sku}")).AssertOkAsync<StockLevel>();
-        Assert.Equal((5, 0), (stock.Available, stock.Reserved));
+        // The inventory subscriber releases the units when OrderCancelled reaches it: after the command, not within it.
+        await Eventually.Until(async () => await (await Http.GetAsync($"/stock/{sku}")).AssertOkAsync<StockLevel>(), s => (s.Available, s.Reserved) == (5, 0), CatchUp,
+            s => $"stock {sku} after cancelling order {id}: expected available 5, reserved 0, saw available {s.Available}, reserved {s.Reserved}");
     }
 
     [Fact]
