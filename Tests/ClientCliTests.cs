@@ -373,7 +373,7 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         AssertUsageError(await RunAsync("subscribers", "backfill", "nope"), "no subscriber named 'nope'");
         AssertUsageError(await RunAsync("subscribers", "backfill", "nope", "--attach"), "no subscriber named 'nope'");
         var none = await RunAsync("subscribers", "backfill", "sms", "--attach");
-        Assert.Equal((1, "error: no backfill of sms has run"), (none.ExitCode, none.Error.Trim()));
+        Assert.Equal((1, "error: NoBackfill: no backfill of sms has run"), (none.ExitCode, none.Error.Trim()));
 
         // Orders created from the year 2999 on: none, so the job walks the whole catalog and finds nothing to do.
         var detached = await RunAsync("subscribers", "backfill", "coupon", "--since", "2999-01-01T00:00:00Z", "--detach");
@@ -564,6 +564,6 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         // The contract is "says so within 10 seconds"; the slack covers a loaded CI machine.
         Assert.True(watch.Elapsed < ClusterConnection.ConnectTimeout + TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
         Assert.Equal(Cli.GatewayUnreachable, run.ExitCode);
-        Assert.StartsWith("error: cannot reach the silo gateway at 127.0.0.1:1", Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.StartsWith("error: GatewayUnreachable: cannot reach the silo gateway at 127.0.0.1:1", Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 }

@@ -65,7 +65,7 @@ public sealed class HttpApiOptions : IValidatableObject
             }
         }
 
-        if (ApiKey is { } key && (key.Length < MinApiKeyLength || key.Any(c => c is < '!' or > '~')))
+        if (ApiKey is { Length: > 0 } key && (key.Length < MinApiKeyLength || key.Any(c => c is < '!' or > '~')))
         {
             yield return new ValidationResult(
                 $"ApiKey must be at least {MinApiKeyLength} printable ASCII characters without spaces (it travels in the {ApiKeyHeader} header)", [nameof(ApiKey)]);

@@ -88,6 +88,8 @@ public sealed class HttpHostTests
 
         Assert.True(process.ExitCode == SiloApp.BadSettings, $"exit code {process.ExitCode}: {await error} {await output}");
         Assert.Contains("error: invalid setting in section 'Http': Urls: http://0.0.0.0:0 is not a loopback address: set Http:ApiKey", await error, StringComparison.Ordinal);
+        // An empty key is no key, not a short one: the one problem is the exposure.
+        Assert.DoesNotContain("ApiKey must be", await error, StringComparison.Ordinal);
     }
 
     [Fact]
