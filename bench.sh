@@ -5,6 +5,8 @@
 #   ./bench.sh --profile azure          durable profile: a fresh Azurite of its own (instance "bench", ports
 #                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
 #                                       requests per event and durable throughput (about 2 minutes)
+#   ./bench.sh --dashboard on           the silo with the Orleans Dashboard (Dashboard:Enabled; its grain-call filter on every
+#                                       call); default off, so runs compare with the records in docs/BENCHMARKS.md
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
 #   ./bench.sh -- flashsale --requests 100000 --users 50000 --stock 3000 --rate 500
 #                                       issue 12: `flashsale bench` (arguments after `flashsale` go to it) against
@@ -21,8 +23,15 @@ cd "$(dirname "$0")"
 
 bench_args=()
 profile=embedded
+dashboard=off
 while [ $# -gt 0 ]; do
   case "$1" in
+    --dashboard)
+      shift
+      case "${1:-}" in
+        on|off) dashboard="$1" ;;
+        *) echo "error: --dashboard must be on or off, was '${1:-}'" >&2; exit 2 ;;
+      esac ;;
     --profile)
       shift
       case "${1:-}" in
@@ -31,7 +40,7 @@ while [ $# -gt 0 ]; do
         *) echo "error: --profile must be embedded or azure, was '${1:-}'" >&2; exit 2 ;;
       esac ;;
     --) shift; bench_args=("$@"); break ;;
-    *) echo "error: unknown argument '$1' (use --profile embedded, or -- followed by bench arguments)" >&2; exit 2 ;;
+    *) echo "error: unknown argument '$1' (use --profile embedded|azure, --dashboard on|off, or -- followed by bench arguments)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -40,6 +49,8 @@ export Silo__GatewayPort="${Silo__GatewayPort:-30100}"
 export Silo__SiloPort="${Silo__SiloPort:-11200}"
 # The bench calls the gateway only; its silo's HTTP API takes a free port, away from ./run.sh's 8080.
 export Http__Urls="${Http__Urls:-http://127.0.0.1:0}"
+# The dashboard adds a profiling filter to every grain call and exports counters every second: off unless asked for.
+if [ "$dashboard" = on ]; then export Dashboard__Enabled=true; else export Dashboard__Enabled=false; fi
 # The bench control grain (counters, forced GCs, slow-subscriber drills) answers only on a silo that allows it.
 export Benchmarks__Enabled=true
 # Shortened for the bench only (appsettings.json: 2 min), so that "memory after idle deactivation" can be measured
@@ -111,5 +122,5 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-echo "== bench (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== bench (dashboard $dashboard, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 dotnet Client/bin/Release/net10.0/OrderFlow.Client.dll --gateway "127.0.0.1:$Silo__GatewayPort" "${client_args[@]}" "${command[@]}" "${bench_args[@]}"

@@ -83,6 +83,7 @@ start_silo() {
 print_urls() {
   for url in "${http_urls[@]}"; do
     echo "== HTTP API $url  (OpenAPI $url/openapi/v1.json, UI $url/scalar, health $url/health/ready, metrics $url/metrics)"
+    echo "==   live page $url/  dashboard $url/dashboard (Dashboard__Enabled=false turns it off)"
   done
 }
 

@@ -3,8 +3,17 @@
 # The durable tests (Tests/Durable) need Azurite: this script installs it if absent (scripts/azurite.sh, npm), starts a
 # fresh one for this run on its own ports (10110-10112, away from ./run.sh's 10100 and a developer's 10000), points
 # the tests at it (ORDERFLOW_AZURITE) and stops it afterwards, whatever the outcome.
+# The live page's browser test (Tests/Live) needs headless Chromium: Debian's chromium package, installed here with
+# apt-get when absent (CI machines run as root). If that fails the run goes on, and that test fails saying why.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+if [ -z "${ORDERFLOW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium for the browser test (apt-get)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+    echo "warning: could not install chromium; the live page's browser test will fail" >&2
+  fi
+fi
 
 dotnet build Orleans.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 

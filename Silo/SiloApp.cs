@@ -70,6 +70,7 @@ public static class SiloApp
             }
 
             silo.AddOrderMessaging().AddOrderFlowTracePropagation();
+            silo.AddOrderFlowDashboard(builder.Configuration);
             if (builder.Configuration.GetSection(StorageFaultInjectionOptions.SectionName).Get<StorageFaultInjectionOptions>() is { Enabled: true })
             {
                 // For drills: every grain storage can then be made to fail through the silo's StorageFaults. Last, so that the

@@ -10,7 +10,9 @@ namespace OrderFlow.Silo.Http;
 /// With <see cref="HttpApiOptions.ApiKey"/> set, every request except <c>/health/*</c> must carry it in
 /// <c>X-Api-Key</c>; otherwise 401 <see cref="ErrorCodes.Unauthorized"/>. A middleware in front of everything rather
 /// than per-endpoint authorization: whatever is mapped later on this host (dashboard, metrics, a page at <c>/</c>) is
-/// behind the key without opting in.
+/// behind the key without opting in. One exception besides the probes: the live page's shell (<see cref="LivePage.IsShell"/>:
+/// its HTML, script and stylesheet, which hold no data), so that a browser, which cannot add a header to a navigation, can
+/// load the page that asks for the key and then sends it with every data request.
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<HttpApiOptions> options, IProblemDetailsService problems)
 {
@@ -18,7 +20,7 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<HttpApiOpt
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (_key is null || context.Request.Path.StartsWithSegments("/health") || Matches(context.Request.Headers[HttpApiOptions.ApiKeyHeader]))
+        if (_key is null || context.Request.Path.StartsWithSegments("/health") || LivePage.IsShell(context.Request) || Matches(context.Request.Headers[HttpApiOptions.ApiKeyHeader]))
         {
             await next(context);
             return;

@@ -79,6 +79,8 @@ public static class HttpApiExtensions
         app.MapInventory();
         // Prometheus scrape endpoint (behind the API key like the rest; 404 with Telemetry:Enabled=false).
         app.MapOrderFlowMetrics();
+        app.MapOrderFlowDashboard();
+        app.MapLivePage();
         return app;
     }
 

@@ -21,7 +21,8 @@ public sealed class HttpApiOptions : IValidatableObject
     public string Urls { get; set; } = "http://127.0.0.1:8080";
 
     /// <summary>
-    /// When set, every request except <c>/health/*</c> must carry it in the <c>X-Api-Key</c> header (401 otherwise).
+    /// When set, every request except <c>/health/*</c> and the live page's static files must carry it in the <c>X-Api-Key</c>
+    /// header (401 otherwise).
     /// Required when <see cref="Urls"/> names a non-loopback address. Default: none.
     /// </summary>
     public string? ApiKey { get; set; }
