@@ -9,9 +9,8 @@ namespace OrderFlow.Grains.Ledgers;
 /// <summary>
 /// The durable profile's entry store: one Azure table (<see cref="TableName"/>) where each ledger key is a partition and
 /// each entry a row. A ledger's batch of up to 64 entries is then one entity-group transaction (one request, all or
-/// nothing) instead of a request per entry, and the keys it has not seen are read with one query per
-/// <see cref="KeysPerQuery"/> keys instead of one per key — which is what lets one hot ledger (a flash-sale SKU, a
-/// campaign's GMV) keep up on a storage that serves ~1,200 requests/s.
+/// nothing) instead of a request per entry; the keys it has not seen are point reads (one each, O(1) whatever the
+/// partition's size).
 /// <para>
 /// Keys: partition <c>{service id}|{entry type}|{ledger key}</c>, row <c>{entry key}</c>, every part escaped
 /// (<see cref="Escape"/>: <c>[A-Za-z0-9._-]</c> as is, anything else as <c>%XX</c> per UTF-8 byte), so distinct keys
@@ -24,9 +23,6 @@ public sealed class AzureTableLedgerEntryStore(TableServiceClient tables, string
 {
     public const string TableName = "OrderFlowLedgerEntries";
 
-    /// <summary>Row keys per query: the table service allows 15 comparisons in a filter, and the partition is one.</summary>
-    public const int KeysPerQuery = 14;
-
     /// <summary>The table service's bound on the operations of one entity-group transaction.</summary>
     public const int EntitiesPerTransaction = 100;
 
@@ -35,38 +31,23 @@ public sealed class AzureTableLedgerEntryStore(TableServiceClient tables, string
 
     public async Task<IReadOnlyList<GrainState<LedgerEntry>>> ReadAsync(LedgerEntries ledger, IReadOnlyList<string> keys)
     {
+        // One point read per key, in parallel: O(1) each on a partition of any size. A query naming several row keys
+        // ("RowKey eq a or RowKey eq b") would be one request, but the table service answers it with a scan of the
+        // whole partition (Azurite: of the whole table), so its cost grows with every entry the ledger ever recorded —
+        // measured: the 20,000-order hot-key run slowed from 184 s to 660 s per 1,000 orders by its 6,000th order.
         var table = await TableAsync();
         var partition = PartitionOf(ledger);
-        var found = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
-        var queries = keys.Distinct(StringComparer.Ordinal).Chunk(KeysPerQuery).Select(async chunk =>
+        return await Task.WhenAll(keys.Select(async key =>
         {
-            var rows = string.Join(" or ", chunk.Select(key => $"RowKey eq '{Escape(key)}'"));
-            var rowsFound = new List<TableEntity>(chunk.Length);
-            await foreach (var entity in table.QueryAsync<TableEntity>($"PartitionKey eq '{partition}' and ({rows})", maxPerPage: KeysPerQuery))
-            {
-                rowsFound.Add(entity);
-            }
-
-            return rowsFound;
-        });
-        foreach (var rows in await Task.WhenAll(queries))
-        {
-            foreach (var row in rows)
-            {
-                found[row.RowKey] = row;
-            }
-        }
-
-        return keys.Select(key =>
-        {
-            if (!found.TryGetValue(Escape(key), out var row))
+            var row = await table.GetEntityIfExistsAsync<TableEntity>(partition, Escape(key), select: null);
+            if (!row.HasValue)
             {
                 return new GrainState<LedgerEntry>(new LedgerEntry { Key = key });
             }
 
-            var entry = serializer.Deserialize<LedgerEntry>(row.GetBinary("Data"));
-            return new GrainState<LedgerEntry>(entry) { ETag = row.ETag.ToString(), RecordExists = true };
-        }).ToArray();
+            var entry = serializer.Deserialize<LedgerEntry>(row.Value!.GetBinary("Data"));
+            return new GrainState<LedgerEntry>(entry) { ETag = row.Value.ETag.ToString(), RecordExists = true };
+        }));
     }
 
     public async Task WriteAsync(LedgerEntries ledger, IReadOnlyList<GrainState<LedgerEntry>> records)

@@ -15,8 +15,8 @@ namespace OrderFlow.Grains.Ledgers;
 /// land; if it fails, the head is re-read (<see cref="GuardedState{T}"/>) and every operation of the batch fails.
 /// <para>
 /// Cost: a head write per batch, and the batch's entries written and its unseen keys read through the profile's
-/// <see cref="ILedgerEntryStore"/> (embedded: a request per entry; Azure: one transaction per batch and a query per 14
-/// keys) — O(1) in time and bytes whatever the number of keys the ledger has recorded. One instance per activation;
+/// <see cref="ILedgerEntryStore"/> (embedded: a request per entry; Azure: one transaction per batch, a point read per
+/// unseen key) — O(1) in time and bytes whatever the number of keys the ledger has recorded. One instance per activation;
 /// the grain must be reentrant so that calls queue here while a commit is in flight.
 /// </para>
 /// </summary>

@@ -85,7 +85,7 @@ public sealed class StoredStateGrain(SubscriberCatalog catalog, IServiceProvider
             heads[(kind, key)] = ReadHeadAsync(kind, key);
         }
 
-        // The entries of one ledger in one read of the entry store (a query per 14 keys on Azure).
+        // The entries of one ledger in one read of the entry store (point reads in parallel on Azure).
         var store = services.GetRequiredService<ILedgerEntryStore>();
         var records = new Dictionary<EntryRef, LedgerEntry?>();
         foreach (var ledger in entries.GroupBy(entry => (entry.Kind, entry.LedgerKey)))
