@@ -39,6 +39,14 @@ public abstract class HttpSiloFixture : IAsyncLifetime
     /// <summary>The settings of this configuration, as <c>--Section:Key=value</c> arguments (the highest-priority source).</summary>
     protected abstract IEnumerable<string> Settings { get; }
 
+    /// <summary>A drill that makes <c>points</c> fail every <c>OrderShipped</c> of orders whose id starts with <paramref name="prefix"/>, parking them after one attempt.</summary>
+    protected static IEnumerable<string> ParkingDrill(string prefix) =>
+    [
+        "--Drills:points:FailEventKind=OrderShipped",
+        $"--Drills:points:OrderIdPrefix={prefix}",
+        "--OrderMessaging:SubscriberRetry:points:MaxAttempts=1",
+    ];
+
     protected virtual string? ApiKey => null;
 
     public async Task InitializeAsync()
@@ -101,9 +109,7 @@ public sealed class HttpApiFixture : HttpSiloFixture
 
     protected override IEnumerable<string> Settings =>
     [
-        "--Drills:points:FailEventKind=OrderShipped",
-        $"--Drills:points:OrderIdPrefix={ParkPrefix}",
-        "--OrderMessaging:SubscriberRetry:points:MaxAttempts=1",
+        .. ParkingDrill(ParkPrefix),
         // Small, so that an oversized-body test needs no megabytes.
         "--Http:MaxRequestBodyBytes=8192",
     ];

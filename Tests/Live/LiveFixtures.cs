@@ -13,12 +13,7 @@ public sealed class LiveSiloFixture : HttpSiloFixture
 
     protected override string? ApiKey => Key;
 
-    protected override IEnumerable<string> Settings =>
-    [
-        "--Drills:points:FailEventKind=OrderShipped",
-        $"--Drills:points:OrderIdPrefix={ParkPrefix}",
-        "--OrderMessaging:SubscriberRetry:points:MaxAttempts=1",
-    ];
+    protected override IEnumerable<string> Settings => ParkingDrill(ParkPrefix);
 }
 
 [CollectionDefinition(Name)]
