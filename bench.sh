@@ -5,6 +5,10 @@
 #   ./bench.sh --profile azure          durable profile: a fresh Azurite of its own (instance "bench", ports
 #                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
 #                                       requests per event and durable throughput (about 2 minutes)
+#   ./bench.sh --profile azure --azurite-in-memory table
+#                                       the bench's Azurite keeps these services (comma list of blob,queue,table) in
+#                                       memory instead of on disk, as ./test.sh does: long runs measure our requests,
+#                                       not the emulator's on-disk persistence slowing as its tables grow
 #   ./bench.sh --dashboard on           the silo with the Orleans Dashboard (Dashboard:Enabled; its grain-call filter on every
 #                                       call); default off, so runs compare with the records in docs/BENCHMARKS.md
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
@@ -24,6 +28,7 @@ cd "$(dirname "$0")"
 bench_args=()
 profile=embedded
 dashboard=off
+azurite_in_memory=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dashboard)
@@ -32,6 +37,11 @@ while [ $# -gt 0 ]; do
         on|off) dashboard="$1" ;;
         *) echo "error: --dashboard must be on or off, was '${1:-}'" >&2; exit 2 ;;
       esac ;;
+    --azurite-in-memory)
+      shift
+      [[ "${1:-}" =~ ^(blob|queue|table)(,(blob|queue|table))*$ ]] \
+        || { echo "error: --azurite-in-memory takes a comma list of blob, queue, table; was '${1:-}'" >&2; exit 2; }
+      azurite_in_memory="$1" ;;
     --profile)
       shift
       case "${1:-}" in
@@ -40,7 +50,7 @@ while [ $# -gt 0 ]; do
         *) echo "error: --profile must be embedded or azure, was '${1:-}'" >&2; exit 2 ;;
       esac ;;
     --) shift; bench_args=("$@"); break ;;
-    *) echo "error: unknown argument '$1' (use --profile embedded|azure, --dashboard on|off, or -- followed by bench arguments)" >&2; exit 2 ;;
+    *) echo "error: unknown argument '$1' (use --profile embedded|azure, --azurite-in-memory SVC, --dashboard on|off, or -- followed by bench arguments)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -101,8 +111,8 @@ if [ "$profile" = azure ]; then
   fi
   rm -rf .azurite/bench
   azurite_started=1
-  echo "== starting a fresh Azurite (ports $AZURITE_PORT_BASE-$((AZURITE_PORT_BASE + 2)), data in .azurite/bench, deleted at the end)"
-  connection="$(scripts/azurite.sh start)"
+  echo "== starting a fresh Azurite (ports $AZURITE_PORT_BASE-$((AZURITE_PORT_BASE + 2)), data in .azurite/bench, deleted at the end${azurite_in_memory:+; in memory: $azurite_in_memory})"
+  connection="$(scripts/azurite.sh start ${azurite_in_memory:+--in-memory "$azurite_in_memory"})"
   run_id="bench-$(date +%H%M%S)"
   export Silo__Profile=Azure Silo__AzureStorage="$connection" Silo__ClusterId="$run_id" Silo__ServiceId="$run_id"
   client_args=(--cluster-id "$run_id")

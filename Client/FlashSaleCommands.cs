@@ -98,7 +98,7 @@ public static class FlashSaleCommands
         var result = await client.GetGrain<IFlashSaleGrain>(saleId).CreateAsync(spec);
         if (!result.Accepted)
         {
-            error.WriteLine($"error: flashsale {saleId} refused create: {result.Error}: {Ids.Printable(result.Message, 500)}");
+            error.WriteLine($"error: flashsale {saleId} refused create: {ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput).Code}: {Ids.Printable(result.Message, 500)}");
             return Cli.Refused;
         }
 
@@ -110,21 +110,16 @@ public static class FlashSaleCommands
     {
         // Retried with the same request id through a failover: a request that landed is answered duplicate, with its ticket.
         var result = await new ResilientCaller().ExecuteAsync(() => client.GetGrain<IFlashSaleGrain>(saleId).BuyAsync(userId, requestId));
-        var line = result.Outcome switch
+        if (ErrorCodes.For(result.Outcome) is not { } refusal)
         {
-            AdmissionOutcome.Queued => $"queued ticket={result.Ticket}",
-            AdmissionOutcome.Duplicate => $"duplicate ticket={result.Ticket}",
-            AdmissionOutcome.Busy => $"busy retry_after_ms={result.RetryAfterMs}",
-            var other => Snake(other),
-        };
-        if (result.Outcome is AdmissionOutcome.Queued or AdmissionOutcome.Duplicate)
-        {
-            output.WriteLine(line);
+            output.WriteLine($"{result.Outcome.Name()} ticket={result.Ticket}");
             return Cli.Ok;
         }
 
-        error.WriteLine(result.Message is null ? line : $"{line}: {Ids.Printable(result.Message, 500)}");
-        return result.Outcome is AdmissionOutcome.InvalidInput ? Cli.BadCommandLine : Cli.Refused;
+        // The answer's name first (what a script matches), then the code the HTTP API gives the same answer.
+        var line = result.Outcome is AdmissionOutcome.Busy ? $"busy retry_after_ms={result.RetryAfterMs}" : result.Outcome.Name();
+        error.WriteLine($"{line} code={refusal.Code}{(result.Message is null ? "" : $": {Ids.Printable(result.Message, 500)}")}");
+        return refusal.ExitCode ?? Cli.Refused;
     }
 
     public static async Task<int> TicketAsync(IClusterClient client, string saleId, string ticket, TextWriter output, TextWriter error)
@@ -142,7 +137,7 @@ public static class FlashSaleCommands
                 output.WriteLine("sold_out");
                 return Cli.Ok;
             default:
-                error.WriteLine($"error: {Ids.Printable(status.Message, 500)}");
+                error.WriteLine($"error: {ErrorCodes.TicketNotFound.Code}: {Ids.Printable(status.Message, 500)}");
                 return Cli.Refused;
         }
     }
@@ -152,13 +147,13 @@ public static class FlashSaleCommands
         var s = await client.GetGrain<IFlashSaleGrain>(saleId).GetStatusAsync();
         if (!s.Exists)
         {
-            error.WriteLine($"error: no flash sale {saleId}");
+            error.WriteLine($"error: {ErrorCodes.UnknownSale.Code}: no flash sale {saleId}");
             return Cli.Refused;
         }
 
         output.WriteLine($"flashsale {saleId}: {Describe(s.Spec!)}");
         output.WriteLine($"  accepted {s.Accepted}, processed {s.Processed}, won {s.Won}, backlog {s.Backlog}, units left {s.UnitsLeft}{(s.SoldOut ? " (sold out)" : "")}");
-        output.WriteLine($"  refused: {(s.Refused.Count == 0 ? "none" : string.Join(", ", s.Refused.OrderBy(r => r.Key).Select(r => $"{Snake(r.Key)} {r.Value}")))}");
+        output.WriteLine($"  refused: {(s.Refused.Count == 0 ? "none" : string.Join(", ", s.Refused.OrderBy(r => r.Key).Select(r => $"{r.Key.Name()} {r.Value}")))}");
         output.WriteLine($"  processing rate {s.CurrentRate}/s (last complete second; cap {s.Spec!.Rate}/s)");
         return Cli.Ok;
     }
@@ -168,7 +163,7 @@ public static class FlashSaleCommands
         var result = await client.GetGrain<IFlashSaleGrain>(saleId).SetRateAsync(rate);
         if (!result.Accepted)
         {
-            error.WriteLine($"error: flashsale {saleId} refused rate: {result.Error}: {Ids.Printable(result.Message, 500)}");
+            error.WriteLine($"error: flashsale {saleId} refused rate: {ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput).Code}: {Ids.Printable(result.Message, 500)}");
             return Cli.Refused;
         }
 
@@ -178,8 +173,4 @@ public static class FlashSaleCommands
 
     public static string Describe(FlashSaleSpec s) =>
         $"sku {s.Sku}, stock {s.Stock}, rate {s.Rate}/s, starts {s.StartsAt:O}, per-user limit {s.PerUserLimit}, buffer {s.Buffer}, price {s.Price:0.00}";
-
-    /// <summary>The answer as the issue names it: <c>sold_out</c>, <c>not_started</c>, <c>limit_reached</c> ….</summary>
-    public static string Snake(AdmissionOutcome outcome) =>
-        string.Concat(outcome.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? $"_{char.ToLowerInvariant(c)}" : $"{char.ToLowerInvariant(c)}"));
 }

@@ -83,6 +83,30 @@ public static class ErrorCodes
     public static readonly KnownError NoBackfill = new("NoBackfill", ExitRefused, 404,
         "No backfill has ever run for that subscriber");
 
+    public static readonly KnownError UnknownSale = new(nameof(FlashSaleError.UnknownSale), ExitRefused, 404,
+        "No flash sale with that id was created");
+
+    public static readonly KnownError SaleExists = new(nameof(FlashSaleError.SaleExists), ExitRefused, 409,
+        "The flash sale exists with other settings (the same settings again is a harmless repeat)");
+
+    public static readonly KnownError InsufficientStock = new(nameof(FlashSaleError.InsufficientStock), ExitRefused, 409,
+        "The SKU has fewer units available than the flash sale's stock");
+
+    public static readonly KnownError SoldOut = new(nameof(AdmissionOutcome.SoldOut), ExitRefused, 409,
+        "The flash sale has no unit left (final: do not retry)");
+
+    public static readonly KnownError NotStarted = new(nameof(AdmissionOutcome.NotStarted), ExitRefused, 409,
+        "The flash sale has not started yet");
+
+    public static readonly KnownError LimitReached = new(nameof(AdmissionOutcome.LimitReached), ExitRefused, 409,
+        "The user already holds the flash sale's per-user limit of units");
+
+    public static readonly KnownError Busy = new(nameof(AdmissionOutcome.Busy), ExitRefused, 503,
+        "The flash sale's backlog is at its bound: nothing was queued; retry after the hint (Retry-After) with the same request id");
+
+    public static readonly KnownError TicketNotFound = new("TicketNotFound", ExitRefused, 404,
+        "The flash sale has no such ticket");
+
     public static readonly KnownError ClusterUnavailable = new("ClusterUnavailable", ExitRefused, 503,
         "The cluster did not answer in time (a silo failing over, storage down); retry with the same command id");
 
@@ -108,7 +132,8 @@ public static class ErrorCodes
     [
         InvalidRequest, InvalidCommand, IllegalTransition, OrderNotFound, AmountMismatch, CommandIdReused, OutOfStock, UnknownSku,
         CouponUnavailable, PaymentIdReused, TryLater, PaymentTimedOut, StockNotFound, CouponNotFound, UnknownSubscriber, NotParked,
-        WrongSequence, RetryFailed, BackfillRefused, NoBackfill, ClusterUnavailable, GatewayUnreachable, Unauthorized, NotFound,
+        WrongSequence, RetryFailed, BackfillRefused, NoBackfill, UnknownSale, SaleExists, InsufficientStock, SoldOut, NotStarted,
+        LimitReached, Busy, TicketNotFound, ClusterUnavailable, GatewayUnreachable, Unauthorized, NotFound,
         MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, RateLimited, InternalError,
     ];
 
@@ -147,5 +172,29 @@ public static class ErrorCodes
         BackfillOutcome.UnknownSubscriber => UnknownSubscriber,
         BackfillOutcome.NoJob => NoBackfill,
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "a backfill outcome without an entry in ErrorCodes"),
+    };
+
+    /// <summary>The error of a refused flash-sale <c>create</c> or <c>rate</c>.</summary>
+    public static KnownError For(FlashSaleError error) => error switch
+    {
+        FlashSaleError.InvalidInput => InvalidRequest,
+        FlashSaleError.UnknownSale => UnknownSale,
+        FlashSaleError.SaleExists => SaleExists,
+        FlashSaleError.UnknownSku => UnknownSku,
+        FlashSaleError.InsufficientStock => InsufficientStock,
+        _ => throw new ArgumentOutOfRangeException(nameof(error), error, "a flash-sale error without an entry in ErrorCodes"),
+    };
+
+    /// <summary>The error of a buy request that was not queued; null for <c>queued</c> and <c>duplicate</c> (the request holds a ticket).</summary>
+    public static KnownError? For(AdmissionOutcome outcome) => outcome switch
+    {
+        AdmissionOutcome.Queued or AdmissionOutcome.Duplicate => null,
+        AdmissionOutcome.SoldOut => SoldOut,
+        AdmissionOutcome.NotStarted => NotStarted,
+        AdmissionOutcome.LimitReached => LimitReached,
+        AdmissionOutcome.Busy => Busy,
+        AdmissionOutcome.UnknownSale => UnknownSale,
+        AdmissionOutcome.InvalidInput => InvalidRequest,
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "an admission outcome without an entry in ErrorCodes"),
     };
 }

@@ -171,6 +171,23 @@ public enum AdmissionOutcome
     InvalidInput = 8,
 }
 
+/// <summary>How an admission answer is named to people and to other languages: <c>sold_out</c>, <c>limit_reached</c> ….</summary>
+public static class AdmissionOutcomeNames
+{
+    public static string Name(this AdmissionOutcome outcome) => outcome switch
+    {
+        AdmissionOutcome.Queued => "queued",
+        AdmissionOutcome.Duplicate => "duplicate",
+        AdmissionOutcome.SoldOut => "sold_out",
+        AdmissionOutcome.NotStarted => "not_started",
+        AdmissionOutcome.LimitReached => "limit_reached",
+        AdmissionOutcome.Busy => "busy",
+        AdmissionOutcome.UnknownSale => "unknown_sale",
+        AdmissionOutcome.InvalidInput => "invalid_input",
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "an admission outcome without a name"),
+    };
+}
+
 [GenerateSerializer, Immutable, Alias("flash.AdmissionResult.v1")]
 public sealed record AdmissionResult(
     [property: Id(0)] AdmissionOutcome Outcome,

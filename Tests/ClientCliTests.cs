@@ -272,7 +272,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         Assert.Equal($"duplicate ticket={ticket}", (await RunAsync("flashsale", "buy", sale, "--user", "u-1", "--request-id", "r-1")).Output.Trim());
         var limited = await RunAsync("flashsale", "buy", sale, "--user", "u-1", "--request-id", "r-2");
         Assert.Equal(1, limited.ExitCode);
-        Assert.StartsWith("limit_reached", limited.Error);
+        // The answer's name, then the code the HTTP API gives the same refusal (one vocabulary).
+        Assert.StartsWith($"limit_reached code={ErrorCodes.LimitReached.Code}", limited.Error);
         Assert.Equal(0, (await RunAsync("flashsale", "rate", sale, "60")).ExitCode);
 
         var won = await Eventually.Until(() => RunAsync("flashsale", "ticket", sale, ticket), r => r.Output.StartsWith("won", StringComparison.Ordinal),
@@ -281,7 +282,9 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         var status = await RunAsync("flashsale", "status", sale);
         Assert.Contains("accepted 1, processed 1, won 1, backlog 0", status.Output);
         Assert.Contains("rate 60/s", status.Output);
-        Assert.Equal(1, (await RunAsync("flashsale", "status", $"{sale}-none")).ExitCode);
+        var none = await RunAsync("flashsale", "status", $"{sale}-none");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains(ErrorCodes.UnknownSale.Code, none.Error);
     }
 
     [Theory]

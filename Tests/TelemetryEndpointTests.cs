@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Telemetry;
 using OrderFlow.Tests.Infrastructure;
@@ -30,6 +31,12 @@ public sealed class TelemetryEndpointTests
         var id = OrderDriver.NewId("prom-");
         await driver.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 4m)));
         await driver.WaitCaughtUpAsync(id);
+        // A flash sale: one request queued and won, the same request again (duplicate), one for a sale that does not exist.
+        var sale = await FlashSaleKit.CreateAsync(grains, $"{id}-sale", FlashSaleKit.Spec($"{id}-flash-sku", stock: 1, rate: 20));
+        Assert.Equal(AdmissionOutcome.Queued, (await sale.BuyAsync("buyer", "r-1")).Outcome);
+        Assert.Equal(AdmissionOutcome.Duplicate, (await sale.BuyAsync("buyer", "r-1")).Outcome);
+        Assert.Equal(AdmissionOutcome.UnknownSale, (await grains.GetGrain<IFlashSaleGrain>($"{id}-none").BuyAsync("buyer", "r-1")).Outcome);
+        Assert.Equal(1, (await FlashSaleKit.DrainedAsync(sale, TimeSpan.FromSeconds(30))).Won);
 
         using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
         using var response = await http.GetAsync("/metrics");
@@ -40,11 +47,18 @@ public sealed class TelemetryEndpointTests
         Assert.True(Value(body, "orderflow_events_published_total", null) >= 4, "published");
         foreach (var subscriber in new[] { "coupon", "points", "sms", "activity-gmv", "inventory", "order-sync" })
         {
-            Assert.True(Value(body, "orderflow_subscriber_applied_total", subscriber) >= 4, $"{subscriber} applied");
-            Assert.NotNull(Value(body, "orderflow_subscriber_lag", subscriber));
+            Assert.True(Value(body, "orderflow_subscriber_applied_total", $"subscriber=\"{subscriber}\"") >= 4, $"{subscriber} applied");
+            Assert.NotNull(Value(body, "orderflow_subscriber_lag", $"subscriber=\"{subscriber}\""));
         }
 
         Assert.NotNull(Value(body, "orderflow_outbox_backlog", null));
+        foreach (var outcome in new[] { "queued", "duplicate", "unknown_sale" })
+        {
+            Assert.True(Value(body, "orderflow_flashsale_admissions_total", $"outcome=\"{outcome}\"") >= 1, $"admissions {outcome}");
+            Assert.True(Value(body, "orderflow_flashsale_admission_duration_seconds_count", $"outcome=\"{outcome}\"") >= 1, $"admission duration {outcome}");
+        }
+
+        Assert.True(Value(body, "orderflow_flashsale_placements_total", "result=\"won\"") >= 1, "placements won");
         Assert.Matches(new Regex("^orleans_", RegexOptions.Multiline), body);
     }
 
@@ -79,13 +93,13 @@ public sealed class TelemetryEndpointTests
         return app;
     }
 
-    /// <summary>The sample's value for the metric (and subscriber label), or null when the scrape has no such line.</summary>
-    private static double? Value(string exposition, string metric, string? subscriber)
+    /// <summary>The sample's value for the metric (with that label, <c>name="value"</c>), or null when the scrape has no such line.</summary>
+    private static double? Value(string exposition, string metric, string? label)
     {
         foreach (var line in exposition.Split('\n'))
         {
             var match = Regex.Match(line, $@"^{Regex.Escape(metric)}(\{{(?<labels>[^}}]*)\}})? (?<value>\S+)");
-            if (match.Success && (subscriber is null || match.Groups["labels"].Value.Contains($"subscriber=\"{subscriber}\"", StringComparison.Ordinal)))
+            if (match.Success && (label is null || match.Groups["labels"].Value.Contains(label, StringComparison.Ordinal)))
             {
                 return double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
             }

@@ -80,7 +80,7 @@ public static class FlashSaleBench
         var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer);
         var admission = LatencySummary.From(burst.Latency);
         output.WriteLine($"  offered in {burst.Seconds:0.00} s; admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
-        output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{Snake(a.Key)} {a.Value}"))}");
+        output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{a.Key.Name()} {a.Value}"))}");
         if (burst.Errors > 0)
         {
             output.WriteLine($"  no answer (the client gave up; such a request may still have been queued, the sale's own counters below count it): {burst.DescribeErrors()}");
@@ -144,7 +144,7 @@ public static class FlashSaleBench
         }
 
         var level = await client.GetGrain<IStockGrain>(SkuOf(burst.SaleId)).GetAsync();
-        output.WriteLine($"  sale's counters: accepted {status.Accepted}, processed {status.Processed}, won {status.Won}, backlog {status.Backlog}, refused {string.Join(", ", status.Refused.OrderBy(r => r.Key).Select(r => $"{Snake(r.Key)} {r.Value}"))}");
+        output.WriteLine($"  sale's counters: accepted {status.Accepted}, processed {status.Processed}, won {status.Won}, backlog {status.Backlog}, refused {string.Join(", ", status.Refused.OrderBy(r => r.Key).Select(r => $"{r.Key.Name()} {r.Value}"))}");
         output.WriteLine($"  drained in {drainClock.Elapsed.TotalSeconds:0.0} s; winners told to the client {winners.Count} (stock {s.Stock}), sold out {answers.Count(a => a.State == TicketState.SoldOut)}, lost {lost}, orders missing {missingOrders}, most units per buyer {perUserMax} (limit {s.PerUserLimit})");
         output.WriteLine($"  SKU after the sale: available {level.Available}, reserved {level.Reserved}, sold {level.Sold}");
         output.WriteLine($"  drain: max {maxRate}/s, min {minFullRate}/s over whole seconds while a backlog remained (cap {s.Rate}/s: goal ≤ {s.Rate * 1.05:0}, ≥ {s.Rate * 0.9:0})");
@@ -325,7 +325,6 @@ public static class FlashSaleBench
         return placed;
     }
 
-    private static string Snake(AdmissionOutcome outcome) => FlashSaleCommands.Snake(outcome);
 
     private static string LoadAverage()
     {

@@ -26,6 +26,7 @@ namespace OrderFlow.Grains.FlashSales;
 [GrainType("flash-drainer")]
 public sealed partial class FlashSaleDrainerGrain(
     IOptions<FlashSaleOptions> options,
+    FlashSaleMetrics metrics,
     ILogger<FlashSaleDrainerGrain> logger) : Grain, IFlashSaleDrainerGrain, IRemindable
 {
     /// <summary>The command id of every winner's placement (an order id is one ticket's, so this never collides).</summary>
@@ -222,15 +223,16 @@ public sealed partial class FlashSaleDrainerGrain(
         async Task RunAsync()
         {
             var outcome = await PlaceAsync(spec, shard, ticket);
+            metrics.Placed(outcome);
             _inFlight--;
-            if (outcome == Placement.Retry)
+            if (outcome == PlacementResult.Retry)
             {
                 _lanes[shard].Retry.Enqueue(ticket);
                 return;
             }
 
-            _outOfStock |= outcome == Placement.OutOfStock;
-            _lanes[shard].Done[ticket.Seq] = outcome == Placement.Won;
+            _outOfStock |= outcome == PlacementResult.OutOfStock;
+            _lanes[shard].Done[ticket.Seq] = outcome == PlacementResult.Won;
         }
     }
 
@@ -269,15 +271,7 @@ public sealed partial class FlashSaleDrainerGrain(
         lane.Resolved = Math.Max(lane.Resolved, from + answers.Count);
     }));
 
-    private enum Placement
-    {
-        Won,
-        OutOfStock,
-        Refused,
-        Retry,
-    }
-
-    private async Task<Placement> PlaceAsync(FlashSaleSpec spec, int shard, QueuedTicket ticket)
+    private async Task<PlacementResult> PlaceAsync(FlashSaleSpec spec, int shard, QueuedTicket ticket)
     {
         var orderId = FlashSaleLimits.OrderIdOf(SaleId, shard, ticket.Seq);
         try
@@ -286,24 +280,24 @@ public sealed partial class FlashSaleDrainerGrain(
                 .PlaceAsync(new PlaceOrder(PlaceCommandId, ticket.UserId, [new OrderLine(spec.Sku, 1, spec.Price)]));
             if (result.Accepted)
             {
-                return Placement.Won;
+                return PlacementResult.Won;
             }
 
             switch (result.Error?.Code)
             {
                 case OrderErrorCode.TryLater:
-                    return Placement.Retry;
+                    return PlacementResult.Retry;
                 case OrderErrorCode.OutOfStock or OrderErrorCode.UnknownSku:
-                    return Placement.OutOfStock;
+                    return PlacementResult.OutOfStock;
                 default:
                     LogRefused(SaleId, orderId, result.Error?.Code, result.Error?.Message);
-                    return Placement.Refused;
+                    return PlacementResult.Refused;
             }
         }
         catch (Exception ex)
         {
             LogPlaceFailed(ex, SaleId, orderId);
-            return Placement.Retry;
+            return PlacementResult.Retry;
         }
     }
 

@@ -15,7 +15,7 @@ namespace OrderFlow.Grains.FlashSales;
 /// </summary>
 [StatelessWorker, Reentrant]
 [GrainType("flash-front")]
-public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvider clock) : Grain, IFlashSaleGrain
+public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvider clock, FlashSaleMetrics metrics) : Grain, IFlashSaleGrain
 {
     private readonly TimeSpan _cacheFor = options.Value.CacheFor;
     private readonly Dictionary<AdmissionOutcome, long> _unreported = [];
@@ -58,6 +58,15 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
     }
 
     public async Task<AdmissionResult> BuyAsync(string userId, string requestId)
+    {
+        // Every answer a buyer gets passes here, once: counted and timed by outcome (orderflow.flashsale.*).
+        var started = Stopwatch.GetTimestamp();
+        var answer = await AdmitAsync(userId, requestId);
+        metrics.Answered(answer.Outcome, Stopwatch.GetElapsedTime(started));
+        return answer;
+    }
+
+    private async Task<AdmissionResult> AdmitAsync(string userId, string requestId)
     {
         if ((FlashSaleLimits.SaleIdProblem(SaleId) ?? Ids.Problem(userId, "user id") ?? Ids.Problem(requestId, "request id")) is { } problem)
         {

@@ -8,6 +8,7 @@ using Orleans.Serialization;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Backfill;
 using OrderFlow.Grains.Benchmarks;
+using OrderFlow.Grains.FlashSales;
 using OrderFlow.Grains.Messaging;
 using OrderFlow.Grains.Ledgers;
 using OrderFlow.Grains.Orders;
@@ -76,6 +77,7 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();
         services.TryAddSingleton<SubscriberMetrics>();
+        services.TryAddSingleton<FlashSaleMetrics>();
         services.TryAddSingleton<SubscriberServices>();
         services.TryAddSingleton<SubscriberCatalog>();
         services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);

@@ -39,7 +39,7 @@ public static class HttpApiExtensions
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "OrderFlow";
-            document.Info.Description = "Orders, dead letters, subscribers, stock and coupons, audit. Errors are RFC 9457 problems whose `code` " +
+            document.Info.Description = "Orders, dead letters, subscribers, stock and coupons, flash sales, audit. Errors are RFC 9457 problems whose `code` " +
                                         "is one of: " + string.Join(", ", ErrorCodes.All.Where(e => e.HttpStatus is not null).Select(e => $"{e.Code} ({e.HttpStatus})"));
             return Task.CompletedTask;
         }));
@@ -77,6 +77,7 @@ public static class HttpApiExtensions
         app.MapOrders();
         app.MapOperators();
         app.MapInventory();
+        app.MapFlashSales();
         // Prometheus scrape endpoint (behind the API key like the rest; 404 with Telemetry:Enabled=false).
         app.MapOrderFlowMetrics();
         app.MapOrderFlowDashboard();

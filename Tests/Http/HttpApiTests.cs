@@ -346,6 +346,8 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
             "POST /deadletters/{subscriber}/{orderId}/skip SkipDeadLetter", "POST /deadletters/{subscriber}/retry-all RetryAllDeadLetters",
             "GET /subscribers GetSubscribers", "POST /subscribers/{subscriber}/backfill StartBackfill", "GET /subscribers/{subscriber}/backfill GetBackfill",
             "PUT /stock/{sku} SetStock", "GET /stock/{sku} GetStock", "PUT /coupons/{couponId} IssueCoupon", "GET /coupons/{couponId} GetCoupon", "POST /audit Audit",
+            "PUT /flashsales/{saleId} CreateFlashSale", "PUT /flashsales/{saleId}/rate SetFlashSaleRate", "POST /flashsales/{saleId}/buy BuyFlashSale",
+            "GET /flashsales/{saleId}/tickets/{ticket} GetFlashSaleTicket", "GET /flashsales/{saleId} GetFlashSale",
         ];
         Assert.Empty(expected.Except(operations));
         Assert.Contains("CommandIdReused", document.GetProperty("info").GetProperty("description").GetString(), StringComparison.Ordinal);

@@ -131,10 +131,11 @@ public sealed class TestTraces : IDisposable
     private readonly ConcurrentQueue<Activity> _ended = new();
     private readonly TracerProvider _provider;
 
-    public TestTraces()
+    /// <param name="moreSources">Sources beyond the production ones, e.g. <c>Microsoft.AspNetCore</c> for the HTTP server's spans.</param>
+    public TestTraces(params string[] moreSources)
     {
         _provider = Sdk.CreateTracerProviderBuilder()
-            .AddSource(TestSource.Name)
+            .AddSource([TestSource.Name, .. moreSources])
             .AddOrderFlowInstrumentation()
             .AddSource(OrderFlowTelemetryExtensions.OrleansApplicationSource)
             .SetSampler(new TestRootsOnly())

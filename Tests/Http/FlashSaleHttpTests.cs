@@ -1,0 +1,141 @@
+using System.Net;
+using OrderFlow.Contracts;
+using OrderFlow.Silo.Http;
+using OrderFlow.Tests.Infrastructure;
+
+namespace OrderFlow.Tests.Http;
+
+/// <summary>
+/// <c>/flashsales</c> against the real co-hosted silo: a sale created, bought, followed to its order and reported; every
+/// admission answer that is not a ticket as a problem with the CLI's code; bad input refused before anything is written.
+/// </summary>
+[Collection(HttpApiCollection.Name)]
+public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
+{
+    private HttpClient Http => fixture.Client;
+
+    private async Task<string> StockedSkuAsync(long units)
+    {
+        var sku = OrderDriver.NewId("http-fs-sku-");
+        await (await Http.PutAsync($"/stock/{sku}", new { available = units })).AssertOkAsync<StockLevel>();
+        return sku;
+    }
+
+    private async Task<string> SaleAsync(long stock, int rate, int perUserLimit = 1, int? buffer = null, DateTimeOffset? startsAt = null)
+    {
+        var sale = OrderDriver.NewId("http-fs-");
+        var sku = await StockedSkuAsync(stock);
+        var spec = await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock, rate, perUserLimit, buffer, startsAt, price = 2.50m }))
+            .AssertOkAsync<FlashSaleSpec>();
+        Assert.Equal((sku, stock, rate), (spec.Sku, spec.Stock, spec.Rate));
+        return sale;
+    }
+
+    private Task<HttpResponseMessage> BuyAsync(string sale, string user, string? requestId, string? idempotencyKey = null) =>
+        Http.PostAsync($"/flashsales/{sale}/buy", new { userId = user, requestId }, idempotencyKey);
+
+    [Fact]
+    public async Task A_sale_is_created_bought_followed_to_its_order_and_reported_over_http()
+    {
+        var sale = await SaleAsync(stock: 2, rate: 50);
+
+        var response = await BuyAsync(sale, "u-1", "r-1");
+        var queued = await response.AssertOkAsync<BuyAccepted>(HttpStatusCode.Accepted);
+        Assert.Equal("queued", queued.Outcome);
+        Assert.Equal($"/flashsales/{sale}/tickets/{queued.Ticket}", response.Headers.Location?.OriginalString);
+        // The same request id again, from the body or the Idempotency-Key header: the first ticket, nothing new queued.
+        Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await (await BuyAsync(sale, "u-1", "r-1")).AssertOkAsync<BuyAccepted>());
+        Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await (await BuyAsync(sale, "u-1", null, "r-1")).AssertOkAsync<BuyAccepted>());
+        var limited = await (await BuyAsync(sale, "u-1", "r-2")).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.LimitReached.Code);
+        Assert.Equal("limit_reached", limited.GetProperty("outcome").GetString());
+
+        Assert.Equal(60, (await (await Http.PutAsync($"/flashsales/{sale}/rate", new { rate = 60 })).AssertOkAsync<FlashSaleSpec>()).Rate);
+        var won = await Eventually.Until(
+            async () => await (await Http.GetAsync($"/flashsales/{sale}/tickets/{queued.Ticket}")).AssertOkAsync<TicketAnswer>(), t => t.State != "pending",
+            TimeSpan.FromSeconds(30), t => $"ticket {queued.Ticket}: {t}");
+        Assert.Equal(new TicketAnswer(sale, queued.Ticket, "won", FlashSaleLimits.OrderIdOf(sale, int.Parse(queued.Ticket.Split('-')[0]), long.Parse(queued.Ticket.Split('-')[1]))), won);
+        var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
+        Assert.Equal((OrderStatus.Placed, 2.50m), (order.Status, order.Total));
+
+        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatus>();
+        Assert.Equal((1L, 1L, 1L, 0L, 1L, 60), (status.Accepted, status.Processed, status.Won, status.Backlog, status.UnitsLeft, status.Spec!.Rate));
+    }
+
+    [Fact]
+    public async Task Racing_buyers_for_one_unit_get_one_ticket_and_the_rest_sold_out()
+    {
+        var sale = await SaleAsync(stock: 1, rate: 10);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => BuyAsync(sale, $"racer-{i}", "r")));
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Accepted);
+        foreach (var refused in answers.Where(a => a.StatusCode != HttpStatusCode.Accepted))
+        {
+            Assert.Equal("sold_out", (await refused.AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.SoldOut.Code)).GetProperty("outcome").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task A_sale_not_started_answers_not_started_and_a_full_backlog_busy_with_retry_after()
+    {
+        var early = await SaleAsync(stock: 5, rate: 5, startsAt: DateTimeOffset.UtcNow.AddHours(1));
+        await (await BuyAsync(early, "early-bird", "r")).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.NotStarted.Code);
+        Assert.Equal(0, (await (await Http.GetAsync($"/flashsales/{early}")).AssertOkAsync<FlashSaleStatus>()).Accepted);
+
+        // Buffer 8 over 8 shards: one waiting per shard; at 1 order/s the shard stays full for the test.
+        var full = await SaleAsync(stock: 50, rate: 1, buffer: 8);
+        var users = FlashSaleKit.UsersOfShard("http-busy-", shard: 5, count: 6);
+        var answers = await Task.WhenAll(users.Select(u => BuyAsync(full, u, "r")));
+        var busy = answers.Where(a => a.StatusCode == HttpStatusCode.ServiceUnavailable).ToArray();
+        Assert.InRange(busy.Length, 4, 5); // one fits; a second only if the drain took the first in between
+        foreach (var answer in busy)
+        {
+            var problem = await answer.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, ErrorCodes.Busy.Code);
+            Assert.True(problem.GetProperty("retryAfterMs").GetInt32() > 0, problem.ToString());
+            Assert.True(answer.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {answer.Headers.RetryAfter}");
+        }
+    }
+
+    [Fact]
+    public async Task Refused_sale_commands_are_problems_with_their_codes_and_write_nothing()
+    {
+        var sku = await StockedSkuAsync(5);
+        var sale = OrderDriver.NewId("http-fs-bad-");
+        object[] bad =
+        [
+            new { sku, stock = 0, rate = 10 }, new { sku, stock = 100_001, rate = 10 }, new { sku, stock = 5, rate = 0 },
+            new { sku, stock = 5, rate = 10_001 }, new { sku = "a b", stock = 5, rate = 10 }, new { sku, stock = 5, rate = 10, perUserLimit = 0 },
+            new { sku, stock = 5, rate = 10, buffer = 0 }, new { sku, stock = 5, rate = 10, price = 0.001m },
+        ];
+        foreach (var body in bad)
+        {
+            await (await Http.PutAsync($"/flashsales/{sale}", body)).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        }
+
+        await (await Http.PutAsync($"/flashsales/{new string('s', FlashSaleLimits.MaxSaleIdLength + 1)}", new { sku, stock = 5, rate = 10 }))
+            .AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku = $"{sku}-none", stock = 5, rate = 10 })).AssertProblemAsync(HttpStatusCode.UnprocessableEntity, ErrorCodes.UnknownSku.Code);
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 6, rate = 10 })).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.InsufficientStock.Code);
+        // Nothing of the above was written: no sale, the SKU's units untouched.
+        await (await Http.GetAsync($"/flashsales/{sale}")).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.UnknownSale.Code);
+        Assert.Equal(5, (await (await Http.GetAsync($"/stock/{sku}")).AssertOkAsync<StockLevel>()).Available);
+        await (await Http.PutAsync($"/flashsales/{sale}/rate", new { rate = 5 })).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.UnknownSale.Code);
+        await (await BuyAsync(sale, "u", "r")).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.UnknownSale.Code);
+        await (await Http.GetAsync($"/flashsales/{sale}/tickets/0-0")).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.UnknownSale.Code);
+
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 3, rate = 10 })).AssertOkAsync<FlashSaleSpec>();
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 2, rate = 10 })).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.SaleExists.Code);
+        await (await Http.PutAsync($"/flashsales/{sale}/rate", new { rate = 0 })).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        await (await Http.GetAsync($"/flashsales/{sale}/tickets/0-0")).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.TicketNotFound.Code);
+        foreach (var ticket in new[] { "8-0", "x-1", "0", "0--1" })
+        {
+            await (await Http.GetAsync($"/flashsales/{sale}/tickets/{ticket}")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        }
+
+        await (await BuyAsync(sale, "u/1", "r")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        await (await BuyAsync(sale, "u", null)).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        await (await BuyAsync(sale, "u", "r-1", "r-2")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatus>();
+        Assert.Equal((0L, 3L, 10), (status.Accepted, status.UnitsLeft, status.Spec!.Rate));
+    }
+}
