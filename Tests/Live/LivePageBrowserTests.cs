@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using OrderFlow.Contracts;
 using OrderFlow.Silo.Http;
@@ -133,6 +134,34 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
         var after = await (await Http.GetAsync("/live/summary")).AssertOkAsync<LiveSummary>();
         Assert.True(after.OrdersPlaced >= before.OrdersPlaced + 1, $"orders placed: {before.OrdersPlaced} before, {after.OrdersPlaced} after one placement");
         Assert.Contains(after.Subscribers, s => s.Name == "points");
+    }
+
+    [Fact]
+    public async Task Watching_an_order_on_the_live_page_activates_none_of_its_grains()
+    {
+        var (id, sku) = (OrderDriver.NewId("live-quiet-"), OrderDriver.NewId("live-sku-"));
+        await (await Http.PutAsync($"/stock/{sku}", new { available = 1 })).AssertOkAsync<StockLevel>();
+        await PlaceAsync(id, sku);
+        await Eventually.Until(() => LiveOrderAsync(id), o => o.Subscribers.All(s => s.AppliedSequence == 1), CatchUp,
+            o => $"order {id}: {string.Join(", ", o.Subscribers.Select(s => $"{s.Subscriber}@{s.AppliedSequence}"))}");
+
+        // Every grain of the order deactivated (idle ones are collected at once), then watched twice: still none active.
+        var grains = fixture.App.Services.GetRequiredService<IGrainFactory>();
+        var management = grains.GetGrain<IManagementGrain>(0);
+        string[] types = ["order", "inventory", "points", "order-sync", "order-replica", "coupon", "sms", "activity-gmv"];
+        async Task<string[]> ActiveAsync() =>
+            (await Task.WhenAll(types.Select(async type => (await management.GetActiveGrains(GrainType.Create(type))).Contains(GrainId.Create(type, id)) ? type : null)))
+            .OfType<string>().ToArray();
+        await Eventually.Until(async () =>
+        {
+            await management.ForceActivationCollection(TimeSpan.Zero);
+            return await ActiveAsync();
+        }, active => active.Length == 0, CatchUp, active => $"order {id}: still active after collection: {string.Join(", ", active)}");
+
+        var watched = await LiveOrderAsync(id);
+        await (await Http.GetAsync("/live/summary")).AssertOkAsync<LiveSummary>();
+        Assert.Equal((OrderStatus.Placed, 1L), (watched.Status, watched.LastSequence));
+        Assert.Empty(await ActiveAsync());
     }
 
     private async Task PlaceAsync(string orderId, string sku) =>
