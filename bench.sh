@@ -17,6 +17,9 @@
 #                                       this silo; with --profile azure too (docs/BENCHMARKS.md, "Flash sale (issue 12)")
 #   ./bench.sh -- --workload consistency  issue 11: placements with vs without reservations, a flash-sale SKU, racing
 #                                       buyers, hot stock and GMV ledgers (docs/BENCHMARKS.md, "Consistency (issue 11)")
+#   ./bench.sh -- --workload brokers    issue 14: the brokers' workload (20,000 orders x 4 events, 128 flows) beside Orleans'
+#                                       trivial baselines, command and publish->apply latency, silo and client CPU, checks
+#                                       from stored state (docs/BENCHMARKS.md, "The brokers' workload (issue 14)")
 #   Telemetry__Enabled=false ./bench.sh   telemetry off (issue 13's on/off comparison; on is the default, metrics only
 #                                       unless OTEL_EXPORTER_OTLP_ENDPOINT is set); Telemetry__Tracing=true ./bench.sh
 #                                       also records every span without a collector (docs/BENCHMARKS.md, "Telemetry")

@@ -104,7 +104,23 @@ public interface IBenchControlGrain : IGrainWithIntegerKey
     /// for orders that do not exist: only for a bench SKU.
     /// </summary>
     [Alias("ReserveDirect")] Task<DirectReservations> ReserveDirectAsync(string sku, string orderPrefix, int count, int concurrency);
+
+    /// <summary>
+    /// The publish-to-apply latency of every event this silo's subscribers applied since the last call (from the event's
+    /// <c>OccurredAt</c>, when its order grain accepted the command, to the subscriber's handler succeeding), then starts
+    /// a new period.
+    /// </summary>
+    [Alias("TakeApplyLatency")] Task<LatencyPercentiles> TakeApplyLatencyAsync();
 }
+
+/// <summary>Percentiles of a latency distribution in milliseconds (HdrHistogram, 2 significant digits).</summary>
+[GenerateSerializer, Immutable, Alias("bench.LatencyPercentiles.v1")]
+public sealed record LatencyPercentiles(
+    [property: Id(0)] long Count,
+    [property: Id(1)] double P50,
+    [property: Id(2)] double P99,
+    [property: Id(3)] double P999,
+    [property: Id(4)] double Max);
 
 /// <summary>What <see cref="IBenchControlGrain.ReserveDirectAsync"/> did: granted and refused reservations, and the seconds it took.</summary>
 [GenerateSerializer, Immutable, Alias("bench.DirectReservations.v1")]

@@ -468,6 +468,10 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("bench", "--workload", "consistency", "--scale-orders", "1000")]
     [InlineData("bench", "--workload", "consistency", "--latency-seconds", "5")]
     [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--hot-orders", "200000")]
+    [InlineData("bench", "--profile", "azure", "--workload", "brokers")]
+    [InlineData("bench", "--workload", "brokers", "--orders", "99")]
+    [InlineData("bench", "--workload", "brokers", "--latency-seconds", "5")]
+    [InlineData("bench", "--workload", "brokers", "--scale-orders", "0")]
     [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--orders", "200")]
     [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--flash-orders", "500")]
     [InlineData("demo", "--orders", "0")]
@@ -478,7 +482,7 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         AssertUsageError(await RunWithoutClusterAsync(args));
 
     [Theory]
-    [InlineData("--workload", "flash", "option --workload must be pipeline or consistency, was 'flash'")]
+    [InlineData("--workload", "flash", "option --workload must be pipeline, consistency or brokers, was 'flash'")]
     [InlineData("--hot-orders", "20000", "option --hot-orders does not apply to bench --profile embedded")]
     [InlineData("--workload", "consistency", "--hot-orders", "1000", "option --hot-orders must be a whole number from 2000 to 1000000, was '1000'")]
     [InlineData("--workload", "consistency", "--hot-orders", "2500", "option --hot-orders must be a multiple of 1000")]

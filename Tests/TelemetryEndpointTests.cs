@@ -49,6 +49,7 @@ public sealed class TelemetryEndpointTests
         {
             Assert.True(Value(body, "orderflow_subscriber_applied_total", $"subscriber=\"{subscriber}\"") >= 4, $"{subscriber} applied");
             Assert.NotNull(Value(body, "orderflow_subscriber_lag", $"subscriber=\"{subscriber}\""));
+            Assert.True(Value(body, "orderflow_subscriber_apply_latency_seconds_count", $"subscriber=\"{subscriber}\"") >= 4, $"{subscriber} apply latency");
         }
 
         Assert.NotNull(Value(body, "orderflow_outbox_backlog", null));

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using HdrHistogram;
 using OrderFlow.Contracts;
 
 namespace OrderFlow.Client.Bench;
@@ -6,8 +8,11 @@ namespace OrderFlow.Client.Bench;
 /// <summary>What the embedded and the durable bench share: driving orders, the loss check, the JSON output.</summary>
 public static class BenchChecks
 {
-    /// <summary>Every plan's commands in order, <paramref name="concurrency"/> orders at a time; returns the refused commands.</summary>
-    public static async Task<int> RunOrdersAsync(IClusterClient client, IReadOnlyList<OrderPlan> plans, int concurrency)
+    /// <summary>
+    /// Every plan's commands in order, <paramref name="concurrency"/> orders at a time; returns the refused commands. With
+    /// <paramref name="latency"/> (a histogram safe for concurrent writers), each command's send→confirm time in µs.
+    /// </summary>
+    public static async Task<int> RunOrdersAsync(IClusterClient client, IReadOnlyList<OrderPlan> plans, int concurrency, HistogramBase? latency = null)
     {
         var refused = 0;
         // Transient failures (a silo failing over) are retried with the same command, as the demo does.
@@ -16,7 +21,10 @@ public static class BenchChecks
         {
             foreach (var step in plan.Steps(client.GetGrain<IOrderGrain>(plan.OrderId)))
             {
-                if (!(await caller.ExecuteAsync(step)).Accepted)
+                var sent = Stopwatch.GetTimestamp();
+                var accepted = (await caller.ExecuteAsync(step)).Accepted;
+                latency?.RecordValue(Math.Max(1, (long)Stopwatch.GetElapsedTime(sent).TotalMicroseconds));
+                if (!accepted)
                 {
                     Interlocked.Increment(ref refused);
                 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
+using HdrHistogram;
 using OrderFlow.Contracts;
 
 namespace OrderFlow.Client.Bench;
@@ -14,7 +15,7 @@ namespace OrderFlow.Client.Bench;
 /// RESULT line. A benchmark, not a test: it asserts no timing, it only fails when the pipeline loses an event or the
 /// silo cannot be reached.
 /// </summary>
-public static class BenchCommand
+public static partial class BenchCommand
 {
     /// <summary>The async-ratio drills (scenario S1): the document's slow downstream systems, in milliseconds per event.</summary>
     private static readonly (string Subscriber, int DelayMs)[] SlowSubscribers = [("sms", 100), ("points", 200), ("coupon", 100)];
@@ -73,6 +74,17 @@ public static class BenchCommand
     private static Func<IClusterClient, Task<int>> Plan(SymbolResult given, BenchOptions options, TextWriter output)
     {
         var profile = options.ProfileOf(given);
+        if (options.WorkloadOf(given) == BenchOptions.Brokers)
+        {
+            if (profile != BenchOptions.Embedded)
+            {
+                throw new UsageException("--workload brokers runs on the embedded profile only (the brokers were measured in memory and on local disk; Azurite would measure the emulator)");
+            }
+
+            var brokers = BrokersSettings.Read(given, options);
+            return client => RunBrokersAsync(client, brokers, output);
+        }
+
         if (options.WorkloadOf(given) == BenchOptions.Consistency)
         {
             var consistency = ConsistencyBench.Settings.Read(given, options, profile);
@@ -282,12 +294,15 @@ public static class BenchCommand
             return new ThroughputResult("stream baseline", streams, events, events, publishSeconds, seconds, 0, SiloCost.Between(before, after, seconds));
         }
 
-        /// <summary>Orders through their whole life, closed loop; counts only once every subscriber applied every event.</summary>
-        public async Task<ThroughputResult> PipelineAsync(string phase, IReadOnlyList<OrderPlan> plans)
+        /// <summary>
+        /// Orders through their whole life, closed loop; counts only once every subscriber applied every event. With
+        /// <paramref name="commandLatency"/>, each command's send→confirm time in µs goes into it.
+        /// </summary>
+        public async Task<ThroughputResult> PipelineAsync(string phase, IReadOnlyList<OrderPlan> plans, HistogramBase? commandLatency = null)
         {
             var before = await probe.SampleAsync();
             var clock = Stopwatch.StartNew();
-            var refused = await BenchChecks.RunOrdersAsync(client, plans, concurrency);
+            var refused = await BenchChecks.RunOrdersAsync(client, plans, concurrency, commandLatency);
             var commandSeconds = clock.Elapsed.TotalSeconds;
             var after = await WaitAppliedAsync(phase, before, plans);
             var seconds = clock.Elapsed.TotalSeconds;

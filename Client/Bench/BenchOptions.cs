@@ -21,6 +21,9 @@ public sealed class BenchOptions
     /// <summary>Issue 11's measurements: reservations' cost, a flash-sale SKU, racing buyers, hot keys (<see cref="ConsistencyBench"/>).</summary>
     public const string Consistency = "consistency";
 
+    /// <summary>Issue 14: the workload the brokers were measured on (<see cref="BenchCommand.RunBrokersAsync"/>), embedded only.</summary>
+    public const string Brokers = "brokers";
+
     public Option<string> Profile { get; } = new("--profile")
     {
         Description = "embedded: Orleans' limits and the pipeline against them; azure: storage requests per event and durable throughput",
@@ -31,13 +34,14 @@ public sealed class BenchOptions
     public Option<string> Workload { get; } = new("--workload")
     {
         Description = "pipeline: the profile's pipeline bench (default); consistency: placements with vs without reservations, one hot SKU, " +
-                      "racing buyers, hot stock and GMV ledgers (issue 11)",
-        HelpName = "pipeline|consistency",
+                      "racing buyers, hot stock and GMV ledgers (issue 11); brokers: 20,000 orders × 4 events, 128 flows, against the trivial " +
+                      "baselines in the same run (issue 14, embedded only)",
+        HelpName = "pipeline|consistency|brokers",
     };
 
-    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000; --workload consistency: placements per round, default 2000, 100-1000000)");
+    public Option<string> Orders { get; } = Number("--orders", "Orders per measured phase (default 1000, 10-1000000; azure: 200, 10-100000; --workload consistency: placements per round, default 2000, 100-1000000; --workload brokers: default 20000, 100-1000000)");
 
-    public Option<string> Concurrency { get; } = Number("--concurrency", "Concurrent callers (default 64, 1-4096; azure: 16, 1-1024)");
+    public Option<string> Concurrency { get; } = Number("--concurrency", "Concurrent callers (default 64, 1-4096; azure: 16, 1-1024; --workload brokers: 128)");
 
     public Option<string> BaselineSeconds { get; } = Number("--baseline-seconds", "Seconds of each baseline measurement (default 5, 1-600)");
 
@@ -88,13 +92,13 @@ public sealed class BenchOptions
             : throw new UsageException($"option --profile must be embedded or azure, was '{Ids.Printable(text)}'");
     }
 
-    /// <summary>The chosen workload, <see cref="Pipeline"/> (the default) or <see cref="Consistency"/>, in any casing.</summary>
+    /// <summary>The chosen workload, <see cref="Pipeline"/> (the default), <see cref="Consistency"/> or <see cref="Brokers"/>, in any casing.</summary>
     public string WorkloadOf(SymbolResult given)
     {
         var text = given.GetValue(Workload) ?? Pipeline;
-        return text.ToLowerInvariant() is Pipeline or Consistency
+        return text.ToLowerInvariant() is Pipeline or Consistency or Brokers
             ? text.ToLowerInvariant()
-            : throw new UsageException($"option --workload must be pipeline or consistency, was '{Ids.Printable(text)}'");
+            : throw new UsageException($"option --workload must be pipeline, consistency or brokers, was '{Ids.Printable(text)}'");
     }
 
     /// <summary>A whole-number option of the profile: its value in <paramref name="min"/>..<paramref name="max"/>, or <paramref name="fallback"/>.</summary>

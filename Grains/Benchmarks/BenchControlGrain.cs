@@ -59,6 +59,12 @@ public sealed class BenchControlGrain(
             Environment.ProcessorCount));
     }
 
+    public Task<LatencyPercentiles> TakeApplyLatencyAsync()
+    {
+        EnsureEnabled();
+        return Task.FromResult(metrics.TakeApplyLatency());
+    }
+
     public Task SlowSubscriberAsync(string subscriber, int extraDelayMs)
     {
         EnsureEnabled();

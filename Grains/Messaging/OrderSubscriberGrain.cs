@@ -331,7 +331,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             S.AppliedSequence = next.Sequence;
             S.ClearFailure();
             S.Finished = finished = next.IsFinal;
-            Tally.AppliedOne(firstTime: next.Sequence > _countedThrough);
+            Tally.AppliedOne(firstTime: next.Sequence > _countedThrough, _services.Clock.GetUtcNow() - next.OccurredAt);
             _countedThrough = Math.Max(_countedThrough, next.Sequence);
             if (activity is { IsAllDataRequested: true })
             {

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using HdrHistogram;
+using OrderFlow.Contracts;
 using OrderFlow.Grains.Telemetry;
 
 namespace OrderFlow.Grains.Messaging;
@@ -34,9 +36,15 @@ public sealed class SubscriberMetrics : IDisposable
     private long _publishFailures;
     private long _outboxBacklog;
 
+    /// <summary>Microseconds from an event's acceptance to its application, every subscriber, since the last <see cref="TakeApplyLatency"/>.</summary>
+    private readonly Recorder _applyLatency = new(1, 3_600_000_000L, 2, (id, low, high, digits) => new LongConcurrentHistogram(id, low, high, digits));
+
     public SubscriberMetrics(SubscriberCatalog? catalog = null)
     {
         _meter = new Meter(OrderFlowTelemetry.Name);
+        ApplyLatencyInstrument = _meter.CreateHistogram<double>("orderflow.subscriber.apply_latency", "s",
+            "From an event's acceptance by its order grain to a subscriber's handler succeeding on it (first application only)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
         foreach (var name in catalog?.Names ?? [])
         {
             For(name);
@@ -76,7 +84,22 @@ public sealed class SubscriberMetrics : IDisposable
     public Meter Meter => _meter;
 
     /// <summary>A subscriber's counters; a subscriber grain keeps the reference, so the hot path does no lookup.</summary>
-    public SubscriberTally For(string subscriber) => _subscribers.GetOrAdd(subscriber, static name => new SubscriberTally(name));
+    public SubscriberTally For(string subscriber) => _subscribers.GetOrAdd(subscriber, static (name, metrics) => new SubscriberTally(name, metrics), this);
+
+    internal Histogram<double> ApplyLatencyInstrument { get; }
+
+    internal void RecordApplyLatency(TimeSpan latency) =>
+        _applyLatency.RecordValue(Math.Clamp((long)latency.TotalMicroseconds, 1, 3_600_000_000L));
+
+    /// <summary>The publish-to-apply latency since the last call, and a new period from now (the bench's per-phase figure).</summary>
+    public LatencyPercentiles TakeApplyLatency()
+    {
+        var h = _applyLatency.GetIntervalHistogram();
+        return h.TotalCount == 0
+            ? new LatencyPercentiles(0, 0, 0, 0, 0)
+            : new LatencyPercentiles(h.TotalCount, h.GetValueAtPercentile(50) / 1000.0, h.GetValueAtPercentile(99) / 1000.0,
+                h.GetValueAtPercentile(99.9) / 1000.0, h.GetMaxValue() / 1000.0);
+    }
 
     public void PublishedOne() => Interlocked.Increment(ref _published);
     public void PublishFailed() => Interlocked.Increment(ref _publishFailures);
@@ -114,7 +137,7 @@ public sealed class SubscriberMetrics : IDisposable
 }
 
 /// <summary>One subscriber's counters on this silo (see <see cref="SubscriberMetrics"/>). Fields, so increments are interlocked in place.</summary>
-public sealed class SubscriberTally(string name)
+public sealed class SubscriberTally(string name, SubscriberMetrics? metrics = null)
 {
     internal static readonly KeyValuePair<string, object?> HandlerKind = new("kind", "handler");
     internal static readonly KeyValuePair<string, object?> TransientKind = new("kind", "transient");
@@ -151,13 +174,21 @@ public sealed class SubscriberTally(string name)
         }
     }
 
-    /// <summary>The handler succeeded (<paramref name="firstTime"/>: not a re-run of an event this activation already counted).</summary>
-    public void AppliedOne(bool firstTime)
+    /// <summary>
+    /// The handler succeeded (<paramref name="firstTime"/>: not a re-run of an event this activation already counted),
+    /// <paramref name="sinceAccepted"/> after the order grain accepted the event's command.
+    /// </summary>
+    public void AppliedOne(bool firstTime, TimeSpan sinceAccepted = default)
     {
         Interlocked.Increment(ref Applied);
         if (firstTime)
         {
             Interlocked.Increment(ref Done);
+            if (metrics is not null)
+            {
+                metrics.RecordApplyLatency(sinceAccepted);
+                metrics.ApplyLatencyInstrument.Record(sinceAccepted.TotalSeconds, Tag);
+            }
         }
     }
 

@@ -139,11 +139,14 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
     [Fact]
     public async Task Watching_an_order_on_the_live_page_activates_none_of_its_grains()
     {
+        // A finished order (placed, cancelled): every subscriber stores its end, so nothing — not the relay — has a reason
+        // to wake any of its grains again.
         var (id, sku) = (OrderDriver.NewId("live-quiet-"), OrderDriver.NewId("live-sku-"));
         await (await Http.PutAsync($"/stock/{sku}", new { available = 1 })).AssertOkAsync<StockLevel>();
         await PlaceAsync(id, sku);
-        await Eventually.Until(() => LiveOrderAsync(id), o => o.Subscribers.All(s => s.AppliedSequence == 1), CatchUp,
-            o => $"order {id}: {string.Join(", ", o.Subscribers.Select(s => $"{s.Subscriber}@{s.AppliedSequence}"))}");
+        await (await Http.PostAsync($"/orders/{id}/cancel", null)).AssertOkAsync<CommandAccepted>();
+        await Eventually.Until(() => LiveOrderAsync(id), o => o.Subscribers.All(s => s.Delivery == DeliveryState.Finished), CatchUp,
+            o => $"order {id}: {string.Join(", ", o.Subscribers.Select(s => $"{s.Subscriber}={s.Delivery}@{s.AppliedSequence}"))}");
 
         // Every grain of the order deactivated (idle ones are collected at once), then watched twice: still none active.
         var grains = fixture.App.Services.GetRequiredService<IGrainFactory>();
@@ -160,7 +163,7 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
 
         var watched = await LiveOrderAsync(id);
         await (await Http.GetAsync("/live/summary")).AssertOkAsync<LiveSummary>();
-        Assert.Equal((OrderStatus.Placed, 1L), (watched.Status, watched.LastSequence));
+        Assert.Equal((OrderStatus.Cancelled, 2L), (watched.Status, watched.LastSequence));
         Assert.Empty(await ActiveAsync());
     }
 
