@@ -232,7 +232,7 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
     /// <summary>Whether the sale's record exists in storage (read straight from the silo's storage provider).</summary>
     private async Task<bool> StoredAsync(string saleId)
     {
-        var storage = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers);
+        var storage = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.FlashSales);
         var state = new GrainState<FlashSaleRecord>(new FlashSaleRecord());
         await storage.ReadStateAsync("flash-sale", GrainId.Create("flash-sale", saleId), state);
         return state.RecordExists;

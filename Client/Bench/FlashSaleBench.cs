@@ -77,7 +77,9 @@ public static class FlashSaleBench
         using var watching = new CancellationTokenSource();
         var watch = memory.RunAsync(watching.Token);
 
+        var storageBefore = await StorageAsync(client);
         var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer);
+        var storageAdmitted = await StorageAsync(client);
         var admission = LatencySummary.From(burst.Latency);
         output.WriteLine($"  offered in {burst.Seconds:0.00} s; admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
         output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{a.Key.Name()} {a.Value}"))}");
@@ -103,6 +105,7 @@ public static class FlashSaleBench
 
         await watching.CancelAsync();
         await watch;
+        var storageDrained = await StorageAsync(client);
 
         // Every queued request's final answer, from its ticket.
         var answers = new List<TicketStatus>();
@@ -149,6 +152,19 @@ public static class FlashSaleBench
         output.WriteLine($"  SKU after the sale: available {level.Available}, reserved {level.Reserved}, sold {level.Sold}");
         output.WriteLine($"  drain: max {maxRate}/s, min {minFullRate}/s over whole seconds while a backlog remained (cap {s.Rate}/s: goal ≤ {s.Rate * 1.05:0}, ≥ {s.Rate * 0.9:0})");
         output.WriteLine($"  silo memory: {memory.Describe()}");
+        if (storageBefore is { Count: > 0 } && storageAdmitted is not null && storageDrained is not null)
+        {
+            // Azure profile: the sale's own table (records, shard heads, ticket segments) apart from everything else the
+            // drain's orders cost; "during admission" includes whatever the drain did meanwhile.
+            var answered = burst.Answers.Values.Sum();
+            var queued = burst.Answers.GetValueOrDefault(AdmissionOutcome.Queued);
+            var saleAdmission = Requests(storageAdmitted, FlashSalesTable) - Requests(storageBefore, FlashSalesTable);
+            var saleDrain = Requests(storageDrained, FlashSalesTable) - Requests(storageAdmitted, FlashSalesTable);
+            var all = Requests(storageDrained, null) - Requests(storageBefore, null);
+            output.WriteLine($"  storage requests ({FlashSalesTable}): {saleAdmission} while the burst was answered = " +
+                             $"{(answered == 0 ? 0 : (double)saleAdmission / answered):0.000} per answered request, {(queued == 0 ? 0 : (double)saleAdmission / queued):0.000} per queued one; " +
+                             $"{saleDrain} more until drained (the tickets' answers); every table and queue, burst and drain: {all} ({(won == 0 ? 0 : (double)all / won):0.0} per winner)");
+        }
 
         var maxAt50 = 0;
         if (s.Search)
@@ -165,6 +181,25 @@ public static class FlashSaleBench
         return oversold == 0 && lost == 0 && missingOrders == 0 && perUserMax <= s.PerUserLimit && level.Reserved + level.Sold <= s.Stock
             && level.Reserved + level.Sold == won ? Cli.Ok : Cli.Refused;
     }
+
+    private const string FlashSalesTable = "OrderFlowFlashSales";
+
+    /// <summary>The silo's storage request counts (Azure profile), empty in the embedded profile, null without bench grains.</summary>
+    private static async Task<IReadOnlyList<StorageOperationCount>?> StorageAsync(IClusterClient client)
+    {
+        try
+        {
+            return await PatientlyAsync(() => client.GetGrain<IBenchControlGrain>(0).GetStorageOperationsAsync());
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OrleansException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Requests to <paramref name="resource"/> (null: every resource).</summary>
+    private static long Requests(IReadOnlyList<StorageOperationCount> counts, string? resource) =>
+        counts.Where(c => resource is null || c.Resource == resource).Sum(c => c.Requests);
 
     /// <summary>Doubling, then halving the step, a few short bursts: the highest arrival rate whose admission p99 was ≤ 50 ms.</summary>
     private static async Task<int> SearchAsync(IClusterClient client, string run, Settings s, TextWriter output)

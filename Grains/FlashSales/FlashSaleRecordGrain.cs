@@ -12,7 +12,7 @@ namespace OrderFlow.Grains.FlashSales;
 /// </summary>
 [GrainType("flash-sale")]
 public sealed partial class FlashSaleRecordGrain(
-    [PersistentState("flash-sale", StorageNames.Ledgers)] IPersistentState<FlashSaleRecord> record,
+    [PersistentState("flash-sale", StorageNames.FlashSales)] IPersistentState<FlashSaleRecord> record,
     TimeProvider clock,
     ILogger<FlashSaleRecordGrain> logger) : Grain, IFlashSaleRecordGrain
 {

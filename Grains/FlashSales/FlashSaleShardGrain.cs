@@ -52,8 +52,8 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
     private bool _pumping;
 
     public FlashSaleShardGrain(
-        [PersistentState("flash-shard", StorageNames.Ledgers)] IPersistentState<FlashShardState> head,
-        [FromKeyedServices(StorageNames.Ledgers)] IGrainStorage segmentStorage,
+        [PersistentState("flash-shard", StorageNames.FlashSales)] IPersistentState<FlashShardState> head,
+        [FromKeyedServices(StorageNames.FlashSales)] IGrainStorage segmentStorage,
         TimeProvider clock,
         ILogger<FlashSaleShardGrain> logger)
     {

@@ -117,7 +117,7 @@ public static class OrderMessagingSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder)
     {
-        foreach (var store in new[] { StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.PubSub })
+        foreach (var store in new[] { StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.FlashSales, StorageNames.PubSub })
         {
             builder.AddMemoryGrainStorage(store);
             builder.Services.AddOptions<MemoryGrainStorageOptions>(store)
@@ -184,6 +184,7 @@ public static class OrderMessagingSiloBuilderExtensions
                      (StorageNames.Orders, "OrderFlowOrders"),
                      (StorageNames.Subscribers, "OrderFlowSubscribers"),
                      (StorageNames.Ledgers, "OrderFlowLedgers"),
+                     (StorageNames.FlashSales, "OrderFlowFlashSales"),
                      (StorageNames.PubSub, "OrderFlowPubSub"),
                  })
         {

@@ -12,6 +12,12 @@ public static class StorageNames
     /// <summary>Effect ledgers: balances with their processed keys, replica rows and the dead-letter index.</summary>
     public const string Ledgers = "ledgers";
 
+    /// <summary>
+    /// Flash sales: each sale's record, its admission shards' heads and their sealed ticket segments. A store of its own,
+    /// so a sale's burst of admission writes is apart from orders and ledgers (its own Azure table, countable on its own).
+    /// </summary>
+    public const string FlashSales = "flashsales";
+
     /// <summary>Orleans' own stream pub-sub store (needed by the stream provider even with implicit subscriptions only).</summary>
     public const string PubSub = "PubSubStore";
 }

@@ -35,7 +35,7 @@ public static class SurvivingCluster
     /// <summary>The configuration every such silo shares; a test's configurator adds its own settings after it.</summary>
     public static void Configure(ISiloBuilder silo)
     {
-        SurvivingGrainStorage.AddTo(silo, StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers);
+        SurvivingGrainStorage.AddTo(silo, StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.FlashSales);
         silo.AddMemoryGrainStorage(StorageNames.PubSub)
             .AddMemoryStreams(OrderStreams.ProviderName)
             .UseInMemoryReminderService()
