@@ -24,6 +24,18 @@ public sealed record BuyRequest(string UserId, string? RequestId = null);
 /// <summary>A buy that holds a ticket: <c>queued</c> now, or <c>duplicate</c> (the same request id again: the first ticket).</summary>
 public sealed record BuyAccepted(string SaleId, string Outcome, string Ticket);
 
+/// <summary>
+/// A sale's settings and counters (<see cref="FlashSaleStatus"/>), with refusals keyed by the answers' names
+/// (<c>sold_out</c>, <c>limit_reached</c> …, as <c>buy</c> gives them) and the drain's orders per second by unix second.
+/// </summary>
+public sealed record FlashSaleStatusAnswer(
+    string SaleId, FlashSaleSpec Spec, long Accepted, IReadOnlyDictionary<string, long> Refused, long Processed, long Won, long Backlog,
+    long CurrentRate, long UnitsLeft, bool SoldOut, IReadOnlyDictionary<long, long> Windows)
+{
+    public static FlashSaleStatusAnswer Of(FlashSaleStatus s) => new(s.SaleId, s.Spec!, s.Accepted,
+        s.Refused.ToDictionary(r => r.Key.Name(), r => r.Value), s.Processed, s.Won, s.Backlog, s.CurrentRate, s.UnitsLeft, s.SoldOut, s.Windows);
+}
+
 /// <summary>Where a ticket stands: <c>pending</c>, <c>won</c> (with its order id) or <c>sold_out</c>.</summary>
 public sealed record TicketAnswer(string SaleId, string Ticket, string State, string? OrderId);
 
@@ -152,7 +164,7 @@ public static class FlashSaleEndpoints
         };
     }
 
-    private static async Task<Results<Ok<FlashSaleStatus>, ProblemHttpResult>> StatusAsync(string saleId, IGrainFactory grains)
+    private static async Task<Results<Ok<FlashSaleStatusAnswer>, ProblemHttpResult>> StatusAsync(string saleId, IGrainFactory grains)
     {
         if (Problems.FirstInvalid(FlashSaleLimits.SaleIdProblem(saleId)) is { } invalid)
         {
@@ -160,7 +172,7 @@ public static class FlashSaleEndpoints
         }
 
         var status = await grains.GetGrain<IFlashSaleGrain>(saleId).GetStatusAsync();
-        return status.Exists ? TypedResults.Ok(status) : Problems.Of(ErrorCodes.UnknownSale, $"no flash sale {saleId}");
+        return status.Exists ? TypedResults.Ok(FlashSaleStatusAnswer.Of(status)) : Problems.Of(ErrorCodes.UnknownSale, $"no flash sale {saleId}");
     }
 
     private static ProblemHttpResult Refused(string saleId, FlashSaleCommandResult result) =>

@@ -48,6 +48,9 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await (await BuyAsync(sale, "u-1", null, "r-1")).AssertOkAsync<BuyAccepted>());
         var limited = await (await BuyAsync(sale, "u-1", "r-2")).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.LimitReached.Code);
         Assert.Equal("limit_reached", limited.GetProperty("outcome").GetString());
+        // Refusals are counted where answered and reach the sale's status within a cache period, under the answer's name.
+        await Eventually.Until(async () => await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatusAnswer>(),
+            st => st.Refused.GetValueOrDefault("limit_reached") == 1, TimeSpan.FromSeconds(10), st => $"refused: {string.Join(", ", st.Refused)}");
 
         Assert.Equal(60, (await (await Http.PutAsync($"/flashsales/{sale}/rate", new { rate = 60 })).AssertOkAsync<FlashSaleSpec>()).Rate);
         var won = await Eventually.Until(
@@ -57,8 +60,8 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
         Assert.Equal((OrderStatus.Placed, 2.50m), (order.Status, order.Total));
 
-        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatus>();
-        Assert.Equal((1L, 1L, 1L, 0L, 1L, 60), (status.Accepted, status.Processed, status.Won, status.Backlog, status.UnitsLeft, status.Spec!.Rate));
+        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatusAnswer>();
+        Assert.Equal((1L, 1L, 1L, 0L, 1L, 60), (status.Accepted, status.Processed, status.Won, status.Backlog, status.UnitsLeft, status.Spec.Rate));
     }
 
     [Fact]
@@ -80,7 +83,7 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
     {
         var early = await SaleAsync(stock: 5, rate: 5, startsAt: DateTimeOffset.UtcNow.AddHours(1));
         await (await BuyAsync(early, "early-bird", "r")).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.NotStarted.Code);
-        Assert.Equal(0, (await (await Http.GetAsync($"/flashsales/{early}")).AssertOkAsync<FlashSaleStatus>()).Accepted);
+        Assert.Equal(0, (await (await Http.GetAsync($"/flashsales/{early}")).AssertOkAsync<FlashSaleStatusAnswer>()).Accepted);
 
         // Buffer 8 over 8 shards: one waiting per shard; at 1 order/s the shard stays full for the test.
         var full = await SaleAsync(stock: 50, rate: 1, buffer: 8);
@@ -135,7 +138,7 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         await (await BuyAsync(sale, "u/1", "r")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
         await (await BuyAsync(sale, "u", null)).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
         await (await BuyAsync(sale, "u", "r-1", "r-2")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
-        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatus>();
-        Assert.Equal((0L, 3L, 10), (status.Accepted, status.UnitsLeft, status.Spec!.Rate));
+        var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatusAnswer>();
+        Assert.Equal((0L, 3L, 10), (status.Accepted, status.UnitsLeft, status.Spec.Rate));
     }
 }
