@@ -17,7 +17,8 @@ public sealed class ClientCallFilter : IIncomingGrainCallFilter
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        if (context.InterfaceMethod?.DeclaringType is { } declaring && IsInternal(declaring) && IsExternalClient(context.SourceId))
+        // The caller first: it is a struct compare, and most calls (grain to grain, stream deliveries) stop there.
+        if (IsExternalClient(context.SourceId) && context.InterfaceMethod?.DeclaringType is { } declaring && IsInternal(declaring))
         {
             throw new UnauthorizedAccessException(
                 $"{declaring.Name} is internal to the cluster; clients call IOrderGrain, IOperationsGrain or IStoredStateGrain");
@@ -28,11 +29,11 @@ public sealed class ClientCallFilter : IIncomingGrainCallFilter
 
     /// <summary>A client connected through a gateway; the silo's own hosted client (key <c>hosted-…</c>) is not one.</summary>
     public static bool IsExternalClient(GrainId? source) =>
-        source is { } id && id.Type.ToString() == ClientGrainType
+        source is { } id && id.Type.Equals(ClientGrainType)
         && !(id.Key.ToString() ?? "").StartsWith("hosted-", StringComparison.Ordinal);
 
-    /// <summary>The grain type of every client's id (Orleans' <c>ClientGrainId</c>, internal to Orleans).</summary>
-    private const string ClientGrainType = "sys.client";
+    /// <summary>The grain type of every client's id (Orleans' <c>ClientGrainId</c>, internal to Orleans), made once.</summary>
+    private static readonly GrainType ClientGrainType = GrainType.Create("sys.client");
 
     private bool IsInternal(Type type) => _internal.GetOrAdd(type, static t =>
         OwnAssemblies.Contains(t.Assembly) && t.GetCustomAttribute<ClientCallableAttribute>() is null);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 using OrderFlow.Silo.Http;
 using OrderFlow.Tests.Http;
+using OrderFlow.Tests.Infrastructure;
 
 namespace OrderFlow.Tests.Live;
 
@@ -18,11 +19,13 @@ public sealed class DashboardTests(LiveSiloFixture fixture)
         Assert.True(page.StatusCode == HttpStatusCode.OK, $"GET /dashboard/ with the key answered {(int)page.StatusCode}: {html}");
         Assert.Contains("<html", html, StringComparison.OrdinalIgnoreCase);
 
-        // Its data comes from the dashboard's grains in this silo: the cluster's one silo is listed.
-        var counters = await fixture.Client.GetAsync("/dashboard/DashboardCounters");
-        var json = await counters.Content.ReadAsStringAsync();
-        Assert.True(counters.StatusCode == HttpStatusCode.OK, $"GET /dashboard/DashboardCounters answered {(int)counters.StatusCode}: {json}");
-        Assert.Contains("\"totalActiveHostCount\":1", json.Replace(" ", "", StringComparison.Ordinal), StringComparison.OrdinalIgnoreCase);
+        // Its data comes from the dashboard's grains in this silo: the cluster's one silo is listed, once the dashboard
+        // has collected its first counters (it polls every second; right after the silo starts its lists are empty).
+        await Eventually.Until(
+            async () => (await fixture.Client.GetAsync("/dashboard/DashboardCounters")) is var r ? (r.StatusCode, Json: await r.Content.ReadAsStringAsync()) : default,
+            c => c.StatusCode == HttpStatusCode.OK
+                 && c.Json.Replace(" ", "", StringComparison.Ordinal).Contains("\"totalActiveHostCount\":1", StringComparison.OrdinalIgnoreCase),
+            TimeSpan.FromSeconds(30), c => $"GET /dashboard/DashboardCounters answered {(int)c.StatusCode}: {c.Json}");
 
         // What ./bench.sh --dashboard on|off measures: the profiler filter on every incoming grain call.
         Assert.Contains(fixture.App.Services.GetServices<IIncomingGrainCallFilter>(), f => f.GetType().Name == "GrainProfilerFilter");
