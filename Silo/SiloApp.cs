@@ -64,9 +64,10 @@ public static class SiloApp
             }
             else
             {
-                // Bound to loopback: the embedded profile is a single local silo.
+                // Bound to loopback: the embedded profile is a single local silo, so its grain state can live in this
+                // process's memory without a storage grain call per read and write.
                 silo.UseLocalhostClustering(hostOptions.SiloPort, hostOptions.GatewayPort)
-                    .UseEmbeddedOrderStorage();
+                    .UseEmbeddedOrderStorage(singleSilo: hostOptions.EmbeddedStorageIsLocal);
             }
 
             silo.AddOrderMessaging().AddOrderFlowTracePropagation();

@@ -40,8 +40,22 @@ public sealed class SiloHostOptions : IValidatableObject
     /// </summary>
     public string ServiceId { get; set; } = "orderflow";
 
+    /// <summary>
+    /// Embedded profile: where grain state lives. <c>Local</c> (default): this process's memory, read and written in
+    /// place (<see cref="SiloLocalGrainStorage"/>). <c>Grains</c>: Orleans' memory storage, a storage-grain call per read
+    /// and write (what the embedded profile used before; kept to compare them, <c>Silo__EmbeddedStorage=Grains ./bench.sh</c>).
+    /// </summary>
+    public string EmbeddedStorage { get; set; } = "Local";
+
+    public bool EmbeddedStorageIsLocal => string.Equals(EmbeddedStorage, "Local", StringComparison.OrdinalIgnoreCase);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (!EmbeddedStorageIsLocal && !string.Equals(EmbeddedStorage, "Grains", StringComparison.OrdinalIgnoreCase))
+        {
+            yield return new ValidationResult($"EmbeddedStorage must be Local or Grains (any casing), was '{Ids.Printable(EmbeddedStorage)}'", [nameof(EmbeddedStorage)]);
+        }
+
         // Checked here rather than with [AllowedValues], which compares case-sensitively: "AZURE" is as good as "Azure".
         if (!IsAzure && !IsEmbedded)
         {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Serialization;
+using Orleans.Serialization.Serializers;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Backfill;
 using OrderFlow.Grains.Benchmarks;
@@ -115,10 +116,23 @@ public static class OrderMessagingSiloBuilderExtensions
     /// (<see cref="HashRingStreamQueueMapperOptions"/>).
     /// </para>
     /// </summary>
-    public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder)
+    /// <param name="builder">The silo.</param>
+    /// <param name="singleSilo">
+    /// True for a cluster of this one silo (<c>./run.sh</c>, <c>./bench.sh</c>): grain state in this process's memory
+    /// (<see cref="SiloLocalGrainStorage"/>, no grain call per read or write). False (the default, for several silos in
+    /// one cluster such as a TestCluster): Orleans' memory storage, whose records live in storage grains any silo reaches.
+    /// </param>
+    public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder, bool singleSilo = false)
     {
         foreach (var store in new[] { StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.FlashSales, StorageNames.PubSub })
         {
+            if (singleSilo)
+            {
+                builder.Services.AddKeyedSingleton<IGrainStorage>(store, (services, _) => new SiloLocalGrainStorage(
+                    new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()), services.GetRequiredService<IActivatorProvider>()));
+                continue;
+            }
+
             builder.AddMemoryGrainStorage(store);
             builder.Services.AddOptions<MemoryGrainStorageOptions>(store)
                 .Configure<Serializer>((options, serializer) => options.GrainStorageSerializer ??= new OrleansGrainStorageSerializer(serializer));

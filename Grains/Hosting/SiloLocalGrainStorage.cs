@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Orleans.Serialization.Serializers;
+using Orleans.Storage;
+
+namespace OrderFlow.Grains.Hosting;
+
+/// <summary>
+/// Grain storage in this silo's memory, for the embedded profile's single silo. Same contract as Orleans'
+/// <c>MemoryGrainStorage</c> — state serialized on write and deserialized on read (no shared references), an ETag per
+/// record checked on every write and clear (<see cref="InconsistentStateException"/> on a mismatch), gone with the
+/// process — without its cost: Orleans' memory storage keeps every record in one of ten <c>MemoryStorageGrain</c>s, so
+/// each read and write is a grain call (a message, a deep copy of the bytes, and a turn of one of ten grains that
+/// every grain of the silo queues behind). Measured under the brokers' workload, that path held 35 % of the silo's
+/// allocated bytes (docs/BENCHMARKS.md, "The brokers' workload"). Its one loss: records are not shared between silos,
+/// so it is for a one-silo cluster only (<c>./run.sh</c> and <c>./bench.sh</c> embedded); several silos in one cluster
+/// (the TestClusters) keep Orleans' storage grains.
+/// </summary>
+public sealed class SiloLocalGrainStorage(IGrainStorageSerializer serializer, IActivatorProvider activators) : IGrainStorage
+{
+    private readonly ConcurrentDictionary<(string StateName, GrainId Grain), Record> _records = new();
+    private long _version;
+
+    /// <summary>Records held (each an immutable pair of bytes and ETag).</summary>
+    public int Count => _records.Count;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (_records.TryGetValue((stateName, grainId), out var record))
+        {
+            grainState.State = serializer.Deserialize<T>(record.Data);
+            grainState.ETag = record.ETag;
+            grainState.RecordExists = true;
+        }
+        else
+        {
+            grainState.State = activators.GetActivator<T>().Create();
+            grainState.ETag = null;
+            grainState.RecordExists = false;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = (stateName, grainId);
+        var written = new Record(serializer.Serialize(grainState.State), NextETag());
+        // Compare-and-swap on the record the caller last read: a concurrent or stale writer is refused, never lost.
+        while (true)
+        {
+            if (_records.TryGetValue(key, out var current))
+            {
+                EnsureSameETag(stateName, grainId, current.ETag, grainState.ETag);
+                if (_records.TryUpdate(key, written, current))
+                {
+                    break;
+                }
+            }
+            else
+            {
+                EnsureSameETag(stateName, grainId, null, grainState.ETag);
+                if (_records.TryAdd(key, written))
+                {
+                    break;
+                }
+            }
+        }
+
+        grainState.ETag = written.ETag;
+        grainState.RecordExists = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = (stateName, grainId);
+        while (_records.TryGetValue(key, out var current))
+        {
+            EnsureSameETag(stateName, grainId, current.ETag, grainState.ETag);
+            if (_records.TryRemove(KeyValuePair.Create(key, current)))
+            {
+                break;
+            }
+        }
+
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        grainState.State = activators.GetActivator<T>().Create();
+        return Task.CompletedTask;
+    }
+
+    private string NextETag() => Interlocked.Increment(ref _version).ToString(CultureInfo.InvariantCulture);
+
+    private static void EnsureSameETag(string stateName, GrainId grainId, string? stored, string? expected)
+    {
+        if (!string.Equals(stored, expected, StringComparison.Ordinal))
+        {
+            throw new InconsistentStateException(
+                $"{stateName} of {grainId}: the stored record's ETag is {stored ?? "none (no record)"}, the writer expected {expected ?? "none (a new record)"}",
+                stored ?? "", expected ?? "");
+        }
+    }
+
+    private sealed record Record(ReadOnlyMemory<byte> Data, string ETag);
+}

@@ -1,0 +1,104 @@
+using Microsoft.Extensions.DependencyInjection;
+using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
+using Orleans.Serialization;
+using Orleans.Serialization.Serializers;
+using Orleans.Storage;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// The embedded single silo's grain storage keeps Orleans' memory storage contract: copies, not shared references;
+/// every write and clear checked against the ETag its writer read; of racing writers from one read, exactly one wins.
+/// (The single-silo app, <c>SiloApp</c>, runs on it: the HTTP, live-page and dashboard suites exercise it end to end.)
+/// </summary>
+public sealed class SiloLocalGrainStorageTests
+{
+    private static readonly GrainId Grain = GrainId.Create("points", "o-1");
+
+    private static SiloLocalGrainStorage NewStorage()
+    {
+        var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        return new SiloLocalGrainStorage(new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()),
+            services.GetRequiredService<IActivatorProvider>());
+    }
+
+    private static async Task<GrainState<SubscriberState>> ReadAsync(IGrainStorage storage)
+    {
+        var state = new GrainState<SubscriberState>(new SubscriberState());
+        await storage.ReadStateAsync("points", Grain, state);
+        return state;
+    }
+
+    [Fact]
+    public async Task A_record_reads_back_as_written_and_as_a_copy()
+    {
+        var storage = NewStorage();
+        var missing = await ReadAsync(storage);
+        Assert.False(missing.RecordExists);
+        Assert.Null(missing.ETag);
+
+        missing.State!.AppliedSequence = 3;
+        await storage.WriteStateAsync("points", Grain, missing);
+        Assert.True(missing.RecordExists);
+        missing.State!.AppliedSequence = 99; // the writer's object changes after the write: the record does not
+
+        var read = await ReadAsync(storage);
+        Assert.Equal((true, 3L, missing.ETag), (read.RecordExists, read.State!.AppliedSequence, read.ETag));
+        Assert.NotSame(missing.State, read.State);
+        Assert.Equal(0, (await ReadAsyncOf(storage, "coupon")).State!.AppliedSequence); // another state name is another record
+    }
+
+    [Fact]
+    public async Task A_stale_or_blind_write_and_a_stale_clear_are_refused_and_change_nothing()
+    {
+        var storage = NewStorage();
+        var first = await ReadAsync(storage);
+        first.State!.AppliedSequence = 1;
+        await storage.WriteStateAsync("points", Grain, first);
+
+        var stale = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 7 }) { ETag = "0" };
+        await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", Grain, stale));
+        var blind = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 8 });
+        await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", Grain, blind));
+        await Assert.ThrowsAsync<InconsistentStateException>(() => storage.ClearStateAsync("points", Grain, stale));
+        Assert.Equal(1, (await ReadAsync(storage)).State!.AppliedSequence);
+
+        await storage.ClearStateAsync("points", Grain, first);
+        Assert.False((await ReadAsync(storage)).RecordExists);
+        Assert.Equal(0, storage.Count);
+    }
+
+    [Fact]
+    public async Task Of_many_writers_from_one_read_exactly_one_wins()
+    {
+        var storage = NewStorage();
+        var seed = await ReadAsync(storage);
+        await storage.WriteStateAsync("points", Grain, seed);
+        var etag = seed.ETag;
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(1, 64).Select(i => Task.Run(async () =>
+        {
+            var writer = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = i }) { ETag = etag, RecordExists = true };
+            try
+            {
+                await storage.WriteStateAsync("points", Grain, writer);
+                return i;
+            }
+            catch (InconsistentStateException)
+            {
+                return 0;
+            }
+        })));
+
+        var winner = Assert.Single(outcomes, o => o != 0);
+        Assert.Equal(winner, (await ReadAsync(storage)).State!.AppliedSequence);
+    }
+
+    private static async Task<GrainState<SubscriberState>> ReadAsyncOf(IGrainStorage storage, string stateName)
+    {
+        var state = new GrainState<SubscriberState>(new SubscriberState());
+        await storage.ReadStateAsync(stateName, Grain, state);
+        return state;
+    }
+}
