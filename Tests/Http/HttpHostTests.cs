@@ -55,6 +55,17 @@ public sealed class HttpHostTests
         Assert.Contains(problems, p => p.Contains(expected, StringComparison.Ordinal) && p.StartsWith("section 'Http'", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Disk")]
+    [InlineData("")]
+    public void The_silo_is_not_built_with_an_unknown_embedded_storage(string storage)
+    {
+        var (app, problems) = SiloApp.Build(["--Silo:SiloPort=1", "--Silo:GatewayPort=2", $"--Silo:EmbeddedStorage={storage}"]);
+
+        Assert.Null(app);
+        Assert.Contains(problems, p => p.Contains("EmbeddedStorage must be Local or Grains", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_non_loopback_address_with_a_key_is_accepted()
     {
