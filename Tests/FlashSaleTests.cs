@@ -245,10 +245,7 @@ public sealed class FlashSaleFixture : SiloFixture<FlashSaleFixture.Configurator
 
     public sealed class Configurator : ISiloConfigurator
     {
-        // One silo, as ./run.sh runs it: the silo-local storage (which refuses a write made without the stored record's
-        // ETag, as Azure Tables do) and storage faults for the drills.
-        public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder.UseEmbeddedOrderStorage(singleSilo: true).AddOrderMessaging().AddStorageFaultInjection();
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
     }
 }
 

@@ -376,20 +376,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             var run = state.Open.GetRange(0, SegmentSize);
             var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment { Tickets = run });
             // Written whole under a fixed number: a segment written before a head write that then failed is written again.
-            var id = SegmentId(state.Sealed);
-            try
-            {
-                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
-            }
-            catch (InconsistentStateException)
-            {
-                // That earlier write stored it, so this one, made without its ETag, is refused: the head does not point
-                // past it, so nothing reads it; replace it under the ETag it has now.
-                var stored = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
-                await _segmentStorage.ReadStateAsync(SegmentStateName, id, stored);
-                record.ETag = stored.ETag;
-                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
-            }
+            await _segmentStorage.WriteStateAsync(SegmentStateName, SegmentId(state.Sealed), record);
             _segments.Add(run);
             state.Open.RemoveRange(0, SegmentSize);
             state.Sealed++;
