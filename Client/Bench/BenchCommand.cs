@@ -107,22 +107,13 @@ public static partial class BenchCommand
 
         var total = Stopwatch.StartNew();
         var runId = $"b{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
-        var probe = new SiloProbe(client);
-        SiloSample atStart;
-        try
+        if (await StartAsync(client) is not var (probe, atStart, subscribers, machine))
         {
-            atStart = await probe.SampleAsync();
-        }
-        catch (InvalidOperationException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
             return 1;
         }
 
-        var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
         var settings = $"orders={orders} concurrency={concurrency} baseline_seconds={baselineSeconds} latency_seconds={latencySeconds} " +
                        $"load_percent={loadPercent} scale_orders={scaleOrders} idle_seconds={idleSeconds}";
-        var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, silo server GC {atStart.ServerGc}, concurrent GC {atStart.ConcurrentGc}";
         output.WriteLine($"bench {runId}: {settings}");
         output.WriteLine($"  machine: {machine}; load average {LoadAverage()}");
         output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
@@ -197,6 +188,29 @@ public static partial class BenchCommand
         output.WriteLine($"  json: {path}; load average now {LoadAverage()}");
         output.WriteLine(report.ResultLine());
         return lost == 0 && pipeline.Refused == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// What every embedded run starts with: the bench control grain answering (null, with the reason on stderr, when the
+    /// silo was not started with Benchmarks:Enabled), the silo's first sample, its subscribers and the machine line.
+    /// </summary>
+    private static async Task<(SiloProbe Probe, SiloSample AtStart, IReadOnlyList<string> Subscribers, string Machine)?> StartAsync(IClusterClient client)
+    {
+        var probe = new SiloProbe(client);
+        SiloSample atStart;
+        try
+        {
+            atStart = await probe.SampleAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return null;
+        }
+
+        var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
+        var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, silo server GC {atStart.ServerGc}, concurrent GC {atStart.ConcurrentGc}";
+        return (probe, atStart, subscribers, machine);
     }
 
     private static List<GoalResult> Goals(ThroughputResult stream, ThroughputResult pipeline, PacedResult latency, double asyncRatio,

@@ -50,21 +50,12 @@ public static partial class BenchCommand
         var (orders, concurrency, baselineSeconds, outDir, drainTimeout) = args;
         var total = Stopwatch.StartNew();
         var runId = $"r{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
-        var probe = new SiloProbe(client);
-        SiloSample atStart;
-        try
+        if (await StartAsync(client) is not var (probe, _, subscribers, machine))
         {
-            atStart = await probe.SampleAsync();
-        }
-        catch (InvalidOperationException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
             return 1;
         }
 
-        var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
         var settings = $"orders={orders} events_per_order={BenchOrders.EventsPerOrder} concurrency={concurrency} baseline_seconds={baselineSeconds}";
-        var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, silo server GC {atStart.ServerGc}, concurrent GC {atStart.ConcurrentGc}";
         output.WriteLine($"bench {runId} (workload brokers): {settings}");
         output.WriteLine($"  machine: {machine}; load average {LoadAverage()}");
         output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
