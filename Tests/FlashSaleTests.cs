@@ -125,6 +125,80 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
     }
 
     [Fact]
+    public async Task A_queued_request_retried_after_the_sale_sold_out_is_a_duplicate_with_its_ticket_not_sold_out()
+    {
+        var sale = await FlashSaleKit.CreateAsync(Client, NewSale(), FlashSaleKit.Spec(NewSku(), stock: 3, rate: 1_000));
+        var first = await sale.BuyAsync("retry-user", "req-1");
+        var rest = await Task.WhenAll(sale.BuyAsync("other-1", "r"), sale.BuyAsync("other-2", "r"));
+        Assert.Equal(AdmissionOutcome.Queued, first.Outcome);
+        Assert.All(rest, a => Assert.Equal(AdmissionOutcome.Queued, a.Outcome));
+        // Once a newcomer is refused, the silo's front knows the sale is sold out.
+        await Eventually.Until(() => sale.BuyAsync("newcomer", "r"), a => a.Outcome == AdmissionOutcome.SoldOut, TimeSpan.FromSeconds(10),
+            a => $"a newcomer was answered {a.Outcome}");
+
+        // The buyer never heard the first answer and sends the same request again: it holds a unit, so it hears its ticket.
+        var retried = await sale.BuyAsync("retry-user", "req-1");
+        var other = await sale.BuyAsync("retry-user", "req-2");
+        await FlashSaleKit.DrainedAsync(sale, DrainTimeout);
+        var retriedAfterDrain = await sale.BuyAsync("retry-user", "req-1");
+
+        Assert.Equal((AdmissionOutcome.Duplicate, first.Ticket), (retried.Outcome, retried.Ticket));
+        Assert.Equal((AdmissionOutcome.Duplicate, first.Ticket), (retriedAfterDrain.Outcome, retriedAfterDrain.Ticket));
+        // A new request of the same buyer holds nothing (which refusal depends on whether the front that took it has heard of the sell-out yet).
+        Assert.Contains(other.Outcome, new[] { AdmissionOutcome.SoldOut, AdmissionOutcome.LimitReached });
+        Assert.Null(other.Ticket);
+        Assert.Equal(TicketState.Won, (await sale.GetTicketAsync(first.Ticket!)).State);
+    }
+
+    [Theory]
+    [InlineData("flash-shard")] // the segment is written, then the head write that would point past it fails
+    [InlineData("flash-shard.segment")] // the segment write itself fails, before the head is written
+    public async Task A_batch_whose_sealing_write_fails_answers_busy_and_its_retry_is_stored(string failingRecord)
+    {
+        // One shard's 256th ticket seals its first segment (a record of its own) before the head write.
+        const int shard = 3;
+        var saleId = NewSale();
+        var key = FlashSaleShardGrain.KeyOf(saleId, shard);
+        var users = FlashSaleKit.UsersOfShard(saleId, shard, FlashSaleShardGrain.SegmentSize + 1);
+        var sale = await FlashSaleKit.CreateAsync(Client, saleId, FlashSaleKit.Spec(NewSku(), stock: users.Count, rate: 1, buffer: 8 * 512));
+        foreach (var user in users.Take(FlashSaleShardGrain.SegmentSize - 1))
+        {
+            Assert.Equal(AdmissionOutcome.Queued, (await sale.BuyAsync(user, "r1")).Outcome);
+        }
+
+        var sealer = users[FlashSaleShardGrain.SegmentSize - 1];
+        AdmissionResult refused;
+        using (fixture.Faults.Fail(new StorageFault
+               {
+                   StorageName = StorageNames.FlashSales, Operations = StorageOperations.Write, GrainType = failingRecord, KeyPrefix = key,
+               }))
+        {
+            refused = await sale.BuyAsync(sealer, "r1");
+            Assert.Equal(255, (await StoredHeadAsync(key)).Issued); // nothing of the refused batch is stored
+        }
+
+        // Sent again, the request seals the segment anew (replacing any record the failed batch left) and is stored.
+        var again = await sale.BuyAsync(sealer, "r1");
+        var next = await sale.BuyAsync(users[^1], "r1");
+
+        Assert.Equal(AdmissionOutcome.Busy, refused.Outcome);
+        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize - 1)), (again.Outcome, again.Ticket));
+        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize)), (next.Outcome, next.Ticket));
+        var head = await StoredHeadAsync(key);
+        Assert.Equal((257L, 1), (head.Issued, head.Sealed));
+        var segment = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
+        await fixture.Storage(StorageNames.FlashSales).ReadStateAsync("flash-shard.segment", GrainId.Create("flash-shard.segment", $"{key}~0"), segment);
+        Assert.Equal(users.Take(FlashSaleShardGrain.SegmentSize), segment.State!.Tickets.Select(t => t.UserId));
+    }
+
+    private async Task<FlashShardState> StoredHeadAsync(string shardKey)
+    {
+        var head = new GrainState<FlashShardState>(new FlashShardState());
+        await fixture.Storage(StorageNames.FlashSales).ReadStateAsync("flash-shard", GrainId.Create("flash-shard", shardKey), head);
+        return head.State!;
+    }
+
+    [Fact]
     public async Task A_user_holds_no_more_than_the_per_user_limit()
     {
         var sale = await FlashSaleKit.CreateAsync(Client, NewSale(), FlashSaleKit.Spec(NewSku(), stock: 50, rate: 1, perUserLimit: 2));
@@ -232,7 +306,7 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
     /// <summary>Whether the sale's record exists in storage (read straight from the silo's storage provider).</summary>
     private async Task<bool> StoredAsync(string saleId)
     {
-        var storage = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.FlashSales);
+        var storage = fixture.Storage(StorageNames.FlashSales);
         var state = new GrainState<FlashSaleRecord>(new FlashSaleRecord());
         await storage.ReadStateAsync("flash-sale", GrainId.Create("flash-sale", saleId), state);
         return state.RecordExists;
@@ -245,8 +319,14 @@ public sealed class FlashSaleFixture : SiloFixture<FlashSaleFixture.Configurator
 
     public sealed class Configurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+        // One silo, as ./run.sh runs it: the silo-local storage (which refuses a write made without the stored record's
+        // ETag, as Azure Tables do) and storage faults for the drills.
+        public void Configure(ISiloBuilder siloBuilder) =>
+            siloBuilder.UseEmbeddedOrderStorage(singleSilo: true).AddOrderMessaging().AddStorageFaultInjection();
     }
+
+    public IGrainStorage Storage(string name) =>
+        ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(name);
 }
 
 [CollectionDefinition(FlashSaleFixture.Name)]

@@ -23,7 +23,8 @@ public static class BenchChecks
             {
                 var sent = Stopwatch.GetTimestamp();
                 var accepted = (await caller.ExecuteAsync(step)).Accepted;
-                latency?.RecordValue(Math.Max(1, (long)Stopwatch.GetElapsedTime(sent).TotalMicroseconds));
+                // Retries through a failover included (the caller's view); clamped to the histogram's hour.
+                latency?.RecordValue(Math.Clamp((long)Stopwatch.GetElapsedTime(sent).TotalMicroseconds, 1, 3_600_000_000L));
                 if (!accepted)
                 {
                     Interlocked.Increment(ref refused);

@@ -10,7 +10,8 @@ namespace OrderFlow.Grains.FlashSales;
 /// The client's way into a sale (<see cref="IFlashSaleGrain"/>): a stateless worker, so it runs on the silo the client is
 /// connected to, with a local cache of the sale (its settings, sold out or not) refreshed from the sale's record at most
 /// every <see cref="FlashSaleOptions.CacheFor"/>. Bad input, a sale not started and a sale sold out are answered here,
-/// with no call to any other grain; the rest goes to the buyer's admission shard. Its refusals are counted here and
+/// with no call to any other grain (sold out: once the shards' final keys are here, for every request no shard queued);
+/// the rest goes to the buyer's admission shard. Its refusals are counted here and
 /// handed to the record with the next refresh, for the status.
 /// </summary>
 [StatelessWorker, Reentrant]
@@ -19,6 +20,7 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
 {
     private readonly TimeSpan _cacheFor = options.Value.CacheFor;
     private readonly Dictionary<AdmissionOutcome, long> _unreported = [];
+    private readonly (Task<QueuedKeys> Keys, long At)?[] _queued = new (Task<QueuedKeys>, long)?[FlashSaleLimits.Shards];
     private FlashSaleInfo? _info;
     private long _infoAt;
     private Task<FlashSaleInfo>? _refreshing;
@@ -84,14 +86,43 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
             return Refused(new AdmissionResult(AdmissionOutcome.NotStarted, Message: $"the sale starts at {spec.StartsAt:O}"));
         }
 
-        if (info.SoldOut)
+        var shard = FlashSaleLimits.ShardOf(userId);
+        if (info.SoldOut && !await MayHaveQueuedAsync(shard, userId, requestId))
         {
             return Refused(new AdmissionResult(AdmissionOutcome.SoldOut));
         }
 
-        return await GrainFactory.GetGrain<IFlashSaleShardGrain>(FlashSaleShardGrain.KeyOf(SaleId, FlashSaleLimits.ShardOf(userId)))
-            .AdmitAsync(userId, requestId);
+        return await Shard(shard).AdmitAsync(userId, requestId);
     }
+
+    /// <summary>
+    /// Whether <paramref name="shard"/> may hold this request, so it must answer it (a retry of a request queued before,
+    /// whose answer was lost, is a duplicate with its ticket, not sold out). Asked of the shard once its keys are final,
+    /// then answered here: at most <see cref="FlashSaleLimits.MaxStock"/> keys of 8 bytes per sold-out sale. A shard whose
+    /// keys are not final yet (it still holds a spare unit) or that did not answer gets every request, and is asked again
+    /// after <see cref="FlashSaleOptions.CacheFor"/>.
+    /// </summary>
+    private async Task<bool> MayHaveQueuedAsync(int shard, string userId, string requestId)
+    {
+        if (_queued[shard] is not { } entry
+            || entry.Keys.IsCompleted && !(entry.Keys.IsCompletedSuccessfully && entry.Keys.Result.Final) && Stopwatch.GetElapsedTime(entry.At) >= _cacheFor)
+        {
+            entry = (Shard(shard).GetQueuedKeysAsync(), Stopwatch.GetTimestamp());
+            _queued[shard] = entry;
+        }
+
+        try
+        {
+            var keys = await entry.Keys;
+            return !keys.Final || Array.BinarySearch(keys.Keys, FlashSaleShardGrain.RequestKey(userId, requestId)) >= 0;
+        }
+        catch (Exception)
+        {
+            return true; // the shard answers for itself, or fails as any admission would
+        }
+    }
+
+    private IFlashSaleShardGrain Shard(int shard) => GrainFactory.GetGrain<IFlashSaleShardGrain>(FlashSaleShardGrain.KeyOf(SaleId, shard));
 
     public async Task<TicketStatus> GetTicketAsync(string ticket)
     {
@@ -110,7 +141,7 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
             return new TicketStatus(TicketState.Unknown, Message: $"no sale {SaleId}");
         }
 
-        var status = await GrainFactory.GetGrain<IFlashSaleShardGrain>(FlashSaleShardGrain.KeyOf(SaleId, shard)).GetTicketAsync(seq);
+        var status = await Shard(shard).GetTicketAsync(seq);
         if (status.State == TicketState.Pending)
         {
             // A buyer waiting is reason enough to make sure the drain runs (it may have died with its silo).
@@ -135,7 +166,7 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
         }
 
         var shards = Task.WhenAll(Enumerable.Range(0, FlashSaleLimits.Shards)
-            .Select(s => GrainFactory.GetGrain<IFlashSaleShardGrain>(FlashSaleShardGrain.KeyOf(SaleId, s)).GetStatsAsync()));
+            .Select(s => Shard(s).GetStatsAsync()));
         var drain = GrainFactory.GetGrain<IFlashSaleDrainerGrain>(SaleId).GetStatsAsync();
         var fronts = Record.GetFrontRefusalsAsync();
         var stats = await shards;

@@ -47,6 +47,16 @@ public sealed record ShardStats(
     [property: Id(3)] long Backlog,
     [property: Id(4)] IReadOnlyDictionary<AdmissionOutcome, long> Refused);
 
+/// <summary>
+/// What a shard has queued, as 64-bit keys of (user, request id) (<see cref="FlashSaleShardGrain.RequestKey"/>), sorted.
+/// <see cref="Final"/>: the shard can queue nothing more (the sale is sold out and the shard holds no spare unit), so the
+/// keys never change again and a front may answer any request not among them sold out by itself.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("flash.QueuedKeys.v1")]
+public sealed record QueuedKeys(
+    [property: Id(0)] bool Final,
+    [property: Id(1)] ulong[] Keys);
+
 /// <summary>The drainer's counters: orders it created per unix second (recent past) and in all since its activation.</summary>
 [GenerateSerializer, Immutable, Alias("flash.DrainStats.v1")]
 public sealed record DrainStats(
@@ -99,6 +109,9 @@ public interface IFlashSaleShardGrain : IGrainWithStringKey
     [Alias("ResolveRestSoldOut")] Task ResolveRestSoldOutAsync();
 
     [Alias("Stats")] Task<ShardStats> GetStatsAsync();
+
+    /// <summary>The keys of every request this shard queued, and whether it can queue any more.</summary>
+    [Alias("QueuedKeys")] Task<QueuedKeys> GetQueuedKeysAsync();
 }
 
 /// <summary>

@@ -35,13 +35,18 @@ public sealed class FlashSaleMetrics : IDisposable
     /// <summary>The meter: a test reads one silo's instruments by this instance.</summary>
     public Meter Meter => _meter;
 
-    public long AnswersOf(AdmissionOutcome outcome) => Volatile.Read(ref _answers[Array.IndexOf(Outcomes, outcome)]);
+    public long AnswersOf(AdmissionOutcome outcome) => Array.IndexOf(Outcomes, outcome) is var i and >= 0 ? Volatile.Read(ref _answers[i]) : 0;
 
     public long PlacementsOf(PlacementResult result) => Volatile.Read(ref _placements[(int)result]);
 
     public void Answered(AdmissionOutcome outcome, TimeSpan took)
     {
         var index = Array.IndexOf(Outcomes, outcome);
+        if (index < 0)
+        {
+            return; // an outcome this build does not know: never fail the buyer's answer over a counter
+        }
+
         Interlocked.Increment(ref _answers[index]);
         _admission.Record(took.TotalSeconds, OutcomeTags[index]);
     }

@@ -169,6 +169,44 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
     public Task<ShardStats> GetStatsAsync() => Enqueue(new Read<ShardStats>(() =>
         new ShardStats(State.Issued, State.Resolved, State.Won, State.Backlog, new Dictionary<AdmissionOutcome, long>(_refused))));
 
+    public async Task<QueuedKeys> GetQueuedKeysAsync()
+    {
+        if (!_saleSoldOut)
+        {
+            // A front asks once it has heard the sale is sold out; this shard may not have heard it yet.
+            _saleSoldOut = (await GrainFactory.GetGrain<IFlashSaleRecordGrain>(_saleId).RefreshAsync(null)).SoldOut;
+        }
+
+        return await Enqueue(new Read<QueuedKeys>(() =>
+        {
+            var keys = _byRequest.Keys.Select(k => RequestKey(k.User, k.Request)).ToArray();
+            Array.Sort(keys);
+            return new QueuedKeys(State.SoldOutFrom is not null || (_saleSoldOut && State.Granted <= State.Issued), keys);
+        }));
+    }
+
+    /// <summary>
+    /// A stable 64-bit key of a request (FNV-1a over the user id, a separator no id may hold, and the request id): the
+    /// same in every process, so a front can look up what a shard on another silo queued. Two requests may share a key;
+    /// that only sends the second one to its shard, which answers it exactly.
+    /// </summary>
+    public static ulong RequestKey(string userId, string requestId)
+    {
+        var hash = 14695981039346656037ul;
+        foreach (var c in userId)
+        {
+            hash = (hash ^ c) * 1099511628211ul;
+        }
+
+        hash = (hash ^ '\n') * 1099511628211ul;
+        foreach (var c in requestId)
+        {
+            hash = (hash ^ c) * 1099511628211ul;
+        }
+
+        return hash;
+    }
+
     private Task<T> Enqueue<T>(Operation<T> operation)
     {
         _queue.Enqueue(operation);
@@ -267,6 +305,18 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             try
             {
                 await SealAsync();
+            }
+            catch (Exception ex)
+            {
+                // The head holds this batch in memory only: storage must say again what is queued before anyone is answered.
+                LogWriteFailed(ex, _saleId, _shard);
+                await ReloadQuietlyAsync(ex);
+                RestoreAfterFailedWrite(batch, issuedBefore, ex);
+                return;
+            }
+
+            try
+            {
                 await _head.WriteOrReloadAsync(this);
             }
             catch (Exception ex)
@@ -376,10 +426,38 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             var run = state.Open.GetRange(0, SegmentSize);
             var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment { Tickets = run });
             // Written whole under a fixed number: a segment written before a head write that then failed is written again.
-            await _segmentStorage.WriteStateAsync(SegmentStateName, SegmentId(state.Sealed), record);
+            var id = SegmentId(state.Sealed);
+            try
+            {
+                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
+            }
+            catch (InconsistentStateException)
+            {
+                // That earlier write stored it, so this one, made without its ETag, is refused (as Azure Tables and the
+                // silo-local store refuse a blind insert). The head does not point past it, so nothing reads it yet:
+                // replace it under the ETag it has now.
+                var stored = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
+                await _segmentStorage.ReadStateAsync(SegmentStateName, id, stored);
+                record.ETag = stored.ETag;
+                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
+            }
+
             _segments.Add(run);
             state.Open.RemoveRange(0, SegmentSize);
             state.Sealed++;
+        }
+    }
+
+    /// <summary>Re-reads the head after a failure before its write; a failed re-read leaves it untrusted (<see cref="State"/> throws).</summary>
+    private async Task ReloadQuietlyAsync(Exception failure)
+    {
+        try
+        {
+            await _head.ReloadAsync(this, failure);
+        }
+        catch (InconsistentStateException)
+        {
+            // Untrusted now: RestoreAfterFailedWrite fails the batch and the activation is going away.
         }
     }
 

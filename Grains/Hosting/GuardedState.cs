@@ -40,21 +40,30 @@ public sealed class GuardedState<T>(IPersistentState<T> storage)
         }
         catch (Exception writeFailure)
         {
-            try
-            {
-                await storage.ReadStateAsync();
-            }
-            catch (Exception readFailure)
-            {
-                _untrusted = $"its write failed ({writeFailure.GetType().Name}) and so did the re-read after it ({readFailure.GetType().Name})";
-                var context = grain.GrainContext;
-                GuardedStateLog.Untrusted(context.ActivationServices.GetRequiredService<ILoggerFactory>(), readFailure, context.GrainId, typeof(T).Name);
-                context.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationError, $"state {typeof(T).Name} untrusted: {_untrusted}"));
-                throw new InconsistentStateException($"{context.GrainId}: state {typeof(T).Name} is not trusted, {_untrusted}; " +
-                    "the activation is deactivating and the call may be retried", writeFailure);
-            }
-
+            await ReloadAsync(grain, writeFailure);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Re-reads the state after <paramref name="failure"/> left memory ahead of storage (a write that failed, or a step
+    /// before the write that did); if the re-read fails too, see the class summary.
+    /// </summary>
+    public async Task ReloadAsync(IGrainBase grain, Exception failure)
+    {
+        ThrowIfUntrusted();
+        try
+        {
+            await storage.ReadStateAsync();
+        }
+        catch (Exception readFailure)
+        {
+            _untrusted = $"memory went ahead of storage ({failure.GetType().Name}) and the re-read after it failed ({readFailure.GetType().Name})";
+            var context = grain.GrainContext;
+            GuardedStateLog.Untrusted(context.ActivationServices.GetRequiredService<ILoggerFactory>(), readFailure, context.GrainId, typeof(T).Name);
+            context.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationError, $"state {typeof(T).Name} untrusted: {_untrusted}"));
+            throw new InconsistentStateException($"{context.GrainId}: state {typeof(T).Name} is not trusted, {_untrusted}; " +
+                "the activation is deactivating and the call may be retried", failure);
         }
     }
 

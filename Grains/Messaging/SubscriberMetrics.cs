@@ -187,7 +187,8 @@ public sealed class SubscriberTally(string name, SubscriberMetrics? metrics = nu
             if (metrics is not null)
             {
                 metrics.RecordApplyLatency(sinceAccepted);
-                metrics.ApplyLatencyInstrument.Record(sinceAccepted.TotalSeconds, Tag);
+                // Clamped: the order's clock and this silo's may differ by a little in a cluster.
+                metrics.ApplyLatencyInstrument.Record(Math.Max(0, sinceAccepted.TotalSeconds), Tag);
             }
         }
     }

@@ -85,14 +85,19 @@ public static class FlashSaleEndpoints
         var perUser = body.PerUserLimit ?? 1;
         var buffer = body.Buffer ?? FlashSaleLimits.DefaultBuffer;
         var price = body.Price ?? 1.00m;
-        if (Problems.FirstInvalid(FlashSaleLimits.SaleIdProblem(saleId), Ids.Problem(body.Sku, "SKU"), FlashSaleLimits.StockProblem(body.Stock),
-                FlashSaleLimits.RateProblem(body.Rate), FlashSaleLimits.PerUserLimitProblem(perUser), FlashSaleLimits.BufferProblem(buffer),
-                FlashSaleLimits.PriceProblem(price)) is { } invalid)
+        // The long fields are checked before they are narrowed to the spec's ints; then the whole spec, start included.
+        if (Problems.FirstInvalid(FlashSaleLimits.StockProblem(body.Stock), FlashSaleLimits.RateProblem(body.Rate),
+                FlashSaleLimits.PerUserLimitProblem(perUser), FlashSaleLimits.BufferProblem(buffer)) is { } outOfRange)
+        {
+            return outOfRange;
+        }
+
+        var spec = new FlashSaleSpec(body.Sku, body.Stock, (int)body.Rate, body.StartsAt ?? DateTimeOffset.UtcNow, (int)perUser, (int)buffer, price);
+        if (Problems.FirstInvalid(FlashSaleLimits.SpecProblem(saleId, spec, DateTimeOffset.UtcNow)) is { } invalid)
         {
             return invalid;
         }
 
-        var spec = new FlashSaleSpec(body.Sku, body.Stock, (int)body.Rate, body.StartsAt ?? DateTimeOffset.UtcNow, (int)perUser, (int)buffer, price);
         var result = await grains.GetGrain<IFlashSaleGrain>(saleId).CreateAsync(spec);
         return result.Accepted ? TypedResults.Ok(result.Spec!) : Refused(saleId, result);
     }
@@ -129,6 +134,7 @@ public static class FlashSaleEndpoints
             case AdmissionOutcome.Queued:
                 return TypedResults.Accepted($"/flashsales/{saleId}/tickets/{answer.Ticket}", new BuyAccepted(saleId, answer.Outcome.Name(), answer.Ticket!));
             case AdmissionOutcome.Duplicate:
+                http.Response.Headers.Location = $"/flashsales/{saleId}/tickets/{answer.Ticket}";
                 return TypedResults.Ok(new BuyAccepted(saleId, answer.Outcome.Name(), answer.Ticket!));
             case AdmissionOutcome.Busy:
                 var retryAfterMs = Math.Max(1, answer.RetryAfterMs ?? 1000);

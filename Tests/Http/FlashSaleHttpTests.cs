@@ -44,7 +44,9 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         Assert.Equal("queued", queued.Outcome);
         Assert.Equal($"/flashsales/{sale}/tickets/{queued.Ticket}", response.Headers.Location?.OriginalString);
         // The same request id again, from the body or the Idempotency-Key header: the first ticket, nothing new queued.
-        Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await (await BuyAsync(sale, "u-1", "r-1")).AssertOkAsync<BuyAccepted>());
+        var repeated = await BuyAsync(sale, "u-1", "r-1");
+        Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await repeated.AssertOkAsync<BuyAccepted>());
+        Assert.Equal($"/flashsales/{sale}/tickets/{queued.Ticket}", repeated.Headers.Location?.OriginalString);
         Assert.Equal(new BuyAccepted(sale, "duplicate", queued.Ticket), await (await BuyAsync(sale, "u-1", null, "r-1")).AssertOkAsync<BuyAccepted>());
         var limited = await (await BuyAsync(sale, "u-1", "r-2")).AssertProblemAsync(HttpStatusCode.Conflict, ErrorCodes.LimitReached.Code);
         Assert.Equal("limit_reached", limited.GetProperty("outcome").GetString());
@@ -109,6 +111,7 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
             new { sku, stock = 0, rate = 10 }, new { sku, stock = 100_001, rate = 10 }, new { sku, stock = 5, rate = 0 },
             new { sku, stock = 5, rate = 10_001 }, new { sku = "a b", stock = 5, rate = 10 }, new { sku, stock = 5, rate = 10, perUserLimit = 0 },
             new { sku, stock = 5, rate = 10, buffer = 0 }, new { sku, stock = 5, rate = 10, price = 0.001m },
+            new { sku, stock = 5, rate = 10, startsAt = DateTimeOffset.UtcNow.AddDays(400) },
         ];
         foreach (var body in bad)
         {

@@ -37,7 +37,9 @@ public sealed class HttpTraceTests(HttpApiFixture fixture)
 
         var spans = await Eventually.Until(
             () => Task.FromResult(traces.InTrace(traceId)),
-            all => Subscribers.All(name => all.Any(s => s.Kind == ActivityKind.Consumer && Equals(s.GetTagItem(OrderFlowTelemetry.SubscriberTag), name))),
+            // The server span ends once the response is sent: waited for too, not assumed.
+            all => all.Any(s => s.Source.Name == AspNetCoreSource && s.Kind == ActivityKind.Server)
+                   && Subscribers.All(name => all.Any(s => s.Kind == ActivityKind.Consumer && Equals(s.GetTagItem(OrderFlowTelemetry.SubscriberTag), name))),
             TimeSpan.FromSeconds(30),
             all => $"order {id}: trace {traceId} has {string.Join(", ", all.Select(s => $"{s.Source.Name}:{s.DisplayName}"))}");
 
