@@ -199,6 +199,17 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
     }
 
     [Fact]
+    public async Task Creating_a_sale_activates_its_shards_and_drainer_before_the_first_buyer_comes()
+    {
+        var saleId = NewSale();
+        await FlashSaleKit.CreateAsync(Client, saleId, FlashSaleKit.Spec(NewSku(), stock: 5, rate: 10));
+
+        var active = (await Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Select(g => g.GrainId.ToString()).ToHashSet();
+        Assert.All(Enumerable.Range(0, FlashSaleLimits.Shards), s => Assert.Contains($"flash-shard/{FlashSaleShardGrain.KeyOf(saleId, s)}", active));
+        Assert.Contains($"flash-drainer/{saleId}", active);
+    }
+
+    [Fact]
     public async Task A_user_holds_no_more_than_the_per_user_limit()
     {
         var sale = await FlashSaleKit.CreateAsync(Client, NewSale(), FlashSaleKit.Spec(NewSku(), stock: 50, rate: 1, perUserLimit: 2));

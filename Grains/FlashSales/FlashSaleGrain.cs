@@ -39,7 +39,33 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
 
         var result = await Record.CreateAsync(spec);
         _info = null;
+        if (result.Accepted)
+        {
+            await WarmAsync();
+        }
+
         return result;
+    }
+
+    /// <summary>
+    /// Activates the sale's shards (head and settings loaded) and drainer and fills this front's cache, so the first
+    /// buyers of a sale created shortly before it opens do not wait for those activations. A sale created long before
+    /// its start is cold again after Orleans' idle collection; its first buyers then pay the activations once. Best
+    /// effort: the sale exists whatever happens here.
+    /// </summary>
+    private async Task WarmAsync()
+    {
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, FlashSaleLimits.Shards)
+                .Select(s => (Task)Shard(s).GetStatsAsync())
+                .Append(GrainFactory.GetGrain<IFlashSaleDrainerGrain>(SaleId).GetStatsAsync())
+                .Append(InfoAsync()));
+        }
+        catch (Exception ex) when (ex is TimeoutException or OrleansException)
+        {
+            // The buyers' first requests activate what this could not.
+        }
     }
 
     public async Task<FlashSaleCommandResult> SetRateAsync(int rate)

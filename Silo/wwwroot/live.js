@@ -68,8 +68,9 @@ function setText(id, value) {
   document.getElementById(id).textContent = String(value);
 }
 
-function status(message, isError) {
-  const node = document.getElementById("status");
+// The summary's line is rewritten by every poll; what a search found stays on its own line until the next search.
+function status(message, isError, id = "status") {
+  const node = document.getElementById(id);
   node.textContent = message;
   node.className = isError ? "error" : "";
 }
@@ -139,10 +140,10 @@ async function showOrder(orderId) {
         s.deadLetter ? `#${s.deadLetter.sequence} ${s.deadLetter.eventKind}: ${s.deadLetter.error}` : "",
       ], s.delivery.toLowerCase())));
     timeline.hidden = false;
-    status(`order ${order.orderId} read ${new Date().toLocaleTimeString()}`, false);
+    status(`order ${order.orderId} read ${new Date().toLocaleTimeString()}`, false, "order-status");
   } catch (error) {
     timeline.hidden = true;
-    status(error.message, true);
+    status(error.message, true, "order-status");
   }
 }
 

@@ -99,7 +99,8 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
         await Assertions.Expect(page.Locator("#dead-letters tbody tr", new() { HasTextString = parked })).ToHaveCountAsync(1, new() { Timeout = BrowserTimeoutMs });
 
         await SearchAsync(page, OrderDriver.NewId("live-none-"));
-        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("has never been placed", new() { Timeout = BrowserTimeoutMs });
+        // Said on the search's own line, which the summary's periodic refresh does not overwrite.
+        await Assertions.Expect(page.Locator("#order-status")).ToContainTextAsync("has never been placed", new() { Timeout = BrowserTimeoutMs });
         await Assertions.Expect(page.Locator("#timeline")).ToBeHiddenAsync();
         await Screenshot(page, "live-page-dead-letters");
 
@@ -139,31 +140,37 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
     [Fact]
     public async Task Watching_an_order_on_the_live_page_activates_none_of_its_grains()
     {
-        // A finished order (placed, cancelled): every subscriber stores its end, so nothing — not the relay — has a reason
-        // to wake any of its grains again.
+        var grains = fixture.App.Services.GetRequiredService<IGrainFactory>();
+        var management = grains.GetGrain<IManagementGrain>(0);
         var (id, sku) = (OrderDriver.NewId("live-quiet-"), OrderDriver.NewId("live-sku-"));
+        string[] types = ["order", "inventory", "points", "order-sync", "order-replica", "coupon", "sms", "activity-gmv"];
+        // Every activation in the silo whose key is this order's id (the order, its subscribers, its replica …).
+        async Task<string[]> ActiveAsync() =>
+            (await management.GetDetailedGrainStatistics())
+            .Where(g => g.GrainId.Key.ToString() == id && types.Contains(g.GrainId.Type.ToString()))
+            .Select(g => g.GrainId.ToString()).ToArray();
+
         await (await Http.PutAsync($"/stock/{sku}", new { available = 1 })).AssertOkAsync<StockLevel>();
         await PlaceAsync(id, sku);
+        // The check sees these grains at all: the open order's grain is active after its command.
+        Assert.Contains($"order/{id}", await ActiveAsync());
+
+        // A finished order (placed, cancelled): every subscriber stores its end, so nothing — not the relay — has a reason
+        // to wake any of its grains again; finished grains also deactivate themselves, and idle ones are collected.
         await (await Http.PostAsync($"/orders/{id}/cancel", null)).AssertOkAsync<CommandAccepted>();
         await Eventually.Until(() => LiveOrderAsync(id), o => o.Subscribers.All(s => s.Delivery == DeliveryState.Finished), CatchUp,
             o => $"order {id}: {string.Join(", ", o.Subscribers.Select(s => $"{s.Subscriber}={s.Delivery}@{s.AppliedSequence}"))}");
-
-        // Every grain of the order deactivated (idle ones are collected at once), then watched twice: still none active.
-        var grains = fixture.App.Services.GetRequiredService<IGrainFactory>();
-        var management = grains.GetGrain<IManagementGrain>(0);
-        string[] types = ["order", "inventory", "points", "order-sync", "order-replica", "coupon", "sms", "activity-gmv"];
-        async Task<string[]> ActiveAsync() =>
-            (await Task.WhenAll(types.Select(async type => (await management.GetActiveGrains(GrainType.Create(type))).Contains(GrainId.Create(type, id)) ? type : null)))
-            .OfType<string>().ToArray();
         await Eventually.Until(async () =>
         {
             await management.ForceActivationCollection(TimeSpan.Zero);
             return await ActiveAsync();
         }, active => active.Length == 0, CatchUp, active => $"order {id}: still active after collection: {string.Join(", ", active)}");
 
+        // Watched twice: still none active, also a moment later (an activation started and not awaited would show by then).
         var watched = await LiveOrderAsync(id);
         await (await Http.GetAsync("/live/summary")).AssertOkAsync<LiveSummary>();
         Assert.Equal((OrderStatus.Cancelled, 2L), (watched.Status, watched.LastSequence));
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
         Assert.Empty(await ActiveAsync());
     }
 
