@@ -78,6 +78,12 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 {
     [Alias("GetStatus")] Task<SubscriberStatus> GetStatusAsync();
 
+    /// <summary>
+    /// One delivery of <paramref name="evt"/> from the order's dispatcher, handled exactly as a stream delivery: it
+    /// returns once the inbox holds the event's outcome durably; a throw means "deliver again".
+    /// </summary>
+    [Alias("Deliver")] Task DeliverAsync(OrderEvent evt);
+
     /// <summary>Resumes a parked order from its parked event, in order.</summary>
     [Alias("RetryParked")] Task<DeadLetterActionResult> RetryParkedAsync();
 

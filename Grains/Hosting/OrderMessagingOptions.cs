@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using OrderFlow.Contracts;
 
 namespace OrderFlow.Grains.Hosting;
 
@@ -9,6 +10,17 @@ namespace OrderFlow.Grains.Hosting;
 public sealed class OrderMessagingOptions : IValidatableObject
 {
     public const string SectionName = "OrderMessaging";
+
+    /// <summary>
+    /// How an order's events reach its subscriber grains. <see cref="OrderFanOut.Dispatcher"/> (default): one stream
+    /// delivery per event, to the order's dispatcher grain, which hands it to every subscriber grain of the order.
+    /// <see cref="OrderFanOut.PerSubscriber"/>: one stream delivery per subscriber per event, each subscriber grain an
+    /// implicit subscriber. Both keep every guarantee (docs/ARCHITECTURE.md); docs/BENCHMARKS.md has what each costs.
+    /// </summary>
+    public OrderFanOut FanOut { get; set; } = OrderFanOut.Dispatcher;
+
+    /// <summary>The stream namespace orders publish on, for <see cref="FanOut"/>.</summary>
+    public string StreamNamespace => FanOut == OrderFanOut.Dispatcher ? OrderStreams.DispatchNamespace : OrderStreams.Namespace;
 
     /// <summary>How often an order grain with unpublished events in its outbox tries again. Default 2 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
@@ -87,4 +99,11 @@ public sealed class RetryPolicy
         var raw = Math.Min(initial.TotalMilliseconds * Math.Pow(2, exponent), max.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(raw / 2 + random.NextDouble() * raw / 2);
     }
+}
+
+/// <summary>How an order's events reach its subscriber grains (<see cref="OrderMessagingOptions.FanOut"/>).</summary>
+public enum OrderFanOut
+{
+    Dispatcher,
+    PerSubscriber,
 }

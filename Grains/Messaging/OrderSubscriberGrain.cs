@@ -128,6 +128,8 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
         handleFactory.Create<OrderEvent>().ResumeAsync(this);
 
+    public Task DeliverAsync(OrderEvent evt) => OnNextAsync(evt);
+
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
         Tally.DeliveredOne();

@@ -56,7 +56,7 @@ public sealed partial class OrderGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _stream = this.GetStreamProvider(OrderStreams.ProviderName).GetStream<OrderEvent>(OrderStreams.ForOrder(OrderId));
+        _stream = this.GetStreamProvider(OrderStreams.ProviderName).GetStream<OrderEvent>(OrderStreams.ForOrder(OrderId, options.Value.StreamNamespace));
         _persistedPublishedSequence = State.PublishedSequence;
         await BoundLegacyOutboxAsync();
         await PublishOutboxAsync();

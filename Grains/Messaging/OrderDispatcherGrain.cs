@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
+using Orleans.Streams;
+using Orleans.Streams.Core;
+
+namespace OrderFlow.Grains.Messaging;
+
+/// <summary>The order's dispatcher (grain type <c>order-dispatch</c>): fed by the stream only, it has no calls of its own.</summary>
+[Alias("messaging.IOrderDispatcherGrain")]
+public interface IOrderDispatcherGrain : IGrainWithStringKey;
+
+/// <summary>
+/// The order's fan-out with <c>OrderMessaging:FanOut=Dispatcher</c> (the default): the only implicit subscriber of the
+/// order's stream in <see cref="OrderStreams.DispatchNamespace"/>, one activation per order, keyed by the order id. It
+/// takes each event from the stream once and hands it to every subscriber grain of the order
+/// (<see cref="SubscriberCatalog"/>: the six built-in ones and any a silo adds) in parallel, and acknowledges the
+/// delivery only after every one of them has stored the event's outcome. If one fails (its inbox write failed), the
+/// delivery fails and the stream delivers it again; subscribers that already hold it drop it as a duplicate, and this
+/// activation does not even ask them again. So it adds no state and no guarantee of its own: ordering, dedupe and
+/// retries stay in each subscriber grain; what it saves is five of every six stream deliveries (docs/BENCHMARKS.md).
+/// A subscriber's handler failing is not a delivery failure (the subscriber records and retries it itself), so one
+/// failing subscriber does not hold up the others; per-order isolation is unchanged, the dispatcher being per order.
+/// </summary>
+[GrainType("order-dispatch"), ImplicitStreamSubscription(OrderStreams.DispatchNamespace)]
+public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILogger<OrderDispatcherGrain> logger)
+    : Grain, IOrderDispatcherGrain, IStreamSubscriptionObserver, IAsyncObserver<OrderEvent>
+{
+    private IOrderSubscriberGrain[]? _subscribers;
+
+    // The event delivered last and which subscribers already stored it, so a redelivery asks only the others.
+    private long _sequence;
+    private bool[] _stored = [];
+
+    private IOrderSubscriberGrain[] Subscribers => _subscribers ??= catalog.Names
+        .Select(name => catalog.TryGet(name, out var type) ? GrainFactory.GetGrain<IOrderSubscriberGrain>(GrainId.Create(type, this.GetPrimaryKeyString())) : null)
+        .OfType<IOrderSubscriberGrain>()
+        .ToArray();
+
+    public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
+        handleFactory.Create<OrderEvent>().ResumeAsync(this);
+
+    public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
+    {
+        var subscribers = Subscribers;
+        if (item.Sequence != _sequence || _stored.Length != subscribers.Length)
+        {
+            _sequence = item.Sequence;
+            _stored = new bool[subscribers.Length];
+        }
+
+        var calls = new Task[subscribers.Length];
+        for (var i = 0; i < subscribers.Length; i++)
+        {
+            calls[i] = _stored[i] ? Task.CompletedTask : subscribers[i].DeliverAsync(item);
+        }
+
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch (Exception ex)
+        {
+            for (var i = 0; i < calls.Length; i++)
+            {
+                _stored[i] |= calls[i].IsCompletedSuccessfully;
+            }
+
+            LogDeliveryFailed(ex, this.GetPrimaryKeyString(), item.Sequence, calls.Count(c => !c.IsCompletedSuccessfully));
+            throw; // the stream delivers the event again
+        }
+
+        Array.Fill(_stored, true);
+        if (item.IsFinal)
+        {
+            // Every subscriber stored the order's last event: nothing more is coming (a late duplicate reactivates).
+            DeactivateOnIdle();
+        }
+    }
+
+    public Task OnCompletedAsync() => Task.CompletedTask;
+
+    public Task OnErrorAsync(Exception ex) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId}: event #{Sequence} was not stored by {Failed} subscriber(s); the stream delivers it again")]
+    private partial void LogDeliveryFailed(Exception exception, string orderId, long sequence, int failed);
+}

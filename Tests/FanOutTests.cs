@@ -1,0 +1,81 @@
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using OrderFlow.Tests.Infrastructure;
+using Orleans.TestingHost;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// The two ways an order's events reach its subscriber grains (<see cref="OrderMessagingOptions.FanOut"/>). The rest of
+/// the suite runs the default, the order's dispatcher; these tests run the per-subscriber stream subscriptions end to
+/// end, and show that the dispatcher asks again only the subscriber that failed to store a delivery.
+/// </summary>
+[Collection(PerSubscriberFanOutFixture.Name)]
+public sealed class PerSubscriberFanOutTests(PerSubscriberFanOutFixture fixture)
+{
+    private readonly OrderDriver _orders = new(SiloGrains.Of(fixture.Cluster));
+
+    [Fact]
+    public async Task Every_subscriber_applies_every_event_of_concurrent_orders_once_with_a_stream_subscription_each()
+    {
+        var ids = Enumerable.Range(0, 40).Select(_ => OrderDriver.NewId("fanout-direct-")).ToArray();
+        var totals = await Task.WhenAll(ids.Select(id =>
+            _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 2, 10.50m)), $"coupon-{id}", $"activity-{id}")));
+
+        var reports = await Task.WhenAll(ids.Select(id => _orders.WaitCaughtUpAsync(id)));
+
+        Assert.All(totals, total => Assert.Equal(21.00m, total));
+        Assert.All(reports.SelectMany(r => r.Subscribers), s =>
+        {
+            Assert.Equal((4L, 4L, false), (s.AppliedSequence, s.HandlerRuns, s.Parked));
+            Assert.Empty(s.BufferedSequences);
+        });
+        Assert.Equal(7, reports[0].Subscribers.Count); // the six built-in and the test assembly's own
+        var points = await Task.WhenAll(ids.Select(id => SiloGrains.Of(fixture.Cluster).GetGrain<IPointsAccountGrain>($"user-{id}").GetAsync()));
+        Assert.All(points, p => Assert.Equal(21m, p.Balance));
+    }
+}
+
+public sealed class PerSubscriberFanOutFixture : SiloFixture<PerSubscriberFanOutFixture.Configurator>
+{
+    public const string Name = "fan-out-per-subscriber";
+
+    public sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            siloBuilder.Services.Configure<OrderMessagingOptions>(o => o.FanOut = OrderFanOut.PerSubscriber);
+        }
+    }
+}
+
+[CollectionDefinition(PerSubscriberFanOutFixture.Name)]
+public sealed class PerSubscriberFanOutCollection : ICollectionFixture<PerSubscriberFanOutFixture>;
+
+[Collection(PipelineCollection.Name)]
+public sealed class DispatcherFanOutTests(PipelineFixture fixture)
+{
+    private readonly OrderDriver _orders = new(fixture.Grains);
+
+    [Fact]
+    public async Task A_subscriber_that_fails_to_store_a_delivery_is_asked_again_and_the_others_are_not()
+    {
+        var id = OrderDriver.NewId("fanout-retry-");
+        var user = $"user-{id}";
+        using var fault = fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Subscribers, Operations = StorageOperations.Write, GrainType = "order-sync", KeyPrefix = id, Times = 1,
+        });
+
+        var total = await _orders.FullLifecycleAsync(id, user, OrderDriver.Items(($"sku-{id}", 3, 7.25m)), $"coupon-{id}", $"activity-{id}");
+        var report = await _orders.WaitCaughtUpAsync(id);
+
+        // The one failed write made the stream deliver that event again; only the subscriber that failed was asked.
+        Assert.Equal(1, fault.Hits);
+        Assert.All(report.Subscribers, s => Assert.Equal((4L, false), (s.AppliedSequence, s.Parked)));
+        Assert.All(report.Subscribers.Where(s => s.Subscriber != "order-sync"), s => Assert.Equal((4L, 0L), (s.HandlerRuns, s.DuplicatesIgnored)));
+        Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await fixture.Grains.GetGrain<IOrderReplicaGrain>(id).GetAsync());
+    }
+}
