@@ -80,9 +80,10 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 
     /// <summary>
     /// One delivery of <paramref name="evt"/> from the order's dispatcher, handled exactly as a stream delivery: it
-    /// returns once the inbox holds the event's outcome durably; a throw means "deliver again".
+    /// returns once the inbox holds the event's outcome durably; a throw means "deliver again". True when storage shows
+    /// this inbox applied the event (and everything before it), not parked: the relay need not check it for this event.
     /// </summary>
-    [Alias("Deliver")] Task DeliverAsync(OrderEvent evt);
+    [Alias("Deliver")] Task<bool> DeliverAsync(OrderEvent evt);
 
     /// <summary>Resumes a parked order from its parked event, in order.</summary>
     [Alias("RetryParked")] Task<DeadLetterActionResult> RetryParkedAsync();

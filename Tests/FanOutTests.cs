@@ -79,3 +79,48 @@ public sealed class DispatcherFanOutTests(PipelineFixture fixture)
         Assert.Equal(new ReplicaRow(true, OrderStatus.Received, total, 4, 0, 4), await fixture.Grains.GetGrain<IOrderReplicaGrain>(id).GetAsync());
     }
 }
+
+/// <summary>The dispatcher's report to the relay, with a relay that would not check an order for an hour.</summary>
+[Collection(IdleRelayFixture.Name)]
+public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
+{
+    private readonly OrderDriver _orders = new(SiloGrains.Of(fixture.Cluster));
+
+    private IOrderRelayGrain Relay(string orderId) => SiloGrains.Of(fixture.Cluster).GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(orderId));
+
+    [Fact]
+    public async Task A_finished_order_every_inbox_stored_is_forgotten_by_the_relay_without_a_check()
+    {
+        var (done, open) = (OrderDriver.NewId("fanout-settled-"), OrderDriver.NewId("fanout-open-"));
+        await _orders.FullLifecycleAsync(done, $"user-{done}", OrderDriver.Items(($"sku-{done}", 1, 3.00m)));
+        await _orders.PlaceAsync(open, $"user-{open}", OrderDriver.Items(($"sku-{open}", 1, 3.00m)));
+        await _orders.WaitCaughtUpAsync(done);
+        await _orders.WaitCaughtUpAsync(open);
+
+        // The finished order: every inbox stored its last event (Finished), so the dispatcher's report let the relay go.
+        await Eventually.Until(() => Relay(done).FindAsync(done), entry => entry is null, TimeSpan.FromSeconds(10), entry => $"relay still holds {entry}");
+        // The open order: some inboxes hold "placed" as progress in memory only (nothing to do), so the relay keeps it
+        // for its own check, which it makes only an hour after the mark.
+        var held = await Relay(open).FindAsync(open);
+        Assert.NotNull(held);
+        Assert.Equal(0, held.Checks);
+    }
+}
+
+public sealed class IdleRelayFixture : SiloFixture<IdleRelayFixture.Configurator>
+{
+    public const string Name = "fan-out-idle-relay";
+
+    public sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            siloBuilder.Services.Configure<OrderRelayOptions>(o => o.SettleAfter = TimeSpan.FromHours(1));
+        }
+    }
+}
+
+[CollectionDefinition(IdleRelayFixture.Name)]
+public sealed class IdleRelayCollection : ICollectionFixture<IdleRelayFixture>;
+

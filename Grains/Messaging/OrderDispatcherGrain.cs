@@ -18,6 +18,9 @@ public interface IOrderDispatcherGrain : IGrainWithStringKey;
 /// delivery fails and the stream delivers it again; subscribers that already hold it drop it as a duplicate, and this
 /// activation does not even ask them again. So it adds no state and no guarantee of its own: ordering, dedupe and
 /// retries stay in each subscriber grain; what it saves is five of every six stream deliveries (docs/BENCHMARKS.md).
+/// When every subscriber answers that storage shows the event applied, it tells the order's relay shard, which then
+/// forgets the order without a settle check of its own (no read of the order's inboxes); otherwise the relay checks as
+/// always.
 /// A subscriber's handler failing is not a delivery failure (the subscriber records and retries it itself), so one
 /// failing subscriber does not hold up the others; per-order isolation is unchanged, the dispatcher being per order.
 /// </summary>
@@ -25,6 +28,8 @@ public interface IOrderDispatcherGrain : IGrainWithStringKey;
 public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILogger<OrderDispatcherGrain> logger)
     : Grain, IOrderDispatcherGrain, IStreamSubscriptionObserver, IAsyncObserver<OrderEvent>
 {
+    private static readonly Task<bool> NotAsked = Task.FromResult(false);
+
     private IOrderSubscriberGrain[]? _subscribers;
 
     // The event delivered last and which subscribers already stored it, so a redelivery asks only the others.
@@ -48,10 +53,10 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             _stored = new bool[subscribers.Length];
         }
 
-        var calls = new Task[subscribers.Length];
+        var calls = new Task<bool>[subscribers.Length];
         for (var i = 0; i < subscribers.Length; i++)
         {
-            calls[i] = _stored[i] ? Task.CompletedTask : subscribers[i].DeliverAsync(item);
+            calls[i] = _stored[i] ? NotAsked : subscribers[i].DeliverAsync(item);
         }
 
         try
@@ -67,6 +72,15 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 
             LogDeliveryFailed(ex, this.GetPrimaryKeyString(), item.Sequence, calls.Count(c => !c.IsCompletedSuccessfully));
             throw; // the stream delivers the event again
+        }
+
+        if (calls.All(c => c.Result))
+        {
+            // Every inbox stored the event as applied (all of them asked in this delivery): the relay, which holds the order since it
+            // marked this event, can forget it without reading storage (it keeps it if a later event is marked).
+            GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(this.GetPrimaryKeyString()))
+                .ReportAsync(new SettleReport(this.GetPrimaryKeyString(), item.Sequence, [], []))
+                .Ignore();
         }
 
         Array.Fill(_stored, true);

@@ -128,7 +128,12 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
         handleFactory.Create<OrderEvent>().ResumeAsync(this);
 
-    public Task DeliverAsync(OrderEvent evt) => OnNextAsync(evt);
+    public async Task<bool> DeliverAsync(OrderEvent evt)
+    {
+        await OnNextAsync(evt);
+        // Stored, not only in memory: progress over events with nothing to do is written lazily (_unsaved until then).
+        return _inbox.IsTrusted && !_unsaved && !S.Parked && S.AppliedSequence >= evt.Sequence;
+    }
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
