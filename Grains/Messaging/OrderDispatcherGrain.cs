@@ -32,7 +32,9 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 
     private IOrderSubscriberGrain[]? _subscribers;
 
-    // The event delivered last and which subscribers already stored it, so a redelivery asks only the others.
+    // The event whose delivery failed last and which subscribers stored it anyway, so its redelivery asks only the
+    // others. Cleared by a delivery that succeeds: any later copy goes to every subscriber, which drops and counts it as
+    // a duplicate exactly as with a stream subscription of its own.
     private long _sequence;
     private bool[] _stored = [];
 
@@ -83,7 +85,7 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
                 .Ignore();
         }
 
-        Array.Fill(_stored, true);
+        _sequence = 0;
         if (item.IsFinal)
         {
             // Every subscriber stored the order's last event: nothing more is coming (a late duplicate reactivates).
