@@ -59,6 +59,12 @@ public interface IOrderRelayGrain : IGrainWithIntegerKey
     /// <summary>The order's answer to a settle request.</summary>
     [Alias("Report"), Orleans.Concurrency.OneWay] Task ReportAsync(SettleReport report);
 
+    /// <summary>
+    /// The order's dispatcher saw every subscriber store event <paramref name="sequence"/> as applied: the shard forgets
+    /// the order if it marked nothing later; otherwise nothing changes (its own check still runs).
+    /// </summary>
+    [Alias("Delivered"), Orleans.Concurrency.OneWay] Task DeliveredAsync(string orderId, long sequence);
+
     [Alias("Find")] Task<RelayEntry?> FindAsync(string orderId);
     [Alias("Status")] Task<RelayShardStatus> GetStatusAsync();
 

@@ -105,6 +105,27 @@ public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
         Assert.NotNull(held);
         Assert.Equal(0, held.Checks);
     }
+
+    [Fact]
+    public async Task A_delivery_report_for_an_earlier_event_than_the_latest_mark_forgets_nothing()
+    {
+        var first = OrderDriver.NewId("fanout-marked-");
+        var shard = IOrderRelayGrain.ShardOf(first);
+        var second = Enumerable.Range(0, 10_000).Select(_ => OrderDriver.NewId("fanout-marked-")).First(id => IOrderRelayGrain.ShardOf(id) == shard);
+        var relay = Relay(first);
+        await relay.MarkAsync(first, 2);
+        await relay.MarkAsync(second, 1);
+
+        // Event 1 of the first order was delivered everywhere, but event 2 is marked: the relay keeps it. The report for
+        // the second order, sent after it on the same path, shows the first report was handled by then.
+        await relay.DeliveredAsync(first, 1);
+        await relay.DeliveredAsync(second, 1);
+        await Eventually.Until(() => relay.FindAsync(second), entry => entry is null, TimeSpan.FromSeconds(10), entry => $"relay still holds {entry}");
+        Assert.Equal(2, (await relay.FindAsync(first))?.Sequence);
+
+        await relay.DeliveredAsync(first, 2);
+        await Eventually.Until(() => relay.FindAsync(first), entry => entry is null, TimeSpan.FromSeconds(10), entry => $"relay still holds {entry}");
+    }
 }
 
 public sealed class IdleRelayFixture : SiloFixture<IdleRelayFixture.Configurator>

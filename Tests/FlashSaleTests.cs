@@ -177,18 +177,46 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
             Assert.Equal(255, (await StoredHeadAsync(key)).Issued); // nothing of the refused batch is stored
         }
 
-        // Sent again, the request seals the segment anew (replacing any record the failed batch left) and is stored.
+        // The next request seals the segment anew, under a key of its own (the failed batch's record, if any, is never
+        // read); the refused request, sent again, is queued after it.
+        var other = await sale.BuyAsync(users[^1], "r1");
         var again = await sale.BuyAsync(sealer, "r1");
-        var next = await sale.BuyAsync(users[^1], "r1");
 
         Assert.Equal(AdmissionOutcome.Busy, refused.Outcome);
-        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize - 1)), (again.Outcome, again.Ticket));
-        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize)), (next.Outcome, next.Ticket));
+        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize - 1)), (other.Outcome, other.Ticket));
+        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize)), (again.Outcome, again.Ticket));
         var head = await StoredHeadAsync(key);
         Assert.Equal((257L, 1), (head.Issued, head.Sealed));
         var segment = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
-        await fixture.Storage(StorageNames.FlashSales).ReadStateAsync("flash-shard.segment", GrainId.Create("flash-shard.segment", $"{key}~0"), segment);
-        Assert.Equal(users.Take(FlashSaleShardGrain.SegmentSize), segment.State!.Tickets.Select(t => t.UserId));
+        await fixture.Storage(StorageNames.FlashSales).ReadStateAsync("flash-shard.segment", FlashSaleShardGrain.SegmentId(key, 0, head.SegmentTokens[0]), segment);
+        Assert.Equal(users.Take(FlashSaleShardGrain.SegmentSize - 1).Append(users[^1]), segment.State!.Tickets.Select(t => t.UserId));
+        Assert.Equal(sealer, head.Open.Single().UserId);
+    }
+
+    [Fact]
+    public async Task A_unit_granted_to_a_batch_whose_write_failed_is_sold_to_the_retry_not_stranded()
+    {
+        // The last unit is handed to the shard, then its head write fails: the re-read head does not hold the grant, but
+        // the sale's record does — the unit is this shard's to sell.
+        var saleId = NewSale();
+        var user = FlashSaleKit.UsersOfShard(saleId, 5, 1)[0];
+        var sale = await FlashSaleKit.CreateAsync(Client, saleId, FlashSaleKit.Spec(NewSku(), stock: 1, rate: 10));
+        AdmissionResult refused;
+        using (fixture.Faults.Fail(new StorageFault
+               {
+                   StorageName = StorageNames.FlashSales, Operations = StorageOperations.Write, GrainType = "flash-shard",
+                   KeyPrefix = FlashSaleShardGrain.KeyOf(saleId, 5), Times = 1,
+               }))
+        {
+            refused = await sale.BuyAsync(user, "r1");
+        }
+
+        var again = await sale.BuyAsync(user, "r1");
+
+        Assert.Equal(AdmissionOutcome.Busy, refused.Outcome);
+        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(5, 0)), (again.Outcome, again.Ticket));
+        var status = await FlashSaleKit.DrainedAsync(sale, DrainTimeout);
+        Assert.Equal((1L, 1L, 0L), (status.Accepted, status.Won, status.UnitsLeft));
     }
 
     private async Task<FlashShardState> StoredHeadAsync(string shardKey)

@@ -80,7 +80,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         for (var n = 0; n < State.Sealed; n++)
         {
             var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
-            await _segmentStorage.ReadStateAsync(SegmentStateName, SegmentId(n), record);
+            await _segmentStorage.ReadStateAsync(SegmentStateName, SegmentId(n, TokenOf(n)), record);
             // A head counts a segment only after the segment's own write landed: a missing one is storage losing data.
             _segments.Add(record.RecordExists && record.State is { } segment
                 ? segment.Tickets
@@ -171,17 +171,15 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
     public async Task<QueuedKeys> GetQueuedKeysAsync()
     {
-        if (!_saleSoldOut)
-        {
-            // A front asks once it has heard the sale is sold out; this shard may not have heard it yet.
-            _saleSoldOut = (await GrainFactory.GetGrain<IFlashSaleRecordGrain>(_saleId).RefreshAsync(null)).SoldOut;
-        }
-
+        // The sale's record is the authority on what this shard holds (a grant whose write here failed is still ours),
+        // and a front asks once it has heard the sale is sold out, which this shard may not have heard yet.
+        var grant = await GrainFactory.GetGrain<IFlashSaleRecordGrain>(_saleId).TakeUnitsAsync(_shard, 0);
+        var soldOut = grant.UnitsLeft == 0 || grant.Exhausted;
         return await Enqueue(new Read<QueuedKeys>(() =>
         {
             var keys = _byRequest.Keys.Select(k => RequestKey(k.User, k.Request)).ToArray();
             Array.Sort(keys);
-            return new QueuedKeys(State.SoldOutFrom is not null || (_saleSoldOut && State.Granted <= State.Issued), keys);
+            return new QueuedKeys(State.SoldOutFrom is not null || (soldOut && Math.Max(State.Granted, grant.GrantedTotal) <= State.Issued), keys);
         }));
     }
 
@@ -425,23 +423,15 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         {
             var run = state.Open.GetRange(0, SegmentSize);
             var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment { Tickets = run });
-            // Written whole under a fixed number: a segment written before a head write that then failed is written again.
-            var id = SegmentId(state.Sealed);
-            try
+            // Written once, under a key of its own (a new record: a clash is refused, and the batch answered busy).
+            var token = Random.Shared.Next().ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+            await _segmentStorage.WriteStateAsync(SegmentStateName, SegmentId(state.Sealed, token), record);
+            while (state.SegmentTokens.Count < state.Sealed)
             {
-                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
-            }
-            catch (InconsistentStateException)
-            {
-                // That earlier write stored it, so this one, made without its ETag, is refused (as Azure Tables and the
-                // silo-local store refuse a blind insert). The head does not point past it, so nothing reads it yet:
-                // replace it under the ETag it has now.
-                var stored = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
-                await _segmentStorage.ReadStateAsync(SegmentStateName, id, stored);
-                record.ETag = stored.ETag;
-                await _segmentStorage.WriteStateAsync(SegmentStateName, id, record);
+                state.SegmentTokens.Add(""); // segments of a head stored before tokens: keyed by number only
             }
 
+            state.SegmentTokens.Add(token);
             _segments.Add(run);
             state.Open.RemoveRange(0, SegmentSize);
             state.Sealed++;
@@ -474,13 +464,27 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             return;
         }
 
+        if (state.Sealed > _segments.Count)
+        {
+            // Another activation of this shard sealed segments this one never read: nothing here can be trusted to
+            // answer from; the next activation reads storage.
+            var stale = new InconsistentStateException($"flash sale {_saleId} shard {_shard}: the stored head is ahead of this activation; retry");
+            batch.ForEach(operation => operation.Fail(stale));
+            DeactivateOnIdle();
+            return;
+        }
+
         _segments.RemoveRange(state.Sealed, _segments.Count - state.Sealed);
+        // The re-read head may hold fewer units than a grant this activation heard of (its write failed): ask the sale
+        // again before answering sold out, so no granted unit is stranded.
+        _saleSoldOut = false;
         Reindex();
         foreach (var operation in batch)
         {
             switch (operation)
             {
-                case Admission { Seq: { } seq } admission when seq < state.Issued && Ticket(seq).RequestId == admission.RequestId:
+                case Admission { Seq: { } seq } admission when seq < state.Issued && Ticket(seq) is var stored
+                    && stored.RequestId == admission.RequestId && stored.UserId == admission.UserId:
                     break; // its ticket is stored after all: queued
                 case Admission { Answer: null, Twin: null } pending:
                     pending.Seq = null;
@@ -544,7 +548,13 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         return result;
     }
 
-    private GrainId SegmentId(int n) => GrainId.Create(SegmentType, $"{this.GetPrimaryKeyString()}~{n}");
+    /// <summary>Segment <paramref name="n"/>'s record: <c>{shard key}~{n}~{token}</c> (<c>{shard key}~{n}</c> for a head stored before tokens).</summary>
+    public static GrainId SegmentId(string shardKey, int n, string? token) =>
+        GrainId.Create(SegmentType, token is null ? $"{shardKey}~{n}" : $"{shardKey}~{n}~{token}");
+
+    private GrainId SegmentId(int n, string? token) => SegmentId(this.GetPrimaryKeyString(), n, token);
+
+    private string? TokenOf(int n) => n < State.SegmentTokens.Count && State.SegmentTokens[n] is { Length: > 0 } token ? token : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Flash sale {SaleId} shard {Shard}: a batch could not be stored; its requests were answered busy unless the re-read found them stored")]
     private partial void LogWriteFailed(Exception exception, string saleId, int shard);

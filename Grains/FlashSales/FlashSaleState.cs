@@ -40,7 +40,7 @@ public sealed class FlashShardState
     /// <summary>Tickets from <c>Sealed × SegmentSize</c> on.</summary>
     [Id(1)] public List<FlashTicket> Open { get; set; } = [];
 
-    /// <summary>Sealed segments (records <c>{shard key}~{n}</c>, n below this).</summary>
+    /// <summary>Sealed segments (records <c>{shard key}~{n}~{token n}</c>, n below this; see <see cref="SegmentTokens"/>).</summary>
     [Id(2)] public int Sealed { get; set; }
 
     /// <summary>Tickets below this number have their final answer.</summary>
@@ -54,6 +54,14 @@ public sealed class FlashShardState
 
     /// <summary>Units the sale handed to this shard, as last heard (the sale's record is the authority).</summary>
     [Id(6)] public long Granted { get; set; }
+
+    /// <summary>
+    /// The token of each sealed segment's record, drawn at random when it was written: a segment record is written once
+    /// under a key no other attempt uses, so a seal whose head write failed, or a second activation of the shard, can
+    /// never overwrite a segment a head points to. Its leftovers are never read. ≤ MaxStock / 256 entries of 8 characters.
+    /// A head stored before tokens existed has none: its segments are <c>{shard key}~{n}</c>.
+    /// </summary>
+    [Id(7)] public List<string> SegmentTokens { get; set; } = [];
 
     public long Backlog => Issued - Resolved;
 

@@ -81,7 +81,7 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             // Every inbox stored the event as applied (all of them asked in this delivery): the relay, which holds the order since it
             // marked this event, can forget it without reading storage (it keeps it if a later event is marked).
             GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(this.GetPrimaryKeyString()))
-                .ReportAsync(new SettleReport(this.GetPrimaryKeyString(), item.Sequence, [], []))
+                .DeliveredAsync(this.GetPrimaryKeyString(), item.Sequence)
                 .Ignore();
         }
 

@@ -149,6 +149,19 @@ public sealed partial class OrderRelayGrain(
         return Task.CompletedTask;
     }
 
+    public Task DeliveredAsync(string orderId, long sequence)
+    {
+        if (Pending.TryGetValue(orderId, out var record) && record.Sequence <= sequence)
+        {
+            Pending.Remove(orderId);
+            _nextCheck.Remove(orderId);
+            _inFlight.Remove(orderId);
+            _dirty = true; // written with the next round (or mark): a forgotten order lost in a crash is only checked once more
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<RelayEntry?> FindAsync(string orderId) => Task.FromResult(Pending.TryGetValue(orderId, out var record)
         ? new RelayEntry(orderId, record.Sequence, record.Since, record.Checks, record.Behind.ToArray())
         : null);
