@@ -197,14 +197,8 @@ public static partial class BenchCommand
     private static async Task<(SiloProbe Probe, SiloSample AtStart, IReadOnlyList<string> Subscribers, string Machine)?> StartAsync(IClusterClient client)
     {
         var probe = new SiloProbe(client);
-        SiloSample atStart;
-        try
+        if (await probe.FirstSampleAsync() is not { } atStart)
         {
-            atStart = await probe.SampleAsync();
-        }
-        catch (InvalidOperationException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
             return null;
         }
 

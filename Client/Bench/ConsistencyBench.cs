@@ -77,14 +77,8 @@ public static class ConsistencyBench
         var startedAt = DateTimeOffset.UtcNow;
         var runId = $"k{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
         var probe = new SiloProbe(client);
-        SiloSample atStart;
-        try
+        if (await probe.FirstSampleAsync() is not { } atStart)
         {
-            atStart = await probe.SampleAsync();
-        }
-        catch (InvalidOperationException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
             return 1;
         }
 

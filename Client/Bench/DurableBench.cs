@@ -48,13 +48,8 @@ public static class DurableBench
         var total = Stopwatch.StartNew();
         var runId = $"d{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
         var probe = new SiloProbe(client);
-        try
+        if (await probe.FirstSampleAsync() is null)
         {
-            await probe.SampleAsync();
-        }
-        catch (InvalidOperationException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
             return 1;
         }
 

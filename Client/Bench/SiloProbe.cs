@@ -32,6 +32,23 @@ public sealed class SiloProbe(IClusterClient client)
 
     public Task<SiloSample> SampleAsync(bool fullGc = false) => Control.SampleAsync(fullGc);
 
+    /// <summary>
+    /// A run's first sample, or null with the reason on stderr when the silo does not host the bench grains (it was not
+    /// started with <c>Benchmarks:Enabled=true</c>).
+    /// </summary>
+    public async Task<SiloSample?> FirstSampleAsync()
+    {
+        try
+        {
+            return await SampleAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return null;
+        }
+    }
+
     /// <summary>Waits until the subscribers applied every event of <paramref name="plans"/> since <paramref name="before"/>.</summary>
     public Task<SiloSample> WaitAppliedAsync(string what, SiloSample before, IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout) =>
         WaitForAsync($"{what}: subscriber applications", s => s.SubscriberApplied,

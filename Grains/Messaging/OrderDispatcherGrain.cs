@@ -39,8 +39,7 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
     private bool[] _stored = [];
 
     private IOrderSubscriberGrain[] Subscribers => _subscribers ??= catalog.Names
-        .Select(name => catalog.TryGet(name, out var type) ? GrainFactory.GetGrain<IOrderSubscriberGrain>(GrainId.Create(type, this.GetPrimaryKeyString())) : null)
-        .OfType<IOrderSubscriberGrain>()
+        .Select(name => catalog.GrainOf(GrainFactory, name, this.GetPrimaryKeyString()))
         .ToArray();
 
     public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>

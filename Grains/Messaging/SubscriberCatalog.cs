@@ -27,6 +27,12 @@ public sealed class SubscriberCatalog
 
     public bool TryGet(string name, out GrainType grainType) => _subscribers.Value.TryGetValue(name, out grainType);
 
+    /// <summary>Subscriber <paramref name="name"/>'s grain for one order (the name must be one of <see cref="Names"/>).</summary>
+    public IOrderSubscriberGrain GrainOf(IGrainFactory grains, string name, string orderId) =>
+        TryGet(name, out var grainType)
+            ? grains.GetGrain<IOrderSubscriberGrain>(GrainId.Create(grainType, orderId))
+            : throw new ArgumentException($"no subscriber named {name}", nameof(name));
+
     public static IReadOnlyDictionary<string, GrainType> Discover(IEnumerable<Type> grainClasses)
     {
         var found = new Dictionary<string, GrainType>(StringComparer.OrdinalIgnoreCase);

@@ -203,11 +203,7 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
     private IDeadLetterIndexGrain Shard(DeadLetter letter) =>
         GrainFactory.GetGrain<IDeadLetterIndexGrain>(DeadLetterShards.KeyFor(letter.Subscriber, letter.OrderId));
 
-    private IOrderSubscriberGrain Subscriber(string name, string orderId)
-    {
-        catalog.TryGet(name, out var grainType);
-        return GrainFactory.GetGrain<IOrderSubscriberGrain>(GrainId.Create(grainType, orderId));
-    }
+    private IOrderSubscriberGrain Subscriber(string name, string orderId) => catalog.GrainOf(GrainFactory, name, orderId);
 
     private DeadLetterActionResult Unknown(string subscriber) => new(DeadLetterActionOutcome.UnknownSubscriber,
         $"no subscriber named '{subscriber}'; known: {string.Join(", ", catalog.Names)}", null);

@@ -54,8 +54,7 @@ public sealed partial class RelayDriverGrain(SubscriberCatalog catalog, ILogger<
         {
             try
             {
-                catalog.TryGet(name, out var grainType);
-                return (Name: name, Outcome: await GrainFactory.GetGrain<IOrderSubscriberGrain>(GrainId.Create(grainType, orderId)).ReachAsync(log));
+                return (Name: name, Outcome: await catalog.GrainOf(GrainFactory, name, orderId).ReachAsync(log));
             }
             catch (Exception ex)
             {
