@@ -23,7 +23,9 @@ public sealed class PerSubscriberFanOutTests(PerSubscriberFanOutFixture fixture)
         var totals = await Task.WhenAll(ids.Select(id =>
             _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 2, 10.50m)), $"coupon-{id}", $"activity-{id}")));
 
-        var reports = await Task.WhenAll(ids.Select(id => _orders.WaitCaughtUpAsync(id)));
+        // Waited for from stored state only (nothing activated while waiting can repair what the streams did not deliver).
+        await StoredProgress.WaitFinishedAsync(SiloGrains.Of(fixture.Cluster), ids, OrderDriver.CatchUpTimeout);
+        var reports = await Task.WhenAll(ids.Select(id => _orders.Operations.InspectAsync(id)));
 
         Assert.All(totals, total => Assert.Equal(21.00m, total));
         Assert.All(reports.SelectMany(r => r.Subscribers), s =>
@@ -70,7 +72,8 @@ public sealed class DispatcherFanOutTests(PipelineFixture fixture)
         });
 
         var total = await _orders.FullLifecycleAsync(id, user, OrderDriver.Items(($"sku-{id}", 3, 7.25m)), $"coupon-{id}", $"activity-{id}");
-        var report = await _orders.WaitCaughtUpAsync(id);
+        await StoredProgress.WaitFinishedAsync(fixture.Grains, [id], OrderDriver.CatchUpTimeout);
+        var report = await _orders.Operations.InspectAsync(id);
 
         // The one failed write made the stream deliver that event again; only the subscriber that failed was asked.
         Assert.Equal(1, fault.Hits);
@@ -94,7 +97,7 @@ public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
         var (done, open) = (OrderDriver.NewId("fanout-settled-"), OrderDriver.NewId("fanout-open-"));
         await _orders.FullLifecycleAsync(done, $"user-{done}", OrderDriver.Items(($"sku-{done}", 1, 3.00m)));
         await _orders.PlaceAsync(open, $"user-{open}", OrderDriver.Items(($"sku-{open}", 1, 3.00m)));
-        await _orders.WaitCaughtUpAsync(done);
+        await StoredProgress.WaitFinishedAsync(SiloGrains.Of(fixture.Cluster), [done], OrderDriver.CatchUpTimeout);
         await _orders.WaitCaughtUpAsync(open);
 
         // The finished order: every inbox stored its last event (Finished), so the dispatcher's report let the relay go.
