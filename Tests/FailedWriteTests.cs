@@ -121,22 +121,26 @@ public sealed class FailedWriteTests(PipelineFixture fixture)
         var id = OrderDriver.NewId("inbox-");
         var user = $"user-{id}";
         var total = await _orders.PlaceAsync(id, user, OrderDriver.Items(($"sku-{id}", 3, 4m)));
-        // Points has nothing to do for "placed": its progress is in memory only when the payment arrives.
-        await Eventually.Until(() => _orders.Operations.InspectAsync(id), r => r.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence == 1,
-            OrderDriver.CatchUpTimeout, r => $"points of {id} at {r.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence}, expected 1");
+        await _orders.PayAsync(id, total);
+        // Points has keyed effects: the award is kept by the ledger's processed key, and the inbox's progress is in
+        // memory only until the order's last event.
+        await Eventually.Until(() => _orders.Operations.InspectAsync(id), r => r.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence == 2,
+            OrderDriver.CatchUpTimeout, r => $"points of {id} at {r.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence}, expected 2");
 
         using (var faults = FailNextWriteAndReread("points", id))
         {
-            await _orders.PayAsync(id, total);
+            await _orders.CancelAsync(id);
             await Eventually.Until(() => Task.FromResult(faults.Handles.Sum(f => f.Hits)), hits => hits == 2, OrderDriver.CatchUpTimeout,
                 hits => $"points inbox of {id}: {hits} of its 2 storage faults met");
         }
 
+        // The next activation starts from storage (nothing stored), reads the order's log and runs award and revoke
+        // again: both already done at the ledger.
         var report = await _orders.WaitCaughtUpAsync(id);
-        Assert.All(report.Subscribers, s => Assert.Equal(2, s.AppliedSequence));
-        var points = await fixture.Grains.GetGrain<IPointsAccountGrain>(user).GetAsync();
-        Assert.Equal((decimal.Floor(total), 1L, decimal.Floor(total)),
-            (points.Balance, points.Entries, await fixture.Grains.GetGrain<IPointsAccountGrain>(user).GetEntryAsync($"{id}:award")));
+        Assert.All(report.Subscribers, s => Assert.Equal(3, s.AppliedSequence));
+        var points = fixture.Grains.GetGrain<IPointsAccountGrain>(user);
+        Assert.Equal((0m, 2L, decimal.Floor(total), -decimal.Floor(total)),
+            ((await points.GetAsync()).Balance, (await points.GetAsync()).Entries, await points.GetEntryAsync($"{id}:award"), await points.GetEntryAsync($"{id}:revoke")));
     }
 
     /// <summary>The failed call, and any call that met the activation after it, tell the caller to try again.</summary>

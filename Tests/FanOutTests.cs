@@ -139,7 +139,8 @@ public sealed class IdleRelayFixture : SiloFixture<IdleRelayFixture.Configurator
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
-            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            // Fault injection (count-only probes in KeyedInboxCostTests) last: it wraps the storage registered before it.
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
             siloBuilder.Services.Configure<OrderRelayOptions>(o => o.SettleAfter = TimeSpan.FromHours(1));
         }
     }

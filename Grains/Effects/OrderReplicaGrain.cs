@@ -1,5 +1,7 @@
 using OrderFlow.Contracts;
+using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Grains.Hosting;
+using Orleans.Storage;
 
 namespace OrderFlow.Grains.Effects;
 
@@ -19,16 +21,55 @@ public sealed class ReplicaState
 /// needs a missing row, update and delete need an existing one. Applied out of order, insert/update/delete
 /// corrupt it (the seed's data-sync example); every such change is counted in <see cref="ReplicaRow.Violations"/>.
 /// The version (event sequence) makes a repeated change a no-op.
+/// <para>
+/// The row is read on first need (<see cref="DeferredState{T}"/>), and not at all for a new order: a first call that
+/// inserts version 1 starts from no row, and its write is an insert. If the row existed after all (the insert repeated,
+/// after the subscriber lost its lazily written progress), storage refuses the insert, the row is re-read and the
+/// change applied to it again, where it is a no-op.
+/// </para>
 /// </summary>
 [GrainType("order-replica")]
-public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.Ledgers)] IPersistentState<ReplicaState> row)
-    : Grain, IOrderReplicaGrain
+public sealed class OrderReplicaGrain : Grain, IOrderReplicaGrain
 {
-    private readonly GuardedState<ReplicaState> _row = new(row);
+    private readonly DeferredState<ReplicaState> _stored;
+    private readonly GuardedState<ReplicaState> _row;
+
+    public OrderReplicaGrain()
+    {
+        _stored = new DeferredState<ReplicaState>("replica", GrainContext.GrainId,
+            GrainContext.ActivationServices.GetRequiredKeyedService<IGrainStorage>(StorageNames.Ledgers));
+        _row = new GuardedState<ReplicaState>(_stored);
+    }
 
     public async Task<ReplicaRow> ApplyAsync(ReplicaChange change)
     {
         ArgumentNullException.ThrowIfNull(change);
+        if (!_stored.IsLoaded)
+        {
+            if (change is { Version: 1, Operation: ReplicaOperation.Insert })
+            {
+                _stored.AssumeNew();
+            }
+            else
+            {
+                await _stored.ReadStateAsync();
+            }
+        }
+
+        var assumedNew = _stored.IsAssumedNew;
+        try
+        {
+            return await ApplyLoadedAsync(change);
+        }
+        catch (InconsistentStateException) when (assumedNew && _row.IsTrusted)
+        {
+            // The insert was refused: the row exists. GuardedState re-read it; apply the change to what is stored.
+            return await ApplyLoadedAsync(change);
+        }
+    }
+
+    private async Task<ReplicaRow> ApplyLoadedAsync(ReplicaChange change)
+    {
         var state = _row.State;
         if (change.Version <= state.Version)
         {
@@ -73,7 +114,20 @@ public sealed class OrderReplicaGrain([PersistentState("replica", StorageNames.L
         return Snapshot();
     }
 
-    public Task<ReplicaRow> GetAsync() => Task.FromResult(Snapshot());
+    public async Task<ReplicaRow> GetAsync()
+    {
+        if (!_stored.IsLoaded)
+        {
+            await _stored.ReadStateAsync();
+        }
+        else if (_stored.IsAssumedNew)
+        {
+            // Assumed new and not written yet: only a read can say what is stored.
+            await _stored.ConfirmNewAsync();
+        }
+
+        return Snapshot();
+    }
 
     private ReplicaRow Snapshot() =>
         new(_row.State.Exists, _row.State.Status, _row.State.Total, _row.State.Version, _row.State.Violations, _row.State.Changes);

@@ -44,6 +44,12 @@ public sealed class FaultInjectingGrainStorage(string name, IGrainStorage inner,
         }
 
         var mode = fault.Fault.Mode;
+        if (mode == StorageFaultMode.CountOnly)
+        {
+            await call();
+            return;
+        }
+
         if (mode == StorageFaultMode.AfterCall)
         {
             // The call lands, but its answer is "lost": the caller keeps the ETag and record flag it had, as after a

@@ -25,6 +25,12 @@ public enum StorageFaultMode
     /// before the call; only a re-read shows that the write landed.
     /// </summary>
     AfterCall,
+
+    /// <summary>
+    /// The call goes through untouched and is only counted (<see cref="StorageFaultHandle.Hits"/>): a probe, for a test
+    /// that counts a grain's storage calls.
+    /// </summary>
+    CountOnly,
 }
 
 /// <summary>

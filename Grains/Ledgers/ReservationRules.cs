@@ -87,7 +87,9 @@ public static class ReservationRules
     {
         switch (current?.State)
         {
-            case ReservationState.Committed:
+            // Restored: committed, then given back by a cancellation after payment. A commit seen again then (the paid
+            // event handled once more, after a crash lost the subscriber's lazily written progress) is already done.
+            case ReservationState.Committed or ReservationState.Restored:
                 return (new ReservationResult(ReservationOutcome.AlreadyDone, head.Available), null);
             case ReservationState.Reserved:
                 head.Pending.Remove(orderId);

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Telemetry;
+using Orleans.Storage;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 
@@ -15,7 +17,8 @@ namespace OrderFlow.Grains.Messaging;
 /// <item>a delivered event is handled if it is next, and the inbox — the event applied, or held with its failed
 ///   attempt — is written in one write before the delivery is acknowledged; a failing handler never reaches the
 ///   stream (which would retry and finally skip it) and never loses the event; an event that means nothing to this
-///   subscriber (<see cref="NothingToDo"/>) is not written on its own, its progress rides on the next write;</item>
+///   subscriber (<see cref="NothingToDo"/>) is not written on its own, its progress rides on the next write; nor is
+///   an applied event of a subscriber with keyed effects (<see cref="KeyedEffectsAttribute"/>);</item>
 /// <item>an event at or below the applied sequence, or already in the inbox, is a duplicate and is dropped;</item>
 /// <item>an event that skips ahead waits in the inbox until the gap is filled — by the transport, or after
 ///   <c>GapRepairAfter</c> from the order's own event log; an activation that finds stored progress of an unfinished
@@ -51,12 +54,39 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     // again after a failed inbox write and re-read is not counted twice.
     private long _countedThrough;
 
+    // Only for a subscriber with keyed effects: its inbox, read on first need rather than at activation.
+    private readonly DeferredState<SubscriberState>? _deferred;
+    private bool _started;
+
+    /// <summary>
+    /// A subscriber whose inbox is <c>[PersistentState]</c>, read when the grain activates, and written before each
+    /// delivery with an effect is acknowledged: for any downstream system, including one that cannot tell a repeated
+    /// call from a new one (the SMS gateway).
+    /// </summary>
     protected OrderSubscriberGrain(IPersistentState<SubscriberState> inbox, SubscriberServices services)
     {
         _inbox = new GuardedState<SubscriberState>(inbox);
         _services = services;
         _logger = services.LoggerFactory.CreateLogger(GetType());
     }
+
+    /// <summary>
+    /// A subscriber with keyed effects (<see cref="KeyedEffectsAttribute"/> on the class, which names its inbox's state
+    /// and storage): its inbox is read on first need, not at activation, and its progress is written lazily.
+    /// </summary>
+    protected OrderSubscriberGrain(SubscriberServices services)
+    {
+        var keyed = KeyedEffectsAttribute.Of(GetType())
+            ?? throw new InvalidOperationException($"Subscriber {GetType().FullName} needs [KeyedEffects(stateName, storageName)] to use this constructor, or a [PersistentState] inbox.");
+        _deferred = new DeferredState<SubscriberState>(keyed.StateName, GrainContext.GrainId,
+            GrainContext.ActivationServices.GetRequiredKeyedService<IGrainStorage>(keyed.StorageName));
+        _inbox = new GuardedState<SubscriberState>(_deferred);
+        _services = services;
+        _logger = services.LoggerFactory.CreateLogger(GetType());
+    }
+
+    /// <summary>True for a subscriber with keyed effects (<see cref="KeyedEffectsAttribute"/>): its progress is written lazily.</summary>
+    protected bool HasKeyedEffects => _deferred is not null;
 
     /// <summary>The order this activation serves.</summary>
     protected string OrderId => _orderId ??= this.GetPrimaryKeyString();
@@ -91,6 +121,59 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        if (_deferred is null)
+        {
+            Start();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Makes sure the inbox is loaded (a subscriber with keyed effects reads it on first need) and the activation
+    /// started from it. <paramref name="delivered"/>: the event that asks, if a delivery does; the order's first event
+    /// lets a subscriber with keyed effects start from an empty inbox without reading it (<see cref="KeyedEffectsAttribute"/>).
+    /// </summary>
+    private ValueTask EnsureStartedAsync(OrderEvent? delivered = null) =>
+        !_started ? LoadAndStartAsync(delivered)
+        : delivered is null && _deferred is { IsAssumedNew: true } ? ConfirmNewAsync()
+        : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Asked for more than a delivery (its status, to reach the order's end, by an operator) while it still assumes its
+    /// inbox new: read once to be sure. If a record exists after all, what this activation did came from a late copy of
+    /// the order's first event (keyed effects: nothing changed downstream), and the stored inbox is what counts.
+    /// </summary>
+    private async ValueTask ConfirmNewAsync()
+    {
+        if (!await _deferred!.ConfirmNewAsync())
+        {
+            LogAssumedNewWasStored(Name, OrderId);
+            _unsaved = false;
+            Start();
+        }
+    }
+
+    private async ValueTask LoadAndStartAsync(OrderEvent? delivered)
+    {
+        if (!_deferred!.IsLoaded)
+        {
+            if (delivered is { Sequence: 1 })
+            {
+                _deferred.AssumeNew();
+            }
+            else
+            {
+                await _deferred.ReadStateAsync();
+            }
+        }
+
+        Start();
+    }
+
+    private void Start()
+    {
+        _started = true;
         // Stored progress of an unfinished order can be behind what happened: the progress of events with nothing to
         // do is written lazily and a crash loses it, and a transport can lose an order's latest event. The events are
         // in the order's log, so a new activation reads it once unless its first delivery is the next event in
@@ -104,7 +187,6 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         _indexSyncAt = S.Parked ? _services.Clock.GetUtcNow() : null;
         _countedThrough = S.AppliedSequence;
         ScheduleWake();
-        return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -113,9 +195,16 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         // for untrusted state: that write would store the failed write's changes after all.
         if (_unsaved && _inbox.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
+            var assumedNew = _deferred?.IsAssumedNew == true;
             try
             {
                 await WriteAsync();
+            }
+            catch (InconsistentStateException) when (assumedNew)
+            {
+                // An insert refused: the inbox was stored after all, and this activation only saw a late copy of the
+                // order's first event. The stored record stands.
+                LogAssumedNewWasStored(Name, OrderId);
             }
             catch (Exception ex)
             {
@@ -137,6 +226,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
+        await EnsureStartedAsync(item);
         Tally.DeliveredOne();
         if (_mayBeBehind && item.Sequence == S.AppliedSequence + 1)
         {
@@ -194,19 +284,21 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         return Task.CompletedTask;
     }
 
-    public Task<SubscriberStatus> GetStatusAsync()
+    public async Task<SubscriberStatus> GetStatusAsync()
     {
+        await EnsureStartedAsync();
         if (_mayBeBehind && _catchUpAt is null)
         {
             _catchUpAt = _services.Clock.GetUtcNow() + _services.Options.GapRepairAfter;
             ScheduleWake();
         }
 
-        return Task.FromResult(Status());
+        return Status();
     }
 
     public async Task<DeadLetterActionResult> RetryParkedAsync()
     {
+        await EnsureStartedAsync();
         if (!S.Parked)
         {
             return new DeadLetterActionResult(DeadLetterActionOutcome.NotParked, $"{Name} is not parked on order {OrderId}", Status());
@@ -223,6 +315,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task<DeadLetterActionResult> SkipParkedAsync(long sequence)
     {
+        await EnsureStartedAsync();
         if (!S.Parked)
         {
             return new DeadLetterActionResult(DeadLetterActionOutcome.NotParked, $"{Name} is not parked on order {OrderId}", Status());
@@ -256,6 +349,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     public async Task<ReachResult> ReachCountedAsync(IReadOnlyList<OrderEvent> log)
     {
+        await EnsureStartedAsync();
         var last = log.Count == 0 ? 0 : log[^1].Sequence;
         if (S.Finished || S.AppliedSequence >= last)
         {
@@ -287,6 +381,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         if (reminderName == WakeReminder)
         {
+            await EnsureStartedAsync();
             _reminderSet = true;
             await WakeAsync();
         }
@@ -345,8 +440,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
                 activity.SetTag(OrderFlowTelemetry.OutcomeTag, _nothingToDo ? "nothing to do" : "applied");
             }
 
-            // An effect, the end of the order or a cleared failure is written before the delivery is acknowledged.
-            changed |= !_nothingToDo || finished || hadFailed;
+            // An effect (unless keyed downstream: KeyedEffectsAttribute), the end of the order or a cleared failure is
+            // written before the delivery is acknowledged.
+            changed |= (!_nothingToDo && !HasKeyedEffects) || finished || hadFailed;
             _unsaved = true;
         }
 
@@ -738,6 +834,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} could not write its progress for order {OrderId} while deactivating; the next activation catches up from the order's log")]
     private partial void LogFlushFailed(Exception exception, string subscriber, string orderId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Subscriber} started order {OrderId} as new on its first event, but its inbox was stored: a late copy of that event; the stored inbox stands")]
+    private partial void LogAssumedNewWasStored(string subscriber, string orderId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subscriber} got a stream error for order {OrderId}")]
     private partial void LogStreamError(Exception exception, string subscriber, string orderId);

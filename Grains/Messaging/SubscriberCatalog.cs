@@ -20,7 +20,7 @@ public sealed class SubscriberCatalog
         _inboxes = new(() => DiscoverInboxes(grainTypes.Value.Classes));
     }
 
-    /// <summary>Where a subscriber's inbox is stored: the state and storage names of its <c>[PersistentState]</c>.</summary>
+    /// <summary>Where a subscriber's inbox is stored: the state and storage names of its <c>[PersistentState]</c> or <see cref="KeyedEffectsAttribute"/>.</summary>
     public (string StateName, string StorageName) InboxOf(string name) => _inboxes.Value[name];
 
     public IReadOnlyList<string> Names => _subscribers.Value.Keys.Order(StringComparer.Ordinal).ToArray();
@@ -57,11 +57,17 @@ public sealed class SubscriberCatalog
         foreach (var type in grainClasses.Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t)))
         {
             var name = type.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, type).ToString()!;
+            if (KeyedEffectsAttribute.Of(type) is { } keyed)
+            {
+                found[name] = (keyed.StateName, keyed.StorageName);
+                continue;
+            }
+
             var inbox = type.GetConstructors().SelectMany(c => c.GetParameters())
                 .Where(p => p.ParameterType == typeof(IPersistentState<SubscriberState>))
                 .Select(p => p.GetCustomAttribute<PersistentStateAttribute>())
                 .FirstOrDefault(a => a is not null)
-                ?? throw new InvalidOperationException($"Subscriber {type.FullName} needs a [PersistentState] IPersistentState<SubscriberState> inbox.");
+                ?? throw new InvalidOperationException($"Subscriber {type.FullName} needs a [PersistentState] IPersistentState<SubscriberState> inbox, or [KeyedEffects].");
             found[name] = (inbox.StateName, inbox.StorageName ?? "Default");
         }
 

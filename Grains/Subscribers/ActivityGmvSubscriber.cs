@@ -5,10 +5,8 @@ using OrderFlow.Grains.Messaging;
 namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Adds a paid order's amount to its marketing activity's GMV; takes it back when a paid order is cancelled.</summary>
-[GrainType("activity-gmv"), ImplicitStreamSubscription(OrderStreams.Namespace)]
-public sealed class ActivityGmvSubscriber(
-    [PersistentState("activity-gmv", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
-    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IActivityGmvSubscriberGrain
+[GrainType("activity-gmv"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("activity-gmv", StorageNames.Subscribers)]
+public sealed class ActivityGmvSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IActivityGmvSubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {

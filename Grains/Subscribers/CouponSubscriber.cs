@@ -5,10 +5,8 @@ using OrderFlow.Grains.Messaging;
 namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Redeems the use the order reserved on its coupon when it is paid; gives it back when the order is cancelled.</summary>
-[GrainType("coupon"), ImplicitStreamSubscription(OrderStreams.Namespace)]
-public sealed class CouponSubscriber(
-    [PersistentState("coupon", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
-    SubscriberServices services) : OrderSubscriberGrain(inbox, services), ICouponSubscriberGrain
+[GrainType("coupon"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("coupon", StorageNames.Subscribers)]
+public sealed class CouponSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), ICouponSubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {

@@ -9,10 +9,8 @@ namespace OrderFlow.Grains.Subscribers;
 /// before payment, restocked after). Each call is idempotent at the SKU (one reservation record per order), so a
 /// redelivered or re-run event changes nothing twice.
 /// </summary>
-[GrainType("inventory"), ImplicitStreamSubscription(OrderStreams.Namespace)]
-public sealed class InventorySubscriber(
-    [PersistentState("inventory", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
-    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IInventorySubscriberGrain
+[GrainType("inventory"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("inventory", StorageNames.Subscribers)]
+public sealed class InventorySubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IInventorySubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {

@@ -8,10 +8,8 @@ namespace OrderFlow.Grains.Subscribers;
 /// Keeps a replica row per order in a downstream table: insert on placed, update on each change, delete on
 /// cancel — the seed's data-sync example, where the same changes applied out of order corrupt the row.
 /// </summary>
-[GrainType("order-sync"), ImplicitStreamSubscription(OrderStreams.Namespace)]
-public sealed class OrderSyncSubscriber(
-    [PersistentState("order-sync", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
-    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IOrderSyncSubscriberGrain
+[GrainType("order-sync"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("order-sync", StorageNames.Subscribers)]
+public sealed class OrderSyncSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IOrderSyncSubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => Replica.ApplyAsync(ChangeFor(evt));
 

@@ -5,10 +5,8 @@ using OrderFlow.Grains.Messaging;
 namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Awards one point per whole unit paid; revokes the same points when a paid order is cancelled.</summary>
-[GrainType("points"), ImplicitStreamSubscription(OrderStreams.Namespace)]
-public sealed class PointsSubscriber(
-    [PersistentState("points", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
-    SubscriberServices services) : OrderSubscriberGrain(inbox, services), IPointsSubscriberGrain
+[GrainType("points"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("points", StorageNames.Subscribers)]
+public sealed class PointsSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IPointsSubscriberGrain
 {
     public static decimal PointsFor(decimal amount) => decimal.Floor(amount);
 

@@ -1,0 +1,32 @@
+using System.Reflection;
+
+namespace OrderFlow.Grains.Messaging;
+
+/// <summary>
+/// Declares that a subscriber has <b>keyed effects</b>: every effect of its handler is kept exactly once downstream under
+/// a durable key of its own — a ledger's processed key (<c>{order}:award</c>), the one reservation record per order at
+/// a SKU or coupon, the replica row's version — so running the handler again for an event it already applied, in
+/// sequence order, changes nothing. The subscriber then takes the <see cref="OrderSubscriberGrain"/> constructor without
+/// an inbox, and its inbox, stored under <see cref="StateName"/> in <see cref="StorageName"/> (the record
+/// <c>[PersistentState(stateName, storageName)]</c> would use), costs less (docs/BENCHMARKS.md, durable profile):
+/// <list type="bullet">
+/// <item>progress over an applied event is written lazily, like an event with nothing to do: at the order's final
+///   event, an event held back, a failure, or deactivation — one write per order instead of one per effect. A crash
+///   before it loses only that record: the next activation reads the order's log and runs the handlers again, and
+///   downstream answers "already done";</item>
+/// <item>a new activation whose first delivery is the order's first event does not read its inbox: a new order has
+///   none. Its first write is an insert; if a record exists after all (a late copy of the first event), storage refuses
+///   the insert, the inbox is re-read and the delivery retried from it. The handler may have run once more for the
+///   first event in between, which keyed effects make harmless. Any call other than a delivery reads first.</item>
+/// </list>
+/// A subscriber whose downstream cannot tell a repeated call from a new one (the SMS gateway) must not declare it.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class KeyedEffectsAttribute(string stateName, string storageName) : Attribute
+{
+    public string StateName { get; } = stateName;
+
+    public string StorageName { get; } = storageName;
+
+    public static KeyedEffectsAttribute? Of(Type subscriberType) => subscriberType.GetCustomAttribute<KeyedEffectsAttribute>();
+}
