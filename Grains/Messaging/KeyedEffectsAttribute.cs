@@ -20,6 +20,14 @@ namespace OrderFlow.Grains.Messaging;
 ///   first event in between, which keyed effects make harmless. Any call other than a delivery reads first.</item>
 /// </list>
 /// A subscriber whose downstream cannot tell a repeated call from a new one (the SMS gateway) must not declare it.
+/// <para>
+/// What it gives up, in one narrow case: an activation that started from a late copy of the order's first event treats
+/// the order as new until its first write or a call other than a delivery. If the stored inbox had parked the order at a
+/// later event, or an operator had skipped one, and copies of those later events reach this activation too (an order
+/// whose published mark was lost with a crash re-publishes every event after the stored mark), it applies them — each
+/// once, by its key — before the stored park or skip is seen. Nothing is applied twice or lost; an operator's skip can
+/// be overridden. The lag metrics count such a replay's events again.
+/// </para>
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class KeyedEffectsAttribute(string stateName, string storageName) : Attribute

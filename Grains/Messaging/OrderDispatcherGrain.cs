@@ -14,8 +14,9 @@ public interface IOrderDispatcherGrain : IGrainWithStringKey;
 /// order's stream in <see cref="OrderStreams.DispatchNamespace"/>, one activation per order, keyed by the order id. It
 /// takes each event from the stream once and hands it to every subscriber grain of the order
 /// (<see cref="SubscriberCatalog"/>: the six built-in ones and any a silo adds) in parallel, and acknowledges the
-/// delivery only after every one of them has stored the event's outcome. If one fails (its inbox write failed), the
-/// delivery fails and the stream delivers it again; subscribers that already hold it drop it as a duplicate, and this
+/// delivery only after every one of them has taken it: stored its outcome, or applied it with its progress to be
+/// written later (an event with nothing to do, or a subscriber with keyed effects: <see cref="KeyedEffectsAttribute"/>).
+/// If one fails (its inbox write failed), the delivery fails and the stream delivers it again; subscribers that already hold it drop it as a duplicate, and this
 /// activation does not even ask them again. So it adds no state and no guarantee of its own: ordering, dedupe and
 /// retries stay in each subscriber grain; what it saves is five of every six stream deliveries (docs/BENCHMARKS.md).
 /// When every subscriber answers that storage shows the event applied, it tells the order's relay shard, which then

@@ -200,7 +200,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             {
                 await WriteAsync();
             }
-            catch (InconsistentStateException) when (assumedNew)
+            catch (InconsistentStateException) when (assumedNew && _inbox.IsTrusted)
             {
                 // An insert refused: the inbox was stored after all, and this activation only saw a late copy of the
                 // order's first event. The stored record stands.

@@ -40,7 +40,7 @@ public sealed partial class RelayDriverGrain(SubscriberCatalog catalog, ILogger<
         }
 
         // What storage already proves needs no activation: an inbox stored Finished, or stored at the last event. Only
-        // the others are asked (their progress over events with nothing to do may be in memory only).
+        // the others are asked (their progress over events with nothing to do, or with keyed effects, may be in memory only).
         var stored = (await GrainFactory.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync([orderId]))[0]
             .Subscribers.ToDictionary(s => s.Subscriber, StringComparer.Ordinal);
         var open = catalog.Names.Where(name => !(stored.TryGetValue(name, out var inbox) && (inbox.Finished || inbox.AppliedSequence >= last))).ToArray();
