@@ -1,39 +1,75 @@
 namespace OrderFlow.Grains.FlashSales;
 
 /// <summary>
-/// The drain's token bucket: <see cref="Rate"/> tokens per second, at most <see cref="Burst"/> held, one token per order
-/// created. Over any span of <c>t</c> seconds the drain takes at most <c>Rate × t + Burst</c> tokens, and the burst is
-/// <c>Rate × burst window + 1</c> (the one carries a fraction of a token across a tick, which a cap of exactly
-/// <c>Rate × window</c> would throw away at low rates), so a one-second window sees at most
-/// <c>Rate × (1 + burst window) + 1</c>: with the 40 ms window, within the cap + 5 % from 100 orders/s up. The drainer
-/// ticks more often than that (10 ms), so a tick up to 30 ms late loses no tokens and the drain keeps up with the cap.
-/// <para>
-/// Not <c>System.Threading.RateLimiting.TokenBucketRateLimiter</c>: it adds whole tokens per replenishment period, so
-/// 505 orders/s at a 10 ms tick (5.05 per period) cannot be expressed without drifting by up to 1 %/period, and a rate
-/// change means a new limiter. The drainer asks one question per tick — how many may I take now — which this answers
-/// exactly, with fractional tokens, on the drainer's own clock (so tests can drive it).
-/// </para>
+/// The drain's pace: at most <see cref="Rate"/> orders in <b>any</b> one-second window, without losing pace to a late or
+/// slow tick. Two limits, both on the drainer's own clock (so tests can drive it):
+/// <list type="bullet">
+/// <item>a sliding window: the orders taken in the last second never exceed
+///   <c>floor(Rate)</c> (at least one) — the cap itself, with no allowance above it;</item>
+/// <item>a token bucket, <see cref="Rate"/> tokens per second, at most <see cref="Burst"/> held (<c>Rate × catch-up
+///   window + 1</c>): how much a tick that came late, or a tick that itself took long (it awaits the shards), may take
+///   at once to make up for the time it lost — a quarter of a second's worth by default, so the back end never sees a
+///   whole second's orders in one instant.</item>
+/// </list>
+/// The first pacer here was the bucket alone with a 40 ms window: a window could hold rate × 1.04 + 1, and every tick
+/// that came more than 40 ms after the last one lost tokens for good — under a burst of admissions the drainer's ticks
+/// (each awaiting up to eight shards) came 50–200 ms apart and the drain ran at 150–370 orders/s under a cap of 500
+/// (docs/BENCHMARKS.md, flash sale). Not <c>System.Threading.RateLimiting</c>'s limiters: the token bucket adds whole
+/// tokens per period and the sliding window replenishes on its own timer, and neither takes the caller's clock.
 /// </summary>
-public sealed class DrainPacer(double rate, TimeSpan burstWindow, long nowTicks)
+public sealed class DrainPacer
 {
+    private readonly TimeSpan _catchUpWindow;
+
+    // What was taken in the last second, oldest first: one entry per tick that took any (at most one per DrainTick).
+    private readonly Queue<(long Ticks, int Count)> _taken = new();
+    private int _inWindow;
     private double _tokens;
-    private long _last = nowTicks;
+    private long _last;
 
-    public double Rate { get; private set; } = rate;
+    public DrainPacer(double rate, TimeSpan catchUpWindow, long nowTicks)
+    {
+        Rate = rate;
+        _catchUpWindow = catchUpWindow;
+        _last = nowTicks;
+    }
 
-    public double Burst => Rate * burstWindow.TotalSeconds + 1;
+    public double Rate { get; private set; }
 
-    /// <summary>Whole tokens available at <paramref name="nowTicks"/> (<see cref="TimeSpan.Ticks"/> of a monotonic clock).</summary>
+    /// <summary>The most tokens held: what a late tick may take at once.</summary>
+    public double Burst => Rate * _catchUpWindow.TotalSeconds + 1;
+
+    /// <summary>Orders taken in the last second, as of the last call.</summary>
+    public int InWindow => _inWindow;
+
+    /// <summary>How many may be taken at <paramref name="nowTicks"/> (<see cref="TimeSpan.Ticks"/> of a monotonic clock).</summary>
     public int Available(long nowTicks)
     {
         Refill(nowTicks);
-        return (int)Math.Floor(_tokens);
+        Slide(nowTicks);
+        var room = Math.Max(1, (int)Math.Floor(Rate)) - _inWindow;
+        return Math.Max(0, Math.Min((int)Math.Floor(_tokens), room));
     }
 
-    /// <summary>Spends <paramref name="count"/> tokens (at most what <see cref="Available"/> said).</summary>
-    public void Take(int count) => _tokens = Math.Max(0, _tokens - count);
+    /// <summary>
+    /// Records <paramref name="count"/> orders taken, at most what <see cref="Available"/> said at <paramref name="nowTicks"/>:
+    /// the time of that decision, so the window is one of decisions, whenever the tick gets to launch them.
+    /// </summary>
+    public void Take(int count, long nowTicks)
+    {
+        if (count <= 0)
+        {
+            return;
+        }
 
-    /// <summary>A new rate from now on; tokens already earned are kept, within the new burst.</summary>
+        Refill(nowTicks);
+        Slide(nowTicks);
+        _tokens = Math.Max(0, _tokens - count);
+        _taken.Enqueue((Math.Max(nowTicks, _last), count));
+        _inWindow += count;
+    }
+
+    /// <summary>A new rate from now on; tokens already earned are kept, within the new burst, and the last second's orders count against it.</summary>
     public void SetRate(double rate, long nowTicks)
     {
         Refill(nowTicks);
@@ -46,5 +82,15 @@ public sealed class DrainPacer(double rate, TimeSpan burstWindow, long nowTicks)
         var elapsed = Math.Max(0, nowTicks - _last) / (double)TimeSpan.TicksPerSecond;
         _last = Math.Max(_last, nowTicks);
         _tokens = Math.Min(Burst, _tokens + elapsed * Rate);
+    }
+
+    /// <summary>Takes a second or more before <paramref name="nowTicks"/> leave the window (a span of one second holds what is less than a second apart).</summary>
+    private void Slide(long nowTicks)
+    {
+        while (_taken.TryPeek(out var oldest) && nowTicks - oldest.Ticks >= TimeSpan.TicksPerSecond)
+        {
+            _taken.Dequeue();
+            _inWindow -= oldest.Count;
+        }
     }
 }

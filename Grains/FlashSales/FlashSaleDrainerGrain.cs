@@ -152,7 +152,8 @@ public sealed partial class FlashSaleDrainerGrain(
 
         await EnsureReminderAsync();
         var spec = _info.Spec!;
-        var budget = Math.Min(_pacer!.Available(Stopwatch.GetElapsedTime(0).Ticks), _options.MaxInFlight - _inFlight);
+        var decidedAt = Stopwatch.GetElapsedTime(0).Ticks;
+        var budget = Math.Min(_pacer!.Available(decidedAt), _options.MaxInFlight - _inFlight);
         var launched = 0;
 
         // Placements that must be tried again come first (they may have landed: the order answers from its command ids).
@@ -183,7 +184,7 @@ public sealed partial class FlashSaleDrainerGrain(
                 }
             }
 
-            _pacer.Take(launched);
+            _pacer.Take(launched, decidedAt);
             return;
         }
 
@@ -210,7 +211,7 @@ public sealed partial class FlashSaleDrainerGrain(
         }
 
         _nextShard = (_nextShard + 1) % FlashSaleLimits.Shards;
-        _pacer.Take(launched);
+        _pacer.Take(launched, decidedAt);
     }
 
     /// <summary>Starts one ticket's placement; its answer is kept for <see cref="StoreAnswersAsync"/>.</summary>
