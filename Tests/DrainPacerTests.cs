@@ -10,7 +10,7 @@ public sealed class DrainPacerTests
 
     /// <summary>
     /// Drives the pacer for <paramref name="seconds"/> with ticks late by up to <paramref name="jitterMs"/>, each tick
-    /// taking <paramref name="tickTakesMs"/> after it asked (it awaits the shards); returns the time of each decision.
+    /// launching what it was allowed <paramref name="tickTakesMs"/> after it asked (it awaits the shards); returns each launch's time.
     /// </summary>
     private static List<long> Run(DrainPacer pacer, double seconds, int jitterMs, int seed, Func<long, double?>? rateAt = null,
         int tickTakesMs = 0, TimeSpan? tick = null)
@@ -26,11 +26,10 @@ public sealed class DrainPacerTests
                 pacer.SetRate(rate, now);
             }
 
-            var asked = now;
-            var n = pacer.Available(asked);
-            pacer.Take(n, asked);
-            takes.AddRange(Enumerable.Repeat(asked, n));
+            var n = pacer.Available(now);
             now += TimeSpan.FromMilliseconds(tickTakesMs).Ticks;
+            pacer.Take(n, now);
+            takes.AddRange(Enumerable.Repeat(now, n));
         }
 
         return takes;
@@ -65,10 +64,11 @@ public sealed class DrainPacerTests
     {
         var takes = Run(new DrainPacer(rate, BurstWindow, 0), seconds: 20, jitterMs: 30, seed: rate, tickTakesMs: tickTakesMs);
 
-        // Any one-second span: the cap itself, nothing above it.
+        // Any one-second span of launches: the cap itself, nothing above it, also when launches come long after the decision.
         Assert.True(MaxInOneSecond(takes) <= rate, $"{MaxInOneSecond(takes)} in one second at {rate}/s");
-        // And it keeps up: over 20 s within 10 % of the rate, however late the ticks come and however long they take.
-        Assert.InRange(takes.Count, rate * 20 * 0.9, rate * 20 + 1);
+        // And it keeps up: over 20 s within 10 % of the rate however late the ticks come. A launch 120 ms after its
+        // decision stays in the window 120 ms longer than the decision saw, and that much of the pace goes (about 12 %).
+        Assert.InRange(takes.Count, rate * 20 * (tickTakesMs == 0 ? 0.9 : 0.8), rate * 20 + 1);
     }
 
     [Fact]

@@ -48,8 +48,8 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
         Assert.Equal(60, winners.Count);
         var placed = await FlashSaleKit.PlacedAtAsync(SiloSide, winners);
         Assert.Equal(60, placed.Count);
-        // The bucket allows rate × (1 + tick) = 21 per second; 2 more for the spread of placement latency between the
-        // drainer's grant and the order's own clock. Without the cap all 60 would land within well under a second.
+        // The pacer launches at most the rate (20) in any second; 3 more for the spread of placement latency between the
+        // drainer's launch and the order's own clock. Without the cap all 60 would land within well under a second.
         var busiest = FlashSaleKit.MaxInWindow(placed, TimeSpan.FromSeconds(1));
         Assert.True(busiest <= 23, $"{busiest} orders placed within one second at a cap of {rate}/s");
     }

@@ -1,15 +1,15 @@
 namespace OrderFlow.Grains.FlashSales;
 
 /// <summary>
-/// The drain's pace: at most <see cref="Rate"/> orders in <b>any</b> one-second window, without losing pace to a late or
-/// slow tick. Two limits, both on the drainer's own clock (so tests can drive it):
+/// The drain's pace: at most <see cref="Rate"/> orders launched in <b>any</b> span of less than a second, without losing
+/// pace to a tick that comes late. Two limits, both on the drainer's own clock (so tests can drive it):
 /// <list type="bullet">
-/// <item>a sliding window: the orders taken in the last second never exceed
-///   <c>floor(Rate)</c> (at least one) — the cap itself, with no allowance above it;</item>
+/// <item>a sliding window: the orders launched in the last second never exceed <c>floor(Rate)</c> (at least one) — the
+///   cap itself, with no allowance above it;</item>
 /// <item>a token bucket, <see cref="Rate"/> tokens per second, at most <see cref="Burst"/> held (<c>Rate × catch-up
 ///   window + 1</c>): how much a tick that came late, or a tick that itself took long (it awaits the shards), may take
-///   at once to make up for the time it lost — a quarter of a second's worth by default, so the back end never sees a
-///   whole second's orders in one instant.</item>
+///   at once to make up for the time it lost — a quarter of a second's worth by default (at most the rate + 1 however
+///   it is set), so the back end does not see a whole second's orders in one instant.</item>
 /// </list>
 /// The first pacer here was the bucket alone with a 40 ms window: a window could hold rate × 1.04 + 1, and every tick
 /// that came more than 40 ms after the last one lost tokens for good — under a burst of admissions the drainer's ticks
@@ -21,7 +21,7 @@ public sealed class DrainPacer
 {
     private readonly TimeSpan _catchUpWindow;
 
-    // What was taken in the last second, oldest first: one entry per tick that took any (at most one per DrainTick).
+    // What was launched in the last second, oldest first: one entry per group of launches (at most nine per tick).
     private readonly Queue<(long Ticks, int Count)> _taken = new();
     private int _inWindow;
     private double _tokens;
@@ -52,8 +52,10 @@ public sealed class DrainPacer
     }
 
     /// <summary>
-    /// Records <paramref name="count"/> orders taken, at most what <see cref="Available"/> said at <paramref name="nowTicks"/>:
-    /// the time of that decision, so the window is one of decisions, whenever the tick gets to launch them.
+    /// Records <paramref name="count"/> orders launched at <paramref name="nowTicks"/> (in all, at most what the last
+    /// <see cref="Available"/> said). Recorded when they go out, not when they were allowed: then no span of launches
+    /// shorter than a second holds more than the rate, since a launch that comes later than its decision only makes the
+    /// room computed then smaller than needed, never larger.
     /// </summary>
     public void Take(int count, long nowTicks)
     {

@@ -152,8 +152,7 @@ public sealed partial class FlashSaleDrainerGrain(
 
         await EnsureReminderAsync();
         var spec = _info.Spec!;
-        var decidedAt = Stopwatch.GetElapsedTime(0).Ticks;
-        var budget = Math.Min(_pacer!.Available(decidedAt), _options.MaxInFlight - _inFlight);
+        var budget = Math.Min(_pacer!.Available(Stopwatch.GetElapsedTime(0).Ticks), _options.MaxInFlight - _inFlight);
         var launched = 0;
 
         // Placements that must be tried again come first (they may have landed: the order answers from its command ids).
@@ -165,6 +164,10 @@ public sealed partial class FlashSaleDrainerGrain(
                 launched++;
             }
         }
+
+        // Each group of launches is recorded when it goes out (not when this tick decided): the window is one of
+        // launches, so no second of them holds more than the rate, however long the peeks below take.
+        _pacer.Take(launched, Stopwatch.GetElapsedTime(0).Ticks);
 
         if (_info.Exhausted)
         {
@@ -184,7 +187,6 @@ public sealed partial class FlashSaleDrainerGrain(
                 }
             }
 
-            _pacer.Take(launched, decidedAt);
             return;
         }
 
@@ -208,10 +210,11 @@ public sealed partial class FlashSaleDrainerGrain(
                 lane.Cursor = ticket.Seq + 1;
                 launched++;
             }
+
+            _pacer.Take(peek.Tickets.Count, Stopwatch.GetElapsedTime(0).Ticks);
         }
 
         _nextShard = (_nextShard + 1) % FlashSaleLimits.Shards;
-        _pacer.Take(launched, decidedAt);
     }
 
     /// <summary>Starts one ticket's placement; its answer is kept for <see cref="StoreAnswersAsync"/>.</summary>

@@ -13,7 +13,8 @@ public sealed class FlashSaleOptions
 
     /// <summary>
     /// The most the drain may catch up at once after a late or slow tick, as time at the rate (plus one order). Whatever
-    /// it is, no one-second window holds more than the cap (<see cref="FlashSales.DrainPacer"/>). Default 250 ms.
+    /// it is, no span of the drainer's launches shorter than a second holds more than the cap
+    /// (<see cref="FlashSales.DrainPacer"/>). Default 250 ms.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:01")]
     public TimeSpan BurstWindow { get; set; } = TimeSpan.FromMilliseconds(250);
