@@ -44,18 +44,7 @@ public sealed class OrderReplicaGrain : Grain, IOrderReplicaGrain
     public async Task<ReplicaRow> ApplyAsync(ReplicaChange change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        if (!_stored.IsLoaded)
-        {
-            if (change is { Version: 1, Operation: ReplicaOperation.Insert })
-            {
-                _stored.AssumeNew();
-            }
-            else
-            {
-                await _stored.ReadStateAsync();
-            }
-        }
-
+        await _stored.LoadAsync(knownNew: change is { Version: 1, Operation: ReplicaOperation.Insert });
         var assumedNew = _stored.IsAssumedNew;
         try
         {
@@ -116,15 +105,8 @@ public sealed class OrderReplicaGrain : Grain, IOrderReplicaGrain
 
     public async Task<ReplicaRow> GetAsync()
     {
-        if (!_stored.IsLoaded)
-        {
-            await _stored.ReadStateAsync();
-        }
-        else if (_stored.IsAssumedNew)
-        {
-            // Assumed new and not written yet: only a read can say what is stored.
-            await _stored.ConfirmNewAsync();
-        }
+        // Not read yet, or assumed new and not written yet: only a read can say what is stored.
+        await _stored.ConfirmNewAsync();
 
         return Snapshot();
     }

@@ -46,12 +46,39 @@ public sealed class DeferredState<T>(string stateName, GrainId grainId, IGrainSt
     }
 
     /// <summary>
-    /// Checks an assumption of <see cref="AssumeNew"/> that no write has settled yet, with a read that changes nothing if
-    /// storage holds no record (true: the key is new, the state as it stands is kept). If a record exists after all, the
-    /// state becomes that record (false).
+    /// Loads the state on first need (nothing if it is loaded): with no read when <paramref name="knownNew"/> (the caller
+    /// knows the key is new, <see cref="AssumeNew"/>), else with one.
+    /// </summary>
+    public async ValueTask LoadAsync(bool knownNew)
+    {
+        if (IsLoaded)
+        {
+            return;
+        }
+
+        if (knownNew)
+        {
+            AssumeNew();
+        }
+        else
+        {
+            await ReadStateAsync();
+        }
+    }
+
+    /// <summary>
+    /// Makes sure the state is what storage holds. Not loaded: reads it. Assumed new with no write settled yet: a read that
+    /// changes nothing if storage holds no record (true: the key is new, the state as it stands is kept); if a record
+    /// exists after all, the state becomes that record (false). Otherwise nothing to do (true).
     /// </summary>
     public async Task<bool> ConfirmNewAsync(CancellationToken cancellationToken = default)
     {
+        if (!IsLoaded)
+        {
+            await ReadStateAsync(cancellationToken);
+            return true;
+        }
+
         if (!IsAssumedNew)
         {
             return true;

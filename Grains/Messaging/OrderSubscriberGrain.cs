@@ -156,18 +156,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async ValueTask LoadAndStartAsync(OrderEvent? delivered)
     {
-        if (!_deferred!.IsLoaded)
-        {
-            if (delivered is { Sequence: 1 })
-            {
-                _deferred.AssumeNew();
-            }
-            else
-            {
-                await _deferred.ReadStateAsync();
-            }
-        }
-
+        await _deferred!.LoadAsync(knownNew: delivered is { Sequence: 1 });
         Start();
     }
 
