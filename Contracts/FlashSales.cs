@@ -24,6 +24,9 @@ public static class FlashSaleLimits
     /// <summary>Most units one user may hold in one sale.</summary>
     public const int MaxPerUserLimit = 100;
 
+    /// <summary>Most buy requests one <see cref="IFlashSaleGrain.BuyManyAsync"/> call may carry.</summary>
+    public const int MaxBuyBatch = 1_024;
+
     /// <summary>Largest backlog bound (queued requests not yet turned into an order or a final answer).</summary>
     public const int MaxBuffer = 100_000;
 
@@ -188,6 +191,12 @@ public static class AdmissionOutcomeNames
     };
 }
 
+/// <summary>One buyer's request, as <see cref="IFlashSaleGrain.BuyManyAsync"/> takes many at once.</summary>
+[GenerateSerializer, Immutable, Alias("flash.BuyRequest.v1")]
+public sealed record BuyRequest(
+    [property: Id(0)] string UserId,
+    [property: Id(1)] string RequestId);
+
 [GenerateSerializer, Immutable, Alias("flash.AdmissionResult.v1")]
 public sealed record AdmissionResult(
     [property: Id(0)] AdmissionOutcome Outcome,
@@ -256,6 +265,16 @@ public interface IFlashSaleGrain : IGrainWithStringKey
 
     /// <summary>Admission: answered at once, durably buffered before <see cref="AdmissionOutcome.Queued"/>.</summary>
     [Alias("Buy")] Task<AdmissionResult> BuyAsync(string userId, string requestId);
+
+    /// <summary>
+    /// Many buyers' requests in one call (at most <see cref="FlashSaleLimits.MaxBuyBatch"/>): answer i is request i's,
+    /// each exactly what <see cref="BuyAsync"/> would have answered it (a request that repeats an earlier one of the same
+    /// call is its duplicate). A batch over the bound is refused whole, each request <see cref="AdmissionOutcome.InvalidInput"/>,
+    /// nothing written. When a shard a request needs does not answer, the call fails as a single buy would, and every
+    /// request of it may be sent again with the same ids. <c>FlashSaleBuyer</c> (the client library) fills these calls from
+    /// concurrent single buys.
+    /// </summary>
+    [Alias("BuyMany")] Task<IReadOnlyList<AdmissionResult>> BuyManyAsync(IReadOnlyList<BuyRequest> requests);
 
     [Alias("Ticket")] Task<TicketStatus> GetTicketAsync(string ticket);
 

@@ -23,7 +23,7 @@ public static class FlashSaleBench
     private const double P99BarMs = 50;
 
     public sealed record Settings(int Requests, int Users, long Stock, int Rate, int ArrivalRate, int PerUserLimit, int Buffer,
-        bool Search, double SearchSeconds, int SearchMaxRate, TimeSpan DrainTimeout, int Warmup);
+        bool Search, double SearchSeconds, int SearchMaxRate, TimeSpan DrainTimeout, int Warmup, bool Batching);
 
     public static Command Create(CliContext cli)
     {
@@ -39,19 +39,20 @@ public static class FlashSaleBench
         var searchMax = CliValues.NumberOption("--search-max-rate", 80_000, 1_000, 1_000_000, "Highest arrival rate the search tries");
         var drainTimeout = CliValues.NumberOption("--drain-timeout-seconds", 300, 1, 3_600, "How long to wait for the backlog to drain");
         var warmup = CliValues.NumberOption("--warmup", 5_000, 0, 100_000, "Requests offered to a throwaway sale first (at most 5,000/s), not measured");
+        var noBatching = new Option<bool>("--no-batching") { Description = "One gateway call per request (IFlashSaleGrain.BuyAsync) instead of the client library's FlashSaleBuyer, which shares calls among concurrent requests" };
         var bench = new Command("bench", "Load tool: a burst of buy requests in an open model; admission latency, drain rate per second, winners, RESULT line")
         {
-            requests, users, stock, rate, arrival, perUser, buffer, noSearch, searchSeconds, searchMax, drainTimeout, warmup,
+            requests, users, stock, rate, arrival, perUser, buffer, noSearch, searchSeconds, searchMax, drainTimeout, warmup, noBatching,
         };
         bench.SetAction(parse => cli.WithClientAsync(parse, client => RunAsync(client, new Settings(
             parse.GetValue(requests), parse.GetValue(users), parse.GetValue(stock), parse.GetValue(rate), parse.GetValue(arrival),
             parse.GetValue(perUser), parse.GetValue(buffer), !parse.GetValue(noSearch), parse.GetValue(searchSeconds),
-            parse.GetValue(searchMax), TimeSpan.FromSeconds(parse.GetValue(drainTimeout)), parse.GetValue(warmup)), cli.Output)));
+            parse.GetValue(searchMax), TimeSpan.FromSeconds(parse.GetValue(drainTimeout)), parse.GetValue(warmup), !parse.GetValue(noBatching)), cli.Output)));
         return bench;
     }
 
     private sealed record Burst(string SaleId, LongHistogram Latency, Dictionary<AdmissionOutcome, long> Answers, List<string> Tickets,
-        Dictionary<string, long> ErrorTypes, double Seconds)
+        Dictionary<string, long> ErrorTypes, double Seconds, long Calls, Dictionary<AdmissionOutcome, LongHistogram> ByOutcome)
     {
         /// <summary>Requests that got no answer (the client gave up: a timeout, the gateway gone).</summary>
         public long Errors => ErrorTypes.Values.Sum();
@@ -64,11 +65,14 @@ public static class FlashSaleBench
         var run = $"fb{DateTime.UtcNow:HHmmss}{Random.Shared.Next(1000):000}";
         output.WriteLine($"flashsale bench {run}: {s.Requests} requests from {s.Users} buyers at {s.ArrivalRate}/s; stock {s.Stock}, cap {s.Rate} orders/s, per-user limit {s.PerUserLimit}, buffer {s.Buffer}");
         output.WriteLine($"  machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+        output.WriteLine(s.Batching
+            ? "  requests sent through FlashSaleBuyer (concurrent requests share a BuyMany call; --no-batching: one call each)"
+            : "  one gateway call per request (--no-batching)");
 
         if (s.Warmup > 0)
         {
             // A throwaway sale first: the JIT and the first activations would otherwise be measured as admission latency.
-            var warm = await OfferAsync(client, $"{run}w", s.Warmup, Math.Max(1, s.Warmup / 2), Math.Max(1, s.Warmup / 20), s.Rate, Math.Min(s.ArrivalRate, 5_000), s.PerUserLimit, s.Buffer);
+            var warm = await OfferAsync(client, $"{run}w", s.Warmup, Math.Max(1, s.Warmup / 2), Math.Max(1, s.Warmup / 20), s.Rate, Math.Min(s.ArrivalRate, 5_000), s.PerUserLimit, s.Buffer, s.Batching);
             output.WriteLine($"  warm-up: {s.Warmup} requests on sale {warm.SaleId}, admission p99 {LatencySummary.From(warm.Latency).P99:0.00} ms (not counted)");
             await Task.Delay(2_000);
         }
@@ -78,11 +82,12 @@ public static class FlashSaleBench
         var watch = memory.RunAsync(watching.Token);
 
         var storageBefore = await StorageAsync(client);
-        var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer);
+        var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer, s.Batching);
         var storageAdmitted = await StorageAsync(client);
         var admission = LatencySummary.From(burst.Latency);
-        output.WriteLine($"  offered in {burst.Seconds:0.00} s; admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
+        output.WriteLine($"  offered in {burst.Seconds:0.00} s in {burst.Calls} calls ({(burst.Calls == 0 ? 0 : (double)s.Requests / burst.Calls):0.0} requests per call); admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
         output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{a.Key.Name()} {a.Value}"))}");
+        output.WriteLine($"  admission latency by answer: {string.Join("; ", burst.ByOutcome.OrderBy(a => a.Key).Select(a => LatencySummary.From(a.Value) is var l ? $"{a.Key.Name()} p50 {l.P50:0.00} / p99 {l.P99:0.00} / max {l.Max:0.00} ms" : ""))}");
         if (burst.Errors > 0)
         {
             output.WriteLine($"  no answer (the client gave up; such a request may still have been queued, the sale's own counters below count it): {burst.DescribeErrors()}");
@@ -212,7 +217,7 @@ public static class FlashSaleBench
             var requests = (int)(rate * s.SearchSeconds);
             var stock = Math.Max(1, (long)(s.Stock * (double)requests / s.Requests));
             var burst = await OfferAsync(client, $"{run}s{step}", requests, Math.Max(1, (int)(s.Users * (double)requests / s.Requests)),
-                Math.Min(stock, FlashSaleLimits.MaxStock), s.Rate, rate, s.PerUserLimit, s.Buffer);
+                Math.Min(stock, FlashSaleLimits.MaxStock), s.Rate, rate, s.PerUserLimit, s.Buffer, s.Batching);
             var p99 = LatencySummary.From(burst.Latency).P99;
             output.WriteLine($"    {rate,7}/s: p99 {p99:0.00} ms, max {LatencySummary.From(burst.Latency).Max:0.00} ms{(burst.Errors > 0 ? $", no answer: {burst.DescribeErrors()}" : "")} (load average {LoadAverage()})");
             if (p99 <= P99BarMs && burst.Errors == 0)
@@ -274,7 +279,7 @@ public static class FlashSaleBench
     }
 
     private static async Task<Burst> OfferAsync(IClusterClient client, string saleId, int requests, int users, long stock, int rate,
-        int arrivalRate, int perUserLimit, int buffer)
+        int arrivalRate, int perUserLimit, int buffer, bool batching)
     {
         var sku = SkuOf(saleId);
         var set = await client.GetGrain<IStockGrain>(sku).SetAvailableAsync(stock);
@@ -294,11 +299,13 @@ public static class FlashSaleBench
         await sale.GetStatusAsync();
 
         var latency = new LongHistogram(HighestTrackableMicros, 3);
+        var byOutcome = new Dictionary<AdmissionOutcome, LongHistogram>();
         var answers = new Dictionary<AdmissionOutcome, long>();
         var tickets = new List<string>();
         var gate = new object();
         var errors = new Dictionary<string, long>();
         var pending = new List<Task>(requests);
+        await using var buyer = batching ? new FlashSaleBuyer(client, saleId) : null;
         var ticksPerRequest = Stopwatch.Frequency / (double)arrivalRate;
         var start = Stopwatch.GetTimestamp();
         var next = 0;
@@ -319,17 +326,25 @@ public static class FlashSaleBench
 
         await Task.WhenAll(pending);
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new Burst(saleId, latency, answers, tickets, errors, seconds);
+        return new Burst(saleId, latency, answers, tickets, errors, seconds, buyer?.Calls ?? requests, byOutcome);
 
         async Task SendAsync(int i, long intendedAt)
         {
             try
             {
-                var answer = await sale.BuyAsync($"{saleId}-u{i % users}", $"r{i}");
+                var user = $"{saleId}-u{i % users}";
+                var answer = buyer is null ? await sale.BuyAsync(user, $"r{i}") : await buyer.BuyAsync(user, $"r{i}");
                 var done = Stopwatch.GetTimestamp();
                 lock (gate)
                 {
-                    latency.RecordValue(Math.Min(HighestTrackableMicros, Math.Max(0, (done - intendedAt) * 1_000_000 / Stopwatch.Frequency)));
+                    var micros = Math.Min(HighestTrackableMicros, Math.Max(0, (done - intendedAt) * 1_000_000 / Stopwatch.Frequency));
+                    latency.RecordValue(micros);
+                    if (!byOutcome.TryGetValue(answer.Outcome, out var histogram))
+                    {
+                        byOutcome[answer.Outcome] = histogram = new LongHistogram(HighestTrackableMicros, 3);
+                    }
+
+                    histogram.RecordValue(micros);
                     answers[answer.Outcome] = answers.GetValueOrDefault(answer.Outcome) + 1;
                     if (answer.Outcome == AdmissionOutcome.Queued)
                     {

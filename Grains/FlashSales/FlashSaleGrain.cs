@@ -8,16 +8,18 @@ namespace OrderFlow.Grains.FlashSales;
 
 /// <summary>
 /// The client's way into a sale (<see cref="IFlashSaleGrain"/>): a stateless worker, so it runs on the silo the client is
-/// connected to, with a local cache of the sale (its settings, sold out or not) refreshed from the sale's record at most
-/// every <see cref="FlashSaleOptions.CacheFor"/>. Bad input, a sale not started and a sale sold out are answered here,
-/// with no call to any other grain (sold out: once the shards' final keys are here, for every request no shard queued);
-/// the rest goes to the buyer's admission shard. Its refusals are counted here and
-/// handed to the record with the next refresh, for the status.
+/// connected to, with a local cache of the sale (its settings, sold out or not) refreshed from the sale's record in the
+/// background at most every <see cref="FlashSaleOptions.CacheFor"/>. Bad input, a sale not started and a sale sold out are
+/// answered here, with no call to any other grain (sold out: once the shards' final keys are here, for every request no
+/// shard queued); the rest goes to the buyers' admission shards, one call per shard for a whole batch
+/// (<see cref="IFlashSaleGrain.BuyManyAsync"/>). Its refusals are counted here and handed to the record with the next
+/// refresh, for the status.
 /// </summary>
 [StatelessWorker, Reentrant]
 [GrainType("flash-front")]
 public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvider clock, FlashSaleMetrics metrics) : Grain, IFlashSaleGrain
 {
+    private static readonly AdmissionResult SoldOutAnswer = new(AdmissionOutcome.SoldOut);
     private readonly TimeSpan _cacheFor = options.Value.CacheFor;
     private readonly Dictionary<AdmissionOutcome, long> _unreported = [];
     private readonly (Task<QueuedKeys> Keys, long At)?[] _queued = new (Task<QueuedKeys>, long)?[FlashSaleLimits.Shards];
@@ -85,67 +87,164 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
         return result;
     }
 
-    public async Task<AdmissionResult> BuyAsync(string userId, string requestId)
+    public async Task<AdmissionResult> BuyAsync(string userId, string requestId) =>
+        (await BuyManyAsync([new BuyRequest(userId, requestId)]))[0];
+
+    public async Task<IReadOnlyList<AdmissionResult>> BuyManyAsync(IReadOnlyList<BuyRequest> requests)
     {
         // Every answer a buyer gets passes here, once: counted and timed by outcome (orderflow.flashsale.*).
         var started = Stopwatch.GetTimestamp();
-        var answer = await AdmitAsync(userId, requestId);
-        metrics.Answered(answer.Outcome, Stopwatch.GetElapsedTime(started));
-        return answer;
+        var answers = await AdmitAsync(requests ?? []);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        foreach (var answer in answers)
+        {
+            metrics.Answered(answer.Outcome, elapsed);
+        }
+
+        return answers;
     }
 
-    private async Task<AdmissionResult> AdmitAsync(string userId, string requestId)
+    private async Task<AdmissionResult[]> AdmitAsync(IReadOnlyList<BuyRequest> requests)
     {
-        if ((FlashSaleLimits.SaleIdProblem(SaleId) ?? Ids.Problem(userId, "user id") ?? Ids.Problem(requestId, "request id")) is { } problem)
+        var answers = new AdmissionResult[requests.Count];
+        if (requests.Count > FlashSaleLimits.MaxBuyBatch)
         {
-            return Refused(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem));
+            var tooMany = new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"a batch holds at most {FlashSaleLimits.MaxBuyBatch} requests, was {requests.Count}");
+            return RefuseAll(answers, tooMany);
+        }
+
+        if (FlashSaleLimits.SaleIdProblem(SaleId) is { } saleProblem)
+        {
+            return RefuseAll(answers, new AdmissionResult(AdmissionOutcome.InvalidInput, Message: saleProblem));
+        }
+
+        var open = 0;
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (IdProblem(requests[i]) is { } problem)
+            {
+                answers[i] = Refused(problem);
+            }
+            else
+            {
+                open++;
+            }
+        }
+
+        if (open == 0)
+        {
+            return answers;
         }
 
         var info = await InfoAsync();
         if (info.Spec is not { } spec)
         {
-            return Refused(new AdmissionResult(AdmissionOutcome.UnknownSale, Message: $"no sale {SaleId}"));
+            return RefuseAll(answers, new AdmissionResult(AdmissionOutcome.UnknownSale, Message: $"no sale {SaleId}"));
         }
 
         if (clock.GetUtcNow() < spec.StartsAt)
         {
-            return Refused(new AdmissionResult(AdmissionOutcome.NotStarted, Message: $"the sale starts at {spec.StartsAt:O}"));
+            return RefuseAll(answers, new AdmissionResult(AdmissionOutcome.NotStarted, Message: $"the sale starts at {spec.StartsAt:O}"));
         }
 
-        var shard = FlashSaleLimits.ShardOf(userId);
-        if (info.SoldOut && !await MayHaveQueuedAsync(shard, userId, requestId))
+        // The requests each shard must decide, by index; the rest are answered here.
+        var byShard = new List<int>?[FlashSaleLimits.Shards];
+        for (var i = 0; i < requests.Count; i++)
         {
-            return Refused(new AdmissionResult(AdmissionOutcome.SoldOut));
+            if (answers[i] is null)
+            {
+                (byShard[FlashSaleLimits.ShardOf(requests[i].UserId)] ??= []).Add(i);
+            }
         }
 
-        return await Shard(shard).AdmitAsync(userId, requestId);
+        var asked = new List<Task>(FlashSaleLimits.Shards);
+        for (var shard = 0; shard < byShard.Length; shard++)
+        {
+            if (byShard[shard] is { } indexes)
+            {
+                asked.Add(AdmitInShardAsync(shard, indexes));
+            }
+        }
+
+        await Task.WhenAll(asked);
+        return answers;
+
+        async Task AdmitInShardAsync(int shard, List<int> indexes)
+        {
+            if (info.SoldOut && FinalKeys(shard) is { } keys)
+            {
+                // Sold out, and the shard's keys are final: only a request among them can be a duplicate to answer.
+                indexes.RemoveAll(i =>
+                {
+                    if (Array.BinarySearch(keys, FlashSaleShardGrain.RequestKey(requests[i].UserId, requests[i].RequestId)) >= 0)
+                    {
+                        return false;
+                    }
+
+                    answers[i] = Refused(SoldOutAnswer);
+                    return true;
+                });
+            }
+
+            if (indexes.Count == 0)
+            {
+                return;
+            }
+
+            var decided = await Shard(shard).AdmitManyAsync(indexes.ConvertAll(i => requests[i]));
+            if (decided.Length != indexes.Count)
+            {
+                throw new InvalidOperationException($"flash sale {SaleId} shard {shard} answered {decided.Length} of {indexes.Count} requests");
+            }
+
+            for (var n = 0; n < indexes.Count; n++)
+            {
+                answers[indexes[n]] = decided[n];
+            }
+        }
+    }
+
+    private static AdmissionResult? IdProblem(BuyRequest? request) =>
+        request is null ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: "a request is missing")
+        : (Ids.Problem(request.UserId, "user id") ?? Ids.Problem(request.RequestId, "request id")) is { } problem
+            ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem)
+            : null;
+
+    /// <summary>Every request not answered yet answered <paramref name="answer"/>.</summary>
+    private AdmissionResult[] RefuseAll(AdmissionResult[] answers, AdmissionResult answer)
+    {
+        for (var i = 0; i < answers.Length; i++)
+        {
+            answers[i] ??= Refused(answer);
+        }
+
+        return answers;
     }
 
     /// <summary>
-    /// Whether <paramref name="shard"/> may hold this request, so it must answer it (a retry of a request queued before,
-    /// whose answer was lost, is a duplicate with its ticket, not sold out). Asked of the shard once its keys are final,
-    /// then answered here: at most <see cref="FlashSaleLimits.MaxStock"/> keys of 8 bytes per sold-out sale. A shard whose
-    /// keys are not final yet (it still holds a spare unit) or that did not answer gets every request, and is asked again
-    /// after <see cref="FlashSaleOptions.CacheFor"/>.
+    /// The keys of every request <paramref name="shard"/> queued, once they are final (the sale is sold out and the shard
+    /// can queue nothing more), or null: then the shard must answer each request itself, since a retry of a request it
+    /// queued before, whose answer was lost, is a duplicate with its ticket, not sold out. Asked of the shard in the
+    /// background and kept once final: at most <see cref="FlashSaleLimits.MaxStock"/> keys of 8 bytes per sold-out sale.
+    /// No buyer waits for the asking: until the keys are here, the shard answers. Keys not final yet (the shard still
+    /// holds a spare unit), or a shard that did not answer, are asked again after <see cref="FlashSaleOptions.CacheFor"/>.
     /// </summary>
-    private async Task<bool> MayHaveQueuedAsync(int shard, string userId, string requestId)
+    private ulong[]? FinalKeys(int shard)
     {
-        if (_queued[shard] is not { } entry
-            || entry.Keys.IsCompleted && !(entry.Keys.IsCompletedSuccessfully && entry.Keys.Result.Final) && Stopwatch.GetElapsedTime(entry.At) >= _cacheFor)
+        var entry = _queued[shard];
+        if (entry is { Keys.IsCompletedSuccessfully: true } && entry.Value.Keys.Result is { Final: true } keys)
         {
-            entry = (Shard(shard).GetQueuedKeysAsync(), Stopwatch.GetTimestamp());
-            _queued[shard] = entry;
+            return keys.Keys;
         }
 
-        try
+        if (entry is null || entry.Value.Keys.IsCompleted && Stopwatch.GetElapsedTime(entry.Value.At) >= _cacheFor)
         {
-            var keys = await entry.Keys;
-            return !keys.Final || Array.BinarySearch(keys.Keys, FlashSaleShardGrain.RequestKey(userId, requestId)) >= 0;
+            var asked = Shard(shard).GetQueuedKeysAsync();
+            asked.Ignore(); // a failure only means asking again later
+            _queued[shard] = (asked, Stopwatch.GetTimestamp());
         }
-        catch (Exception)
-        {
-            return true; // the shard answers for itself, or fails as any admission would
-        }
+
+        return null;
     }
 
     private IFlashSaleShardGrain Shard(int shard) => GrainFactory.GetGrain<IFlashSaleShardGrain>(FlashSaleShardGrain.KeyOf(SaleId, shard));
@@ -234,9 +333,27 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
         await RefreshAsync();
     }
 
-    /// <summary>The cached view, refreshed when older than <see cref="FlashSaleOptions.CacheFor"/> (one refresh at a time).</summary>
-    private Task<FlashSaleInfo> InfoAsync() =>
-        _info is { Exists: true } info && Stopwatch.GetElapsedTime(_infoAt) < _cacheFor ? Task.FromResult(info) : RefreshAsync();
+    /// <summary>
+    /// The cached view. A sale known to exist is answered from the cache at once, however old, and refreshed behind the
+    /// answer when older than <see cref="FlashSaleOptions.CacheFor"/> (one refresh at a time): nothing decided from it is
+    /// wrong when it is stale — a sale that exists keeps existing and keeps its start, and sold out never ends — a stale
+    /// view only sends the shards requests this front could have answered. So no buyer waits for the sale's record,
+    /// which is busy handing out units at the start of a burst. A sale not known to exist is asked for every time.
+    /// </summary>
+    private Task<FlashSaleInfo> InfoAsync()
+    {
+        if (_info is not { Exists: true } info)
+        {
+            return RefreshAsync();
+        }
+
+        if (Stopwatch.GetElapsedTime(_infoAt) >= _cacheFor)
+        {
+            RefreshAsync().Ignore();
+        }
+
+        return Task.FromResult(info);
+    }
 
     private Task<FlashSaleInfo> RefreshAsync()
     {

@@ -97,6 +97,9 @@ public interface IFlashSaleShardGrain : IGrainWithStringKey
 {
     [Alias("Admit")] Task<AdmissionResult> AdmitAsync(string userId, string requestId);
 
+    /// <summary>Many requests of this shard's users, answered in order; they join the same group commit as single ones.</summary>
+    [Alias("AdmitMany")] Task<AdmissionResult[]> AdmitManyAsync(IReadOnlyList<BuyRequest> requests);
+
     [Alias("Ticket")] Task<TicketStatus> GetTicketAsync(long seq);
 
     /// <summary>Up to <paramref name="max"/> tickets from <paramref name="fromSeq"/> on, or from the first without a final answer if that is later.</summary>

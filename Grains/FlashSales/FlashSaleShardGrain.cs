@@ -90,19 +90,38 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         Reindex();
     }
 
-    public Task<AdmissionResult> AdmitAsync(string userId, string requestId)
+    public Task<AdmissionResult> AdmitAsync(string userId, string requestId) =>
+        Problem(userId, requestId) is { } refused ? Task.FromResult(refused) : Enqueue(new Admission(userId, requestId));
+
+    public Task<AdmissionResult[]> AdmitManyAsync(IReadOnlyList<BuyRequest> requests)
+    {
+        if (requests is null || requests.Count > FlashSaleLimits.MaxBuyBatch)
+        {
+            return Task.FromResult(Array.Empty<AdmissionResult>());
+        }
+
+        var answers = new Task<AdmissionResult>[requests.Count];
+        for (var i = 0; i < answers.Length; i++)
+        {
+            var request = requests[i];
+            answers[i] = request is null ? Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: "a request is missing"))
+                : Problem(request.UserId, request.RequestId) is { } refused ? Task.FromResult(refused)
+                : Enqueue(new Admission(request.UserId, request.RequestId));
+        }
+
+        return Task.WhenAll(answers);
+    }
+
+    private AdmissionResult? Problem(string userId, string requestId)
     {
         if ((Ids.Problem(userId, "user id") ?? Ids.Problem(requestId, "request id")) is { } problem)
         {
-            return Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem));
+            return new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem);
         }
 
-        if (FlashSaleLimits.ShardOf(userId) != _shard)
-        {
-            return Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"user {userId} belongs to shard {FlashSaleLimits.ShardOf(userId)}, not {_shard}"));
-        }
-
-        return Enqueue(new Admission(userId, requestId));
+        return FlashSaleLimits.ShardOf(userId) != _shard
+            ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"user {userId} belongs to shard {FlashSaleLimits.ShardOf(userId)}, not {_shard}")
+            : null;
     }
 
     public Task<TicketStatus> GetTicketAsync(long seq) => Enqueue(new Read<TicketStatus>(() => TicketOf(seq)));
