@@ -13,7 +13,9 @@ namespace OrderFlow.Grains.FlashSales;
 /// each one's order through <see cref="IOrderGrain"/> — the normal pipeline: stock reserved from the SKU, payment
 /// timeout, subscribers — and stores each ticket's final answer in its shard, in ticket order. Placements are not
 /// awaited by the tick (a slow order would otherwise eat the bucket's tokens): up to
-/// <see cref="FlashSaleOptions.MaxInFlight"/> run at once, and each tick stores the answers that have no gap before them.
+/// <see cref="FlashSaleOptions.MaxInFlight"/> run at once, and the answers that have no gap before them are stored every
+/// <see cref="AnswersEvery"/> (at once when nothing is in flight): each store rewrites a shard's head, so storing at every
+/// 10 ms tick cost the drain a head write per shard per tick.
 /// One activation per sale in the cluster, so the rate is a cluster-wide cap.
 /// <para>
 /// A ticket's order id and command id are fixed (<see cref="FlashSaleLimits.OrderIdOf"/>), so a ticket placed again —
@@ -35,11 +37,15 @@ public sealed partial class FlashSaleDrainerGrain(
     private const string WakeReminder = "flash-drain";
     private const int WindowSeconds = 300;
 
+    /// <summary>How often answers are stored while placements are in flight: a ticket's answer shows at most this late.</summary>
+    public static readonly TimeSpan AnswersEvery = TimeSpan.FromMilliseconds(100);
+
     private readonly FlashSaleOptions _options = options.Value;
     private readonly Lane[] _lanes = Enumerable.Range(0, FlashSaleLimits.Shards).Select(_ => new Lane()).ToArray();
     private readonly SortedDictionary<long, long> _windows = [];
     private FlashSaleInfo? _info;
     private long _infoAt;
+    private long _answersAt;
     private DrainPacer? _pacer;
     private IGrainTimer? _timer;
     private bool _ticking;
@@ -143,7 +149,12 @@ public sealed partial class FlashSaleDrainerGrain(
             _info = _info with { Exhausted = true };
         }
 
-        await StoreAnswersAsync();
+        if (_inFlight == 0 || now - _answersAt >= AnswersEvery.Ticks)
+        {
+            await StoreAnswersAsync();
+            _answersAt = now;
+        }
+
         if (_inFlight == 0 && _lanes.All(lane => lane.Idle))
         {
             await StopAsync();
