@@ -80,8 +80,9 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 
     /// <summary>
     /// One delivery of <paramref name="evt"/> from the order's dispatcher, handled exactly as a stream delivery: it
-    /// returns once the inbox holds the event's outcome durably; a throw means "deliver again". True when storage shows
-    /// this inbox applied the event (and everything before it), not parked: the relay need not check it for this event.
+    /// returns once the event's outcome is durable; a throw means "deliver again". True when this subscriber applied the
+    /// event (and everything before it), not parked, with every effect durable — stored with its progress, or kept under
+    /// its own key downstream (its progress may be written later) — so the relay need not check it for this event.
     /// </summary>
     [Alias("Deliver")] Task<bool> DeliverAsync(OrderEvent evt);
 

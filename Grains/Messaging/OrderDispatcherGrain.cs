@@ -78,8 +78,10 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 
         if (calls.All(c => c.Result))
         {
-            // Every inbox stored the event as applied (all of them asked in this delivery): the relay, which holds the order since it
-            // marked this event, can forget it without reading storage (it keeps it if a later event is marked).
+            // Every subscriber applied the event with its effects durable (all of them asked in this delivery): the relay,
+            // which holds the order since it marked this event, can forget it without a check (it keeps it if a later
+            // event is marked). So an open order leaves the relay as soon as its latest event is delivered, not after
+            // SettleAfter and a settle of its own.
             GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(this.GetPrimaryKeyString()))
                 .DeliveredAsync(this.GetPrimaryKeyString(), item.Sequence)
                 .Ignore();

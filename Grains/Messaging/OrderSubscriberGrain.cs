@@ -209,8 +209,11 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     public async Task<bool> DeliverAsync(OrderEvent evt)
     {
         await OnNextAsync(evt);
-        // Stored, not only in memory: progress over events with nothing to do is written lazily (_unsaved until then).
-        return _inbox.IsTrusted && !_unsaved && !S.Parked && S.AppliedSequence >= evt.Sequence;
+        // Applied, with its effects durable: progress not yet written (_unsaved) covers only events with nothing to do
+        // or whose effects are kept under their own keys downstream (KeyedEffectsAttribute) — an effect of any other kind
+        // is written before this returns. Losing that progress in a crash loses nothing: the next activation reads the
+        // order's log and runs the handlers again, which do nothing new.
+        return _inbox.IsTrusted && !S.Parked && S.AppliedSequence >= evt.Sequence;
     }
 
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
