@@ -265,6 +265,7 @@ public sealed class FlashSaleBuyerTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => buyer.BuyAsync("u-1", "r-1"));
         sale.Release(1);
         await disposing;
+        await buyer.DisposeAsync(); // a second dispose does nothing
 
         Assert.Equal("r-0", (await taken).Ticket);
     }

@@ -141,10 +141,14 @@ public sealed class FlashSaleBuyer : IAsyncDisposable
         }
     }
 
-    /// <summary>Takes no more buys; returns once every buy taken has its answer or its error.</summary>
+    /// <summary>Takes no more buys; returns once every buy taken has its answer or its error. A second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
-        _waiting.Writer.TryComplete();
+        if (!_waiting.Writer.TryComplete())
+        {
+            return;
+        }
+
         await _pump.ConfigureAwait(false);
         for (var i = 0; i < _maxInFlight; i++)
         {
