@@ -117,8 +117,8 @@ public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
         });
         await _orders.PlaceAsync(open, $"user-{open}", OrderDriver.Items(($"sku-{open}", 1, 3.00m)));
 
-        // order-sync stores its transient failures, and throws, so the stream delivers "placed" again: every other
-        // subscriber applied it, but not all, so no report, and the relay keeps the order for its own check.
+        // order-sync records its transient failures and does not apply "placed": every other subscriber applied it, but
+        // not all, so no report, and the relay keeps the order for its own check.
         var stored = SiloGrains.Of(fixture.Cluster).GetGrain<IStoredStateGrain>(0);
         await Eventually.Until(async () => (await stored.ReadOrdersAsync([open]))[0].Subscribers.Single(s => s.Subscriber == "order-sync"),
             s => s.TransientFailures > 1 && s.AppliedSequence == 0, TimeSpan.FromSeconds(10), s => $"order-sync stored {s}");

@@ -57,6 +57,23 @@ public sealed class FlashSaleBatchTests(FlashSaleFixture fixture)
     }
 
     [Fact]
+    public async Task A_buyers_second_request_after_his_first_ends_sold_out_in_the_same_commit_is_sold_out_not_limit_reached()
+    {
+        // Five requests of one shard's users in one call: the shard's pump takes the first alone, the other four together.
+        var sale = await FlashSaleKit.CreateAsync(Client, NewSale(), FlashSaleKit.Spec(NewSku(), stock: 3, rate: 1));
+        var users = FlashSaleKit.UsersOfShard(OrderDriver.NewId("same-commit-"), shard: 0, count: 4);
+        List<BuyRequest> requests = [new(users[0], "r1"), new(users[1], "r1"), new(users[2], "r1"), new(users[3], "r1"), new(users[3], "r2")];
+
+        var answers = await sale.BuyManyAsync(requests);
+
+        // Users 1 and 2 take the last two units; user 3's first request finds none. His second was counted against his
+        // limit while the first was still a candidate: it must not be answered limit_reached for a unit he never got.
+        Assert.Equal(
+            [AdmissionOutcome.Queued, AdmissionOutcome.Queued, AdmissionOutcome.Queued, AdmissionOutcome.SoldOut, AdmissionOutcome.SoldOut],
+            answers.Select(a => a.Outcome));
+    }
+
+    [Fact]
     public async Task A_batch_over_the_bound_is_refused_whole_and_queues_nothing()
     {
         var sale = await FlashSaleKit.CreateAsync(Client, NewSale(), FlashSaleKit.Spec(NewSku(), stock: 10, rate: 1));

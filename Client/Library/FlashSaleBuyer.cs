@@ -34,6 +34,7 @@ public sealed class FlashSaleBuyer : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly int _maxInFlight;
     private readonly Task _pump;
+    private Task? _disposing;
     private long _calls;
     private long _sent;
 
@@ -141,14 +142,20 @@ public sealed class FlashSaleBuyer : IAsyncDisposable
         }
     }
 
-    /// <summary>Takes no more buys; returns once every buy taken has its answer or its error. A second call does nothing.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Takes no more buys; returns once every buy taken has its answer or its error (every call, the first or not).</summary>
+    public ValueTask DisposeAsync()
     {
-        if (!_waiting.Writer.TryComplete())
+        lock (_waiting)
         {
-            return;
+            _disposing ??= DisposeCoreAsync();
         }
 
+        return new ValueTask(_disposing);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        _waiting.Writer.TryComplete();
         await _pump.ConfigureAwait(false);
         for (var i = 0; i < _maxInFlight; i++)
         {

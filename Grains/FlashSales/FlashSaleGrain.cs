@@ -191,7 +191,10 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
                 return;
             }
 
-            var decided = await Shard(shard).AdmitManyAsync(indexes.ConvertAll(i => requests[i]));
+            // One request takes the single call, which a shard on a silo not yet upgraded (a rolling upgrade) also knows.
+            var decided = indexes.Count == 1
+                ? [await Shard(shard).AdmitAsync(requests[indexes[0]].UserId, requests[indexes[0]].RequestId)]
+                : await Shard(shard).AdmitManyAsync(indexes.ConvertAll(i => requests[i]));
             if (decided.Length != indexes.Count)
             {
                 throw new InvalidOperationException($"flash sale {SaleId} shard {shard} answered {decided.Length} of {indexes.Count} requests");

@@ -95,9 +95,15 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
     public Task<AdmissionResult[]> AdmitManyAsync(IReadOnlyList<BuyRequest> requests)
     {
-        if (requests is null || requests.Count > FlashSaleLimits.MaxBuyBatch)
+        if (requests is null)
         {
             return Task.FromResult(Array.Empty<AdmissionResult>());
+        }
+
+        if (requests.Count > FlashSaleLimits.MaxBuyBatch)
+        {
+            var tooMany = new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"a batch holds at most {FlashSaleLimits.MaxBuyBatch} requests, was {requests.Count}");
+            return Task.FromResult(Enumerable.Repeat(tooMany, requests.Count).ToArray());
         }
 
         var answers = new Task<AdmissionResult>[requests.Count];
@@ -275,6 +281,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         var candidates = new List<Admission>();
         var inBatch = new Dictionary<(string, string), Admission>();
         var inBatchHeld = new Dictionary<string, int>(StringComparer.Ordinal);
+        var deferred = new List<Admission>();
         foreach (var operation in batch)
         {
             switch (operation)
@@ -284,6 +291,11 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
                     break;
                 case Admission admission when inBatch.TryGetValue((admission.UserId, admission.RequestId), out var twin):
                     admission.Twin = twin; // the same request twice in one batch: answered as the first one is
+                    break;
+                case Admission admission when WaitsOnBatch(admission, inBatchHeld):
+                    // The user reaches the limit only with requests of this batch that may yet end sold out or busy:
+                    // decided in the next batch, when they have their outcome (never limit_reached for units not held).
+                    deferred.Add(admission);
                     break;
                 case Admission admission:
                     var decided = Decide(admission, now, candidates.Count, inBatchHeld);
@@ -302,6 +314,28 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             }
         }
 
+        if (deferred.Count > 0)
+        {
+            batch.RemoveAll(operation => operation is Admission { Deferred: true });
+        }
+
+        try
+        {
+            await CommitAsync(batch, state, candidates, dirty, now);
+        }
+        finally
+        {
+            foreach (var admission in deferred)
+            {
+                admission.Deferred = false;
+                _queue.Enqueue(admission); // the pump takes them in its next batch
+            }
+        }
+    }
+
+    /// <summary>Takes the units for <paramref name="candidates"/>, stores the batch and answers every operation of it.</summary>
+    private async Task CommitAsync(List<Operation> batch, FlashShardState state, List<Admission> candidates, bool dirty, DateTimeOffset now)
+    {
         if (candidates.Count > 0 && !await TakeUnitsAsync(candidates))
         {
             candidates.Clear();
@@ -354,6 +388,19 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         {
             GrainFactory.GetGrain<IFlashSaleDrainerGrain>(_saleId).WakeAsync().Ignore();
         }
+    }
+
+    private bool WaitsOnBatch(Admission a, Dictionary<string, int> inBatchHeld)
+    {
+        var inBatch = inBatchHeld.GetValueOrDefault(a.UserId);
+        if (inBatch == 0 || _byRequest.ContainsKey((a.UserId, a.RequestId))
+            || _held.GetValueOrDefault(a.UserId) + inBatch < _spec.PerUserLimit)
+        {
+            return false;
+        }
+
+        a.Deferred = true;
+        return true;
     }
 
     /// <summary>The answer that needs no unit, or null when the request should be queued.</summary>
@@ -611,6 +658,9 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
         /// <summary>An earlier request of this batch with the same user and request id: this one is its duplicate.</summary>
         public Admission? Twin { get; set; }
+
+        /// <summary>Left for the next batch (<see cref="WaitsOnBatch"/>).</summary>
+        public bool Deferred { get; set; }
 
         public override void Complete(FlashSaleShardGrain shard)
         {

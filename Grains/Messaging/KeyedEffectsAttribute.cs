@@ -19,7 +19,11 @@ namespace OrderFlow.Grains.Messaging;
 ///   the insert, the inbox is re-read and the delivery retried from it. The handler may have run once more for the
 ///   first event in between, which keyed effects make harmless. Any call other than a delivery reads first.</item>
 /// </list>
-/// A subscriber whose downstream cannot tell a repeated call from a new one (the SMS gateway) must not declare it.
+/// A subscriber whose downstream cannot tell a repeated call from a new one (the SMS gateway) must not declare it, and
+/// one that declares it must only return from a handler once its effects are durable downstream (each ledger and the
+/// replica row answer after their write): the subscriber then reports the event delivered to the order's relay before
+/// its own progress is written, and the relay forgets the order on that word. The same holds for a handler that calls
+/// <c>NothingToDo()</c>: only when it did nothing.
 /// <para>
 /// What it gives up, in one narrow case: an activation that started from a late copy of the order's first event treats
 /// the order as new until its first write or a call other than a delivery. If the stored inbox had parked the order at a

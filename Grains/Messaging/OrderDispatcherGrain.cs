@@ -19,9 +19,9 @@ public interface IOrderDispatcherGrain : IGrainWithStringKey;
 /// If one fails (its inbox write failed), the delivery fails and the stream delivers it again; subscribers that already hold it drop it as a duplicate, and this
 /// activation does not even ask them again. So it adds no state and no guarantee of its own: ordering, dedupe and
 /// retries stay in each subscriber grain; what it saves is five of every six stream deliveries (docs/BENCHMARKS.md).
-/// When every subscriber answers that storage shows the event applied, it tells the order's relay shard, which then
-/// forgets the order without a settle check of its own (no read of the order's inboxes); otherwise the relay checks as
-/// always.
+/// When every subscriber answers that it applied the event with its effects durable, it tells the order's relay shard,
+/// which then forgets the order without a settle check of its own (no read of the order's inboxes); otherwise the relay
+/// checks as always.
 /// A subscriber's handler failing is not a delivery failure (the subscriber records and retries it itself), so one
 /// failing subscriber does not hold up the others; per-order isolation is unchanged, the dispatcher being per order.
 /// </summary>
