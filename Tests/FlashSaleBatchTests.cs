@@ -1,5 +1,7 @@
 using OrderFlow.Client;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.FlashSales;
+using OrderFlow.Grains.Hosting;
 using OrderFlow.Tests.Infrastructure;
 
 namespace OrderFlow.Tests;
@@ -71,6 +73,34 @@ public sealed class FlashSaleBatchTests(FlashSaleFixture fixture)
         Assert.Equal(
             [AdmissionOutcome.Queued, AdmissionOutcome.Queued, AdmissionOutcome.Queued, AdmissionOutcome.SoldOut, AdmissionOutcome.SoldOut],
             answers.Select(a => a.Outcome));
+    }
+
+    [Fact]
+    public async Task A_shard_whose_write_fails_answers_its_requests_busy_and_the_other_shards_of_the_batch_queue_theirs()
+    {
+        var saleId = NewSale();
+        var sale = await FlashSaleKit.CreateAsync(Client, saleId, FlashSaleKit.Spec(NewSku(), stock: 10, rate: 1));
+        var healthy = FlashSaleKit.UsersOfShard($"{saleId}-ok", shard: 0, count: 2);
+        var failing = FlashSaleKit.UsersOfShard($"{saleId}-down", shard: 3, count: 2);
+        List<BuyRequest> requests = [new(healthy[0], "r1"), new(failing[0], "r1"), new(healthy[1], "r1"), new(failing[1], "r1")];
+
+        IReadOnlyList<AdmissionResult> answers;
+        using (fixture.Faults.Fail(new StorageFault
+               {
+                   StorageName = StorageNames.FlashSales, Operations = StorageOperations.Write, GrainType = "flash-shard",
+                   KeyPrefix = FlashSaleShardGrain.KeyOf(saleId, 3),
+               }))
+        {
+            answers = await sale.BuyManyAsync(requests);
+        }
+
+        // A failed write is a typed, retriable answer for that shard's requests only; nothing of them was queued.
+        Assert.Equal([AdmissionOutcome.Queued, AdmissionOutcome.Busy, AdmissionOutcome.Queued, AdmissionOutcome.Busy], answers.Select(a => a.Outcome));
+        Assert.Equal(2L, (await sale.GetStatusAsync()).Accepted);
+        // Sent again once storage takes writes: queued, and the queued ones are duplicates with their tickets.
+        var again = await sale.BuyManyAsync(requests);
+        Assert.Equal([AdmissionOutcome.Duplicate, AdmissionOutcome.Queued, AdmissionOutcome.Duplicate, AdmissionOutcome.Queued], again.Select(a => a.Outcome));
+        Assert.Equal((answers[0].Ticket, answers[2].Ticket), (again[0].Ticket, again[2].Ticket));
     }
 
     [Fact]
