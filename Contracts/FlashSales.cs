@@ -42,6 +42,14 @@ public static class FlashSaleLimits
         Ids.Problem(saleId, "sale id")
         ?? (saleId!.Length > MaxSaleIdLength ? $"sale id must be at most {MaxSaleIdLength} characters, was {saleId.Length}" : null);
 
+    /// <summary>Why a buy batch of <paramref name="count"/> requests is refused whole, or null.</summary>
+    public static string? BatchProblem(int count) =>
+        count > MaxBuyBatch ? $"a batch holds at most {MaxBuyBatch} requests, was {count}" : null;
+
+    /// <summary>Why one buy request is refused before any state is read (missing, or a bad user or request id), or null.</summary>
+    public static string? RequestProblem(BuyRequest? request) =>
+        request is null ? "a request is missing" : Ids.Problem(request.UserId, "user id") ?? Ids.Problem(request.RequestId, "request id");
+
     public static string? StockProblem(long stock) =>
         stock is < 1 or > MaxStock ? $"sale stock must be between 1 and {MaxStock}, was {stock}" : null;
 

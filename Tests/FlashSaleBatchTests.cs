@@ -226,8 +226,32 @@ public sealed class FlashSaleBuyerTests
         public Task<FlashSaleStatus> GetStatusAsync() => throw new NotSupportedException();
     }
 
-    /// <summary>A buy returns once it is in the buyer's queue; none of these may be answered while the call before is held.</summary>
-    private static void AssertWaiting(IReadOnlyList<Task<AdmissionResult>> buys) => Assert.All(buys, b => Assert.False(b.IsCompleted));
+    /// <summary>
+    /// One buy whose call the sale holds, then <paramref name="more"/> buys, which wait in the buyer's queue (a buy
+    /// returns once it is queued; none may be answered while the call before is held).
+    /// </summary>
+    private static async Task<(Task<AdmissionResult> First, List<Task<AdmissionResult>> Others)> HoldFirstCallAsync(HeldSale sale, FlashSaleBuyer buyer, int more)
+    {
+        var first = buyer.BuyAsync("u-0", "r-0");
+        await sale.WaitForCallAsync(1);
+        var rest = Enumerable.Range(1, more).Select(i => buyer.BuyAsync($"u-{i}", $"r-{i}")).ToList();
+        Assert.All(rest, b => Assert.False(b.IsCompleted));
+        return (first, rest);
+    }
+
+    /// <summary>Releases calls 1 … <paramref name="calls"/>, each after it was made.</summary>
+    private static async Task ReleaseCallsAsync(HeldSale sale, int calls)
+    {
+        for (var call = 1; call <= calls; call++)
+        {
+            if (call > 1)
+            {
+                await sale.WaitForCallAsync(call);
+            }
+
+            sale.Release(call);
+        }
+    }
 
     [Fact]
     public async Task Buys_that_come_while_a_call_is_out_go_together_in_the_next_call_each_with_its_own_answer()
@@ -235,13 +259,8 @@ public sealed class FlashSaleBuyerTests
         var sale = new HeldSale();
         await using var buyer = new FlashSaleBuyer(sale, new FlashSaleBuyerOptions { MaxInFlight = 1 });
 
-        var first = buyer.BuyAsync("u-0", "r-0");
-        await sale.WaitForCallAsync(1);
-        var rest = Enumerable.Range(1, 99).Select(i => buyer.BuyAsync($"u-{i}", $"r-{i}")).ToList();
-        AssertWaiting(rest);
-        sale.Release(1);
-        await sale.WaitForCallAsync(2);
-        sale.Release(2);
+        var (first, rest) = await HoldFirstCallAsync(sale, buyer, 99);
+        await ReleaseCallsAsync(sale, 2);
 
         Assert.Equal("r-0", (await first).Ticket);
         var answers = await Task.WhenAll(rest);
@@ -256,18 +275,8 @@ public sealed class FlashSaleBuyerTests
         var sale = new HeldSale();
         await using var buyer = new FlashSaleBuyer(sale, new FlashSaleBuyerOptions { MaxInFlight = 1, MaxBatch = 40 });
 
-        var first = buyer.BuyAsync("u-0", "r-0");
-        await sale.WaitForCallAsync(1);
-        var rest = Enumerable.Range(1, 100).Select(i => buyer.BuyAsync($"u-{i}", $"r-{i}")).ToList();
-        AssertWaiting(rest);
-        for (var call = 1; call <= 4; call++)
-        {
-            sale.Release(call);
-            if (call < 4)
-            {
-                await sale.WaitForCallAsync(call + 1);
-            }
-        }
+        var (first, rest) = await HoldFirstCallAsync(sale, buyer, 100);
+        await ReleaseCallsAsync(sale, 4);
 
         await Task.WhenAll(rest.Append(first));
         Assert.Equal([1, 40, 40, 20], sale.BatchSizes);
@@ -279,13 +288,8 @@ public sealed class FlashSaleBuyerTests
         var sale = new HeldSale { FailWith = new TimeoutException("the gateway did not answer") };
         await using var buyer = new FlashSaleBuyer(sale, new FlashSaleBuyerOptions { MaxInFlight = 1 });
 
-        var first = buyer.BuyAsync("u-0", "r-0");
-        await sale.WaitForCallAsync(1);
-        var held = Enumerable.Range(1, 5).Select(i => buyer.BuyAsync($"u-{i}", $"r-{i}")).ToList();
-        AssertWaiting(held);
-        sale.Release(1);
-        await sale.WaitForCallAsync(2);
-        sale.Release(2);
+        var (first, held) = await HoldFirstCallAsync(sale, buyer, 5);
+        await ReleaseCallsAsync(sale, 2);
 
         foreach (var buy in held.Append(first))
         {

@@ -107,10 +107,9 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
     private async Task<AdmissionResult[]> AdmitAsync(IReadOnlyList<BuyRequest> requests)
     {
         var answers = new AdmissionResult[requests.Count];
-        if (requests.Count > FlashSaleLimits.MaxBuyBatch)
+        if (FlashSaleLimits.BatchProblem(requests.Count) is { } tooMany)
         {
-            var tooMany = new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"a batch holds at most {FlashSaleLimits.MaxBuyBatch} requests, was {requests.Count}");
-            return RefuseAll(answers, tooMany);
+            return RefuseAll(answers, new AdmissionResult(AdmissionOutcome.InvalidInput, Message: tooMany));
         }
 
         if (FlashSaleLimits.SaleIdProblem(SaleId) is { } saleProblem)
@@ -121,9 +120,9 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
         var open = 0;
         for (var i = 0; i < requests.Count; i++)
         {
-            if (IdProblem(requests[i]) is { } problem)
+            if (FlashSaleLimits.RequestProblem(requests[i]) is { } problem)
             {
-                answers[i] = Refused(problem);
+                answers[i] = Refused(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem));
             }
             else
             {
@@ -206,12 +205,6 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
             }
         }
     }
-
-    private static AdmissionResult? IdProblem(BuyRequest? request) =>
-        request is null ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: "a request is missing")
-        : (Ids.Problem(request.UserId, "user id") ?? Ids.Problem(request.RequestId, "request id")) is { } problem
-            ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem)
-            : null;
 
     /// <summary>Every request not answered yet answered <paramref name="answer"/>.</summary>
     private AdmissionResult[] RefuseAll(AdmissionResult[] answers, AdmissionResult answer)

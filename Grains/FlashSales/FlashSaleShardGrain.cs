@@ -90,8 +90,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         Reindex();
     }
 
-    public Task<AdmissionResult> AdmitAsync(string userId, string requestId) =>
-        Problem(userId, requestId) is { } refused ? Task.FromResult(refused) : Enqueue(new Admission(userId, requestId));
+    public Task<AdmissionResult> AdmitAsync(string userId, string requestId) => Admit(new BuyRequest(userId, requestId));
 
     public Task<AdmissionResult[]> AdmitManyAsync(IReadOnlyList<BuyRequest> requests)
     {
@@ -100,34 +99,25 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             return Task.FromResult(Array.Empty<AdmissionResult>());
         }
 
-        if (requests.Count > FlashSaleLimits.MaxBuyBatch)
+        if (FlashSaleLimits.BatchProblem(requests.Count) is { } tooMany)
         {
-            var tooMany = new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"a batch holds at most {FlashSaleLimits.MaxBuyBatch} requests, was {requests.Count}");
-            return Task.FromResult(Enumerable.Repeat(tooMany, requests.Count).ToArray());
+            return Task.FromResult(Enumerable.Repeat(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: tooMany), requests.Count).ToArray());
         }
 
-        var answers = new Task<AdmissionResult>[requests.Count];
-        for (var i = 0; i < answers.Length; i++)
-        {
-            var request = requests[i];
-            answers[i] = request is null ? Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: "a request is missing"))
-                : Problem(request.UserId, request.RequestId) is { } refused ? Task.FromResult(refused)
-                : Enqueue(new Admission(request.UserId, request.RequestId));
-        }
-
-        return Task.WhenAll(answers);
+        return Task.WhenAll(requests.Select(Admit));
     }
 
-    private AdmissionResult? Problem(string userId, string requestId)
+    private Task<AdmissionResult> Admit(BuyRequest? request)
     {
-        if ((Ids.Problem(userId, "user id") ?? Ids.Problem(requestId, "request id")) is { } problem)
+        if (FlashSaleLimits.RequestProblem(request) is { } problem)
         {
-            return new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem);
+            return Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: problem));
         }
 
-        return FlashSaleLimits.ShardOf(userId) != _shard
-            ? new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"user {userId} belongs to shard {FlashSaleLimits.ShardOf(userId)}, not {_shard}")
-            : null;
+        var shard = FlashSaleLimits.ShardOf(request!.UserId);
+        return shard == _shard
+            ? Enqueue(new Admission(request.UserId, request.RequestId))
+            : Task.FromResult(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: $"user {request.UserId} belongs to shard {shard}, not {_shard}"));
     }
 
     public Task<TicketStatus> GetTicketAsync(long seq) => Enqueue(new Read<TicketStatus>(() => TicketOf(seq)));
@@ -281,7 +271,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         var candidates = new List<Admission>();
         var inBatch = new Dictionary<(string, string), Admission>();
         var inBatchHeld = new Dictionary<string, int>(StringComparer.Ordinal);
-        var deferred = new List<Admission>();
+        var deferred = new HashSet<Admission>();
         foreach (var operation in batch)
         {
             switch (operation)
@@ -316,7 +306,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
         if (deferred.Count > 0)
         {
-            batch.RemoveAll(operation => operation is Admission { Deferred: true });
+            batch.RemoveAll(operation => operation is Admission admission && deferred.Contains(admission));
         }
 
         try
@@ -327,7 +317,6 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         {
             foreach (var admission in deferred)
             {
-                admission.Deferred = false;
                 _queue.Enqueue(admission); // the pump takes them in its next batch
             }
         }
@@ -390,18 +379,11 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         }
     }
 
-    private bool WaitsOnBatch(Admission a, Dictionary<string, int> inBatchHeld)
-    {
-        var inBatch = inBatchHeld.GetValueOrDefault(a.UserId);
-        if (inBatch == 0 || _byRequest.ContainsKey((a.UserId, a.RequestId))
-            || _held.GetValueOrDefault(a.UserId) + inBatch < _spec.PerUserLimit)
-        {
-            return false;
-        }
-
-        a.Deferred = true;
-        return true;
-    }
+    /// <summary>Whether <paramref name="a"/> reaches the user's limit only with candidates of this batch (not a stored repeat).</summary>
+    private bool WaitsOnBatch(Admission a, Dictionary<string, int> inBatchHeld) =>
+        inBatchHeld.GetValueOrDefault(a.UserId) is > 0 and var inBatch
+        && !_byRequest.ContainsKey((a.UserId, a.RequestId))
+        && _held.GetValueOrDefault(a.UserId) + inBatch >= _spec.PerUserLimit;
 
     /// <summary>The answer that needs no unit, or null when the request should be queued.</summary>
     private AdmissionResult? Decide(Admission a, DateTimeOffset now, int candidates, Dictionary<string, int> inBatchHeld)
@@ -658,9 +640,6 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
 
         /// <summary>An earlier request of this batch with the same user and request id: this one is its duplicate.</summary>
         public Admission? Twin { get; set; }
-
-        /// <summary>Left for the next batch (<see cref="WaitsOnBatch"/>).</summary>
-        public bool Deferred { get; set; }
 
         public override void Complete(FlashSaleShardGrain shard)
         {
