@@ -19,7 +19,7 @@ public sealed class SiloLocalGrainStorageTests
     private static SiloLocalGrainStorage NewStorage()
     {
         var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
-        return new SiloLocalGrainStorage(new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()),
+        return new SiloLocalGrainStorage(services.GetRequiredService<Serializer>(),
             services.GetRequiredService<IActivatorProvider>());
     }
 

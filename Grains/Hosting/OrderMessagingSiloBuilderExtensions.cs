@@ -75,6 +75,7 @@ public static class OrderMessagingSiloBuilderExtensions
                 "Orders:RetryPeriod is the payment-timeout reminder's period: it must be at least Orleans' ReminderOptions.MinimumReminderPeriod")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        CachedGrainInterfaceTypes.AddTo(services);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
         services.TryAddSingleton<DrillBoard>();
         services.TryAddSingleton<SubscriberMetrics>();
@@ -129,7 +130,7 @@ public static class OrderMessagingSiloBuilderExtensions
             if (singleSilo)
             {
                 builder.Services.AddKeyedSingleton<IGrainStorage>(store, (services, _) => new SiloLocalGrainStorage(
-                    new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()), services.GetRequiredService<IActivatorProvider>()));
+                    services.GetRequiredService<Serializer>(), services.GetRequiredService<IActivatorProvider>()));
                 continue;
             }
 

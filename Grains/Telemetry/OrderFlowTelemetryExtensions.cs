@@ -54,7 +54,7 @@ public static class OrderFlowTelemetryExtensions
                 .AddRuntimeInstrumentation()
                 .AddAspNetCoreInstrumentation()
                 .AddPrometheusExporter());
-        if (options.Tracing ?? otlp)
+        if (RecordsSpans(builder.Configuration))
         {
             telemetry.WithTracing(tracing => tracing
                 .AddOrderFlowInstrumentation()
@@ -73,11 +73,22 @@ public static class OrderFlowTelemetryExtensions
 
     /// <summary>
     /// Orleans' activity propagation (the caller's trace context travels with every grain call, and each call becomes a
-    /// client and a server span of <c>Microsoft.Orleans.Application</c>), unless <c>Telemetry:Enabled=false</c>: off, the
-    /// per-call filters are not installed at all. A client of the cluster adds <c>AddActivityPropagation()</c> itself.
+    /// client and a server span of <c>Microsoft.Orleans.Application</c>) when this silo records spans — the same rule as
+    /// <see cref="AddOrderFlowTelemetry{TBuilder}"/>'s tracing: <c>Telemetry:Tracing</c>, or unset and
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set. Otherwise the per-call filters are not installed at all: with nothing
+    /// listening they create no span, yet each wrapped every grain call in two more asynchronous steps (measured under
+    /// the brokers' workload, docs/BENCHMARKS.md). A caller's trace context still rides along in Orleans' request context.
+    /// A client of the cluster adds <c>AddActivityPropagation()</c> itself.
     /// </summary>
     public static ISiloBuilder AddOrderFlowTracePropagation(this ISiloBuilder builder) =>
-        Read(builder.Configuration).Enabled ? builder.AddActivityPropagation() : builder;
+        RecordsSpans(builder.Configuration) ? builder.AddActivityPropagation() : builder;
+
+    /// <summary>Whether spans are recorded: telemetry on, and <c>Telemetry:Tracing</c> true, or unset with an OTLP endpoint.</summary>
+    public static bool RecordsSpans(IConfiguration configuration)
+    {
+        var options = Read(configuration);
+        return options.Enabled && (options.Tracing ?? !string.IsNullOrWhiteSpace(configuration[TelemetryOptions.OtlpEndpointVariable]));
+    }
 
     /// <summary>The <c>OrderFlow</c> spans: a command in its order grain, each outbox publish, each subscriber's handler run.</summary>
     public static TracerProviderBuilder AddOrderFlowInstrumentation(this TracerProviderBuilder tracing) =>

@@ -17,7 +17,8 @@ public sealed class TelemetryOptions
     /// <summary>
     /// Whether spans are recorded. Unset (the default): only when an exporter can take them, i.e. when
     /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set — spans nobody exports would cost allocations for nothing. True records
-    /// them regardless (the bench uses it to measure the tracing cost without a collector); false never does.
+    /// them regardless (the bench uses it to measure the tracing cost without a collector); false never does. Orleans'
+    /// per-call activity propagation is installed on the silo only when spans are recorded.
     /// </summary>
     public bool? Tracing { get; set; }
 
