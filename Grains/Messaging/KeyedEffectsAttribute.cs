@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Reflection;
 
 namespace OrderFlow.Grains.Messaging;
@@ -40,5 +41,9 @@ public sealed class KeyedEffectsAttribute(string stateName, string storageName) 
 
     public string StorageName { get; } = storageName;
 
-    public static KeyedEffectsAttribute? Of(Type subscriberType) => subscriberType.GetCustomAttribute<KeyedEffectsAttribute>();
+    private static readonly ConcurrentDictionary<Type, KeyedEffectsAttribute?> Known = new();
+
+    /// <summary>The class's attribute, or null; read by reflection once per class (every activation asks).</summary>
+    public static KeyedEffectsAttribute? Of(Type subscriberType) =>
+        Known.GetOrAdd(subscriberType, static type => type.GetCustomAttribute<KeyedEffectsAttribute>());
 }

@@ -67,7 +67,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         _inbox = new GuardedState<SubscriberState>(inbox);
         _services = services;
-        _logger = services.LoggerFactory.CreateLogger(GetType());
+        _logger = services.LoggerFor(GetType());
     }
 
     /// <summary>
@@ -82,7 +82,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             GrainContext.ActivationServices.GetRequiredKeyedService<IGrainStorage>(keyed.StorageName));
         _inbox = new GuardedState<SubscriberState>(_deferred);
         _services = services;
-        _logger = services.LoggerFactory.CreateLogger(GetType());
+        _logger = services.LoggerFor(GetType());
     }
 
     /// <summary>True for a subscriber with keyed effects (<see cref="KeyedEffectsAttribute"/>): its progress is written lazily.</summary>

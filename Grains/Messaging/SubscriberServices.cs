@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Grains.Hosting;
@@ -19,4 +20,9 @@ public sealed class SubscriberServices(
     public TimeProvider Clock => clock;
     public ILoggerFactory LoggerFactory => loggerFactory;
     public SubscriberMetrics Metrics => metrics;
+
+    private readonly ConcurrentDictionary<Type, ILogger> _loggers = new();
+
+    /// <summary>The logger of a subscriber class, made once per class (an activation per order and subscriber asks for it).</summary>
+    public ILogger LoggerFor(Type subscriberType) => _loggers.GetOrAdd(subscriberType, static (type, factory) => factory.CreateLogger(type), loggerFactory);
 }
