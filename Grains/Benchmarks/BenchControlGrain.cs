@@ -56,7 +56,8 @@ public sealed class BenchControlGrain(
             metrics.Writes,
             GCSettings.IsServerGC,
             GCSettings.LatencyMode != GCLatencyMode.Batch,
-            Environment.ProcessorCount));
+            Environment.ProcessorCount,
+            System.Runtime.JitInfo.GetCompiledMethodCount()));
     }
 
     public Task<LatencyPercentiles> TakeApplyLatencyAsync()
