@@ -38,7 +38,7 @@ public static class FlashSaleBench
         var searchSeconds = CliValues.NumberOption("--search-seconds", 2, 1, 30, "Seconds of arrivals per search step");
         var searchMax = CliValues.NumberOption("--search-max-rate", 80_000, 1_000, 1_000_000, "Highest arrival rate the search tries");
         var drainTimeout = CliValues.NumberOption("--drain-timeout-seconds", 300, 1, 3_600, "How long to wait for the backlog to drain");
-        var warmup = CliValues.NumberOption("--warmup", 5_000, 0, 100_000, "Requests per warm-up round, each a throwaway sale (at most 5,000/s), repeated until the JIT is quiet (at most 8 rounds); not measured");
+        var warmup = CliValues.NumberOption("--warmup", 5_000, 0, 100_000, "Requests per warm-up round, each a throwaway sale offered at the arrival rate, repeated until the JIT is quiet (at most 10 rounds); not measured");
         var noBatching = new Option<bool>("--no-batching") { Description = "One gateway call per request (IFlashSaleGrain.BuyAsync) instead of the client library's FlashSaleBuyer, which shares calls among concurrent requests" };
         var bench = new Command("bench", "Load tool: a burst of buy requests in an open model; admission latency, drain rate per second, winners, RESULT line")
         {
@@ -61,7 +61,7 @@ public static class FlashSaleBench
     }
 
     /// <summary>Warm-up rounds at most; a round ends the warm-up when it made the JIT compile few methods.</summary>
-    private const int MaxWarmupRounds = 8;
+    private const int MaxWarmupRounds = 10;
 
     /// <summary>Methods compiled by silo and client together during one warm-up round, at or below which the JIT is quiet.</summary>
     private const long QuietJitMethods = 100;
@@ -71,8 +71,8 @@ public static class FlashSaleBench
     /// new code unoptimized first and recompiles what runs often (tiered compilation, with profile-guided optimization)
     /// on a background thread: measured here, a burst on a silo and client just started spent 14 % of the silo's CPU
     /// in the JIT and ran the hot paths unoptimized, and its admission p99 was 2.7 s against 0.15–0.3 s on the same
-    /// processes warmed (docs/BENCHMARKS.md). One round is a sale of <c>--warmup</c> requests (stock a twentieth,
-    /// drained at the cap) and a 2 s pause for the background recompilation; rounds go on while the silo and the client
+    /// processes warmed (docs/BENCHMARKS.md). One round is a sale of <c>--warmup</c> requests offered at the burst's
+    /// arrival rate (stock a twentieth, drained at the cap) and a 2 s pause for the background recompilation; rounds go on while the silo and the client
     /// compiled more than <see cref="QuietJitMethods"/> methods in the round, at most <see cref="MaxWarmupRounds"/>.
     /// </summary>
     private static async Task WarmUpAsync(IClusterClient client, string run, Settings s, TextWriter output)
@@ -83,7 +83,7 @@ public static class FlashSaleBench
             var siloBefore = await SiloJitAsync(probe);
             var clientBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
             var warm = await OfferAsync(client, $"{run}w{round}", s.Warmup, Math.Max(1, s.Warmup / 2), Math.Max(1, s.Warmup / 20), s.Rate,
-                Math.Min(s.ArrivalRate, 5_000), s.PerUserLimit, s.Buffer, s.Batching);
+                s.ArrivalRate, s.PerUserLimit, s.Buffer, s.Batching);
             await Task.Delay(2_000);
             var siloCompiled = await SiloJitAsync(probe) - siloBefore;
             var clientCompiled = System.Runtime.JitInfo.GetCompiledMethodCount() - clientBefore;
