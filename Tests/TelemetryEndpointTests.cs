@@ -73,6 +73,30 @@ public sealed class TelemetryEndpointTests
         Assert.Contains("Telemetry:Enabled=false", await response.Content.ReadAsStringAsync());
     }
 
+    [Theory]
+    [InlineData(true, null, null, false)] // the default: metrics only, no span recorded, no per-call filters
+    [InlineData(true, "true", null, true)]
+    [InlineData(true, null, "http://127.0.0.1:4317", true)] // an exporter: spans recorded
+    [InlineData(true, "false", "http://127.0.0.1:4317", false)]
+    [InlineData(false, "true", null, false)] // the master switch wins
+    public async Task Orleans_activity_propagation_is_installed_only_when_the_silo_records_spans(bool enabled, string? tracing, string? otlp, bool expected)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Telemetry:Enabled"] = enabled ? "true" : "false",
+            ["Telemetry:Tracing"] = tracing,
+            [TelemetryOptions.OtlpEndpointVariable] = otlp,
+        });
+        Assert.Equal(expected, OrderFlowTelemetryExtensions.RecordsSpans(builder.Configuration));
+        builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).UseEmbeddedOrderStorage().AddOrderMessaging().AddOrderFlowTracePropagation());
+        await using var app = builder.Build(); // not started: only its services are read
+
+        var filters = app.Services.GetServices<IIncomingGrainCallFilter>().Select(f => f.GetType().Name).ToArray();
+        Assert.Equal(expected, filters.Contains("ActivityPropagationIncomingGrainCallFilter"));
+        Assert.Contains(nameof(OrderFlow.Grains.Security.ClientCallFilter), filters); // the security filter is always there
+    }
+
     private static async Task<WebApplication> StartAsync(bool enabled, bool withSilo)
     {
         var builder = WebApplication.CreateBuilder();

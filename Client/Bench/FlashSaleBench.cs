@@ -88,7 +88,7 @@ public static class FlashSaleBench
             var siloCompiled = await SiloJitAsync(probe) - siloBefore;
             var clientCompiled = System.Runtime.JitInfo.GetCompiledMethodCount() - clientBefore;
             output.WriteLine($"  warm-up {round}: {s.Warmup} requests on sale {warm.SaleId}, admission p99 {LatencySummary.From(warm.Latency).P99:0.00} ms; " +
-                $"methods compiled meanwhile: silo {(siloCompiled is { } n ? n.ToString("N0") : "not measured")}, client {clientCompiled:N0} (not counted)");
+                $"methods compiled meanwhile: silo {(siloCompiled is { } n ? n.ToString("N0") : "not measured")}, client {clientCompiled:N0} (warm-up, not in the results)");
             if (siloCompiled is null || siloCompiled + clientCompiled <= QuietJitMethods)
             {
                 return;
@@ -98,12 +98,14 @@ public static class FlashSaleBench
         output.WriteLine($"  warm-up: the JIT was still compiling after {MaxWarmupRounds} rounds; the burst may measure some of it");
     }
 
-    /// <summary>The silo's count of JIT-compiled methods, or null when it hosts no bench grains (then one warm-up round).</summary>
+    /// <summary>The silo's count of JIT-compiled methods, or null when it hosts no bench grains or does not report it (then one warm-up round).</summary>
     private static async Task<long?> SiloJitAsync(SiloProbe probe)
     {
         try
         {
-            return (await probe.SampleAsync()).JitCompiledMethods;
+            // A silo built before the sample carried the count answers 0 (it has always compiled methods): not measured.
+            var count = (await probe.SampleAsync()).JitCompiledMethods;
+            return count > 0 ? count : null;
         }
         catch (InvalidOperationException)
         {

@@ -27,7 +27,7 @@ public sealed class CachedGrainInterfaceTypes(IServiceProvider services) : IGrai
             return true;
         }
 
-        if (t_resolving)
+        if (t_resolving || !type.IsInterface)
         {
             return false; // asked by the resolver below: let Orleans' own providers answer
         }
@@ -47,6 +47,11 @@ public sealed class CachedGrainInterfaceTypes(IServiceProvider services) : IGrai
     }
 
     /// <summary>Puts the cache in front of Orleans' interface type providers (the resolver asks them in order).</summary>
-    public static void AddTo(IServiceCollection services) =>
-        services.Insert(0, ServiceDescriptor.Singleton<IGrainInterfaceTypeProvider, CachedGrainInterfaceTypes>());
+    public static void AddTo(IServiceCollection services)
+    {
+        if (!services.Any(d => d.ImplementationType == typeof(CachedGrainInterfaceTypes)))
+        {
+            services.Insert(0, ServiceDescriptor.Singleton<IGrainInterfaceTypeProvider, CachedGrainInterfaceTypes>());
+        }
+    }
 }

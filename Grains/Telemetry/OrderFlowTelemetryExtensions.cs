@@ -77,7 +77,8 @@ public static class OrderFlowTelemetryExtensions
     /// <see cref="AddOrderFlowTelemetry{TBuilder}"/>'s tracing: <c>Telemetry:Tracing</c>, or unset and
     /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set. Otherwise the per-call filters are not installed at all: with nothing
     /// listening they create no span, yet each wrapped every grain call in two more asynchronous steps (measured under
-    /// the brokers' workload, docs/BENCHMARKS.md). A caller's trace context still rides along in Orleans' request context.
+    /// the brokers' workload, docs/BENCHMARKS.md). Without them a request's trace ends at its first grain call: a silo
+    /// whose operators want traces sets <c>Telemetry:Tracing</c> or an OTLP endpoint, and then gets the whole chain.
     /// A client of the cluster adds <c>AddActivityPropagation()</c> itself.
     /// </summary>
     public static ISiloBuilder AddOrderFlowTracePropagation(this ISiloBuilder builder) =>

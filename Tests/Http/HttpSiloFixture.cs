@@ -112,6 +112,9 @@ public sealed class HttpApiFixture : HttpSiloFixture
         .. ParkingDrill(ParkPrefix),
         // Small, so that an oversized-body test needs no megabytes.
         "--Http:MaxRequestBodyBytes=8192",
+        // Spans recorded (no exporter), so Orleans' per-call propagation is installed: HttpTraceTests follows one trace
+        // from the request through the grain calls; without it each grain call would start a trace of its own.
+        "--Telemetry:Tracing=true",
     ];
 }
 
