@@ -59,6 +59,13 @@ public sealed class SiloLocalGrainStorageTests
 
         var stale = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 7 }) { ETag = "0" };
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", Grain, stale));
+        foreach (var respelled in new[] { "0" + first.ETag, " " + first.ETag, "+" + first.ETag, first.ETag + "x" })
+        {
+            // The stored version's number, spelled otherwise: still not the ETag the store handed out.
+            var other = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 9 }) { ETag = respelled };
+            await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", Grain, other));
+        }
+
         var blind = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 8 });
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", Grain, blind));
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.ClearStateAsync("points", Grain, stale));
