@@ -104,7 +104,13 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             return Task.FromResult(Enumerable.Repeat(new AdmissionResult(AdmissionOutcome.InvalidInput, Message: tooMany), requests.Count).ToArray());
         }
 
-        return Task.WhenAll(requests.Select(Admit));
+        var answers = new Task<AdmissionResult>[requests.Count];
+        for (var i = 0; i < answers.Length; i++)
+        {
+            answers[i] = Admit(requests[i]);
+        }
+
+        return Task.WhenAll(answers);
     }
 
     private Task<AdmissionResult> Admit(BuyRequest? request)
@@ -271,7 +277,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         var candidates = new List<Admission>();
         var inBatch = new Dictionary<(string, string), Admission>();
         var inBatchHeld = new Dictionary<string, int>(StringComparer.Ordinal);
-        var deferred = new HashSet<Admission>();
+        HashSet<Admission>? deferred = null; // rare: made for the first request that waits on its batch
         foreach (var operation in batch)
         {
             switch (operation)
@@ -285,10 +291,10 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
                 case Admission admission when WaitsOnBatch(admission, inBatchHeld):
                     // The user reaches the limit only with requests of this batch that may yet end sold out or busy:
                     // decided in the next batch, when they have their outcome (never limit_reached for units not held).
-                    deferred.Add(admission);
+                    (deferred ??= []).Add(admission);
                     break;
                 case Admission admission:
-                    var decided = Decide(admission, now, candidates.Count, inBatchHeld);
+                    var decided = Decide(admission, now, candidates.Count);
                     if (decided is not null)
                     {
                         admission.Answer = decided;
@@ -304,7 +310,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             }
         }
 
-        if (deferred.Count > 0)
+        if (deferred is not null)
         {
             batch.RemoveAll(operation => operation is Admission admission && deferred.Contains(admission));
         }
@@ -315,7 +321,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         }
         finally
         {
-            foreach (var admission in deferred)
+            foreach (var admission in deferred ?? [])
             {
                 _queue.Enqueue(admission); // the pump takes them in its next batch
             }
@@ -385,8 +391,11 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         && !_byRequest.ContainsKey((a.UserId, a.RequestId))
         && _held.GetValueOrDefault(a.UserId) + inBatch >= _spec.PerUserLimit;
 
-    /// <summary>The answer that needs no unit, or null when the request should be queued.</summary>
-    private AdmissionResult? Decide(Admission a, DateTimeOffset now, int candidates, Dictionary<string, int> inBatchHeld)
+    /// <summary>
+    /// The answer that needs no unit, or null when the request should be queued. The user's candidates of this batch
+    /// need no count here: a request they would take to the limit waited for the next batch (<see cref="WaitsOnBatch"/>).
+    /// </summary>
+    private AdmissionResult? Decide(Admission a, DateTimeOffset now, int candidates)
     {
         if (_byRequest.TryGetValue((a.UserId, a.RequestId), out var seq))
         {
@@ -403,7 +412,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             return Count(new AdmissionResult(AdmissionOutcome.SoldOut));
         }
 
-        if (_held.GetValueOrDefault(a.UserId) + inBatchHeld.GetValueOrDefault(a.UserId) >= _spec.PerUserLimit)
+        if (_held.GetValueOrDefault(a.UserId) >= _spec.PerUserLimit)
         {
             return Count(new AdmissionResult(AdmissionOutcome.LimitReached, Message: $"user {a.UserId} holds the sale's limit of {_spec.PerUserLimit}"));
         }

@@ -45,7 +45,7 @@ public static class OrderFlowTelemetryExtensions
             return builder;
         }
 
-        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[TelemetryOptions.OtlpEndpointVariable]);
+        var otlp = HasOtlpEndpoint(builder.Configuration);
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(options.ServiceName))
             .WithMetrics(metrics => metrics
@@ -54,7 +54,7 @@ public static class OrderFlowTelemetryExtensions
                 .AddRuntimeInstrumentation()
                 .AddAspNetCoreInstrumentation()
                 .AddPrometheusExporter());
-        if (RecordsSpans(builder.Configuration))
+        if (options.Tracing ?? otlp)
         {
             telemetry.WithTracing(tracing => tracing
                 .AddOrderFlowInstrumentation()
@@ -88,8 +88,11 @@ public static class OrderFlowTelemetryExtensions
     public static bool RecordsSpans(IConfiguration configuration)
     {
         var options = Read(configuration);
-        return options.Enabled && (options.Tracing ?? !string.IsNullOrWhiteSpace(configuration[TelemetryOptions.OtlpEndpointVariable]));
+        return options.Enabled && (options.Tracing ?? HasOtlpEndpoint(configuration));
     }
+
+    private static bool HasOtlpEndpoint(IConfiguration configuration) =>
+        !string.IsNullOrWhiteSpace(configuration[TelemetryOptions.OtlpEndpointVariable]);
 
     /// <summary>The <c>OrderFlow</c> spans: a command in its order grain, each outbox publish, each subscriber's handler run.</summary>
     public static TracerProviderBuilder AddOrderFlowInstrumentation(this TracerProviderBuilder tracing) =>
