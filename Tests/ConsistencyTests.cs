@@ -54,6 +54,8 @@ public sealed class ConsistencyTests(ConsistencyFixture fixture)
         var level = await Grains.GetGrain<IStockGrain>(sku).GetAsync();
         Assert.Equal((0L, 100L, 0L), (level.Available, level.Reserved, level.Sold));
         await Eventually.Until(() => Grains.GetGrain<IStockGrain>(sku).GetAsync(), l => l.Pending == 0, TimeSpan.FromSeconds(10), v => $"{v}");
+        // Every reservation confirmed: the SKU keeps no check-back reminder (it would wake the ledger a minute later only to remove it).
+        await Eventually.Until(() => fixture.HasCheckReminderAsync("stock", sku), stored => !stored, TimeSpan.FromSeconds(10), v => $"stored: {v}");
 
         // Losers wrote nothing: no order record, no catalog entry to relay.
         var losers = results.Where(r => !r.Accepted).Select(r => r.OrderId).Take(100).ToArray();
@@ -256,13 +258,19 @@ public sealed class ConsistencyTests(ConsistencyFixture fixture)
         {
             await Assert.ThrowsAnyAsync<Exception>(() => Order(id).PlaceAsync(Place(id, "u", OrderDriver.Items((sku, 3, 1m)), coupon)));
             Assert.Equal((1L, 3L), await Figures(sku));
-            // While the order cannot answer, the check-back cannot decide: the units stay held, never given away twice.
+            // While the order cannot answer, the check-back cannot decide: the units stay held, never given away twice,
+            // and a reminder is stored for each key, which would bring its check-back back after a crash of this silo.
             await Eventually.Holds(() => Figures(sku), f => f == (1L, 3L), TimeSpan.FromSeconds(2), v => $"{v}");
+            Assert.True(await fixture.HasCheckReminderAsync("stock", sku));
+            Assert.True(await fixture.HasCheckReminderAsync("coupon-uses", coupon));
         }
 
         // Storage is back: the check-back asks the order, which fences the placement (durably) and says release.
         await Eventually.Until(() => Figures(sku), f => f == (4L, 0L), TimeSpan.FromSeconds(20), v => $"{v}");
         await Eventually.Until(() => Grains.GetGrain<ICouponGrain>(coupon).GetAsync(), c => c is { Reserved: 0, Available: 1, Pending: 0 }, TimeSpan.FromSeconds(20), v => $"{v}");
+        // Nothing pending: the ledgers' own timers remove the reminders (their first tick is a minute away, so it was not that).
+        await Eventually.Until(() => fixture.HasCheckReminderAsync("stock", sku), stored => !stored, TimeSpan.FromSeconds(10), v => $"stored: {v}");
+        await Eventually.Until(() => fixture.HasCheckReminderAsync("coupon-uses", coupon), stored => !stored, TimeSpan.FromSeconds(10), v => $"stored: {v}");
         var stored = (await Stored.ReadOrderDetailsAsync([id]))[0];
         Assert.Equal((OrderStatus.None, 1L), (stored.Status, stored.PlacementEpoch));
 
@@ -367,6 +375,14 @@ public sealed class ConsistencyTests(ConsistencyFixture fixture)
 public sealed class ConsistencyFixture : SiloFixture<ConsistencyFixture.Configurator>
 {
     public const string Name = "consistency";
+
+    /// <summary>Whether a reservation ledger's check-back reminder is stored (the silo's reminder table, read without activating the ledger).</summary>
+    public async Task<bool> HasCheckReminderAsync(string grainType, string key)
+    {
+        var table = ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<IReminderTable>();
+        var rows = await table.ReadRows(GrainId.Create(grainType, key));
+        return rows.Reminders.Any(r => r.ReminderName == "reservation-check");
+    }
 
     public sealed class Configurator : ISiloConfigurator
     {

@@ -30,7 +30,12 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     private readonly ILogger _logger;
     private readonly Dictionary<string, DateTimeOffset> _checking = new(StringComparer.Ordinal);
     private IGrainTimer? _timer;
-    private bool _reminderSet;
+    // The check-back reminder exists while anything is pending: wanted, registered (or found by its tick), changed one
+    // step at a time in the order asked.
+    private bool _reminderWanted;
+    private bool _reminderStored;
+    private IGrainReminder? _reminder;
+    private Task _reminderChange = Task.CompletedTask;
 
     protected ReservationLedgerGrain(IPersistentState<ReservationHead> head, string stateName, IServiceProvider services)
     {
@@ -143,22 +148,48 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     private void ArmChecks()
     {
         _timer ??= this.RegisterGrainTimer(CheckPendingAsync, new GrainTimerCreationOptions(_options.CheckPeriod, _options.CheckPeriod) { KeepAlive = true });
-        if (!_reminderSet)
+        WantReminder(true);
+    }
+
+    /// <summary>
+    /// The reminder is wanted while anything is pending and removed by the first timer tick that finds nothing pending
+    /// — not by its own tick a minute later, which would activate the ledger (reading its head) only to remove it:
+    /// under a bench of one coupon per two orders that kept every coupon's ledger in memory for the collection age.
+    /// </summary>
+    private void WantReminder(bool wanted)
+    {
+        if (_reminderWanted != wanted)
         {
-            _reminderSet = true;
-            _ = RegisterReminderAsync();
+            _reminderWanted = wanted;
+            _reminderChange = ChangeReminderAsync(_reminderChange);
         }
     }
 
-    private async Task RegisterReminderAsync()
+    private async Task ChangeReminderAsync(Task previous)
     {
+        await previous;
         try
         {
-            await this.RegisterOrUpdateReminder(CheckReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            if (_reminderWanted && !_reminderStored)
+            {
+                _reminder = await this.RegisterOrUpdateReminder(CheckReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                _reminderStored = true;
+            }
+            else if (!_reminderWanted && _reminderStored)
+            {
+                // With the registration's handle, one request (a delete); without it (activated by the tick) a read first.
+                if ((_reminder ?? await this.GetReminder(CheckReminder)) is { } reminder)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+
+                (_reminder, _reminderStored) = (null, false);
+            }
         }
         catch (Exception ex)
         {
-            _reminderSet = false;
+            // Asked again by the next reservation (a failed registration) or by the reminder's own tick (a failed removal).
+            _reminderWanted = _reminderStored;
             LogReminderFailed(ex, Key);
         }
     }
@@ -170,7 +201,8 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             return;
         }
 
-        _reminderSet = true;
+        // The tick proves the reminder is stored; this activation did not register it, so it has no handle.
+        (_reminderStored, _reminderWanted) = (true, true);
         if (_book.Head.Pending.Count > 0)
         {
             ArmChecks();
@@ -178,19 +210,8 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
         }
 
         // Nothing pending: the reminder goes until the next reservation that outlives its placement.
-        try
-        {
-            if (await this.GetReminder(CheckReminder) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-
-            _reminderSet = false;
-        }
-        catch (Exception ex)
-        {
-            LogReminderFailed(ex, Key);
-        }
+        WantReminder(false);
+        await _reminderChange;
     }
 
     private Task CheckPendingAsync(CancellationToken cancellationToken)
@@ -201,6 +222,7 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             _timer?.Dispose();
             _timer = null;
             _checking.Clear();
+            WantReminder(false);
             return Task.CompletedTask;
         }
 
