@@ -112,7 +112,26 @@ public interface IBenchControlGrain : IGrainWithIntegerKey
     /// a new period.
     /// </summary>
     [Alias("TakeApplyLatency")] Task<LatencyPercentiles> TakeApplyLatencyAsync();
+
+    /// <summary>
+    /// What the embedded profile's in-process store holds, by store, state name and grain type (empty where the silo
+    /// keeps state elsewhere): the breakdown of the bench's memory per order.
+    /// </summary>
+    [Alias("StoredRecords")] Task<IReadOnlyList<StoredRecordGroup>> GetStoredRecordsAsync();
 }
+
+/// <summary>
+/// Records of one kind in the embedded store: <see cref="StateBytes"/> are the serialized states, <see cref="KeyBytes"/>
+/// the grain keys; each record also costs a fixed overhead in memory (its dictionary node and two array headers).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("bench.StoredRecordGroup.v1")]
+public sealed record StoredRecordGroup(
+    [property: Id(0)] string Store,
+    [property: Id(1)] string StateName,
+    [property: Id(2)] string GrainType,
+    [property: Id(3)] int Records,
+    [property: Id(4)] long StateBytes,
+    [property: Id(5)] long KeyBytes);
 
 /// <summary>Percentiles of a latency distribution in milliseconds (HdrHistogram, 2 significant digits).</summary>
 [GenerateSerializer, Immutable, Alias("bench.LatencyPercentiles.v1")]

@@ -50,6 +50,25 @@ public sealed class SiloLocalGrainStorageTests
     }
 
     [Fact]
+    public async Task The_summary_counts_records_and_their_bytes_by_state_name_and_grain_type()
+    {
+        var storage = NewStorage();
+        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+        var states = new[] { new SubscriberState { AppliedSequence = 1 }, new SubscriberState { AppliedSequence = 1_000_000 } };
+        await storage.WriteStateAsync("points", GrainId.Create("points", "o-1"), new GrainState<SubscriberState>(states[0]));
+        await storage.WriteStateAsync("points", GrainId.Create("points", "order-22"), new GrainState<SubscriberState>(states[1]));
+        await storage.WriteStateAsync("sms", GrainId.Create("sms", "o-1"), new GrainState<SubscriberState>(states[0]));
+
+        var summary = storage.Summarize().OrderBy(g => g.StateName).ToArray();
+
+        var (one, other) = (serializer.SerializeToArray(states[0]).Length, serializer.SerializeToArray(states[1]).Length);
+        Assert.NotEqual(one, other);
+        Assert.Equal(
+            [("points", "points", 2, (long)(one + other), (long)("o-1".Length + "order-22".Length)), ("sms", "sms", 1, one, "o-1".Length)],
+            summary);
+    }
+
+    [Fact]
     public async Task A_stale_or_blind_write_and_a_stale_clear_are_refused_and_change_nothing()
     {
         var storage = NewStorage();

@@ -342,14 +342,16 @@ public static partial class BenchCommand
             await DeactivateIdleAsync(management);
             await Task.Delay(idle);
             var empty = await probe.SampleAsync(fullGc: true);
+            var storedBefore = await probe.Control.GetStoredRecordsAsync();
             var scale = await PipelineAsync("scale", plans);
             var heldActivations = await management.GetTotalActivationCount();
             var held = await probe.SampleAsync(fullGc: true);
             var afterActivations = await DeactivateIdleAsync(management);
             await Task.Delay(idle);
             var rested = await probe.SampleAsync(fullGc: true);
+            var stored = StoredPerOrder.Between(storedBefore, await probe.Control.GetStoredRecordsAsync(), plans.Count);
             return (scale, new MemoryResult(plans.Count, empty.HeapBytes, held.HeapBytes, rested.HeapBytes, heldActivations, afterActivations,
-                held.WorkingSetBytes, rested.WorkingSetBytes));
+                held.WorkingSetBytes, rested.WorkingSetBytes, stored));
         }
 
         public Task<long> CountLostAsync(IReadOnlyList<OrderPlan> plans) => BenchChecks.CountLostAsync(client, plans);

@@ -31,10 +31,33 @@ public sealed record ThroughputResult(string Phase, int Orders, long Events, lon
 
 /// <summary>Silo memory around the scale phase, from full-GC heap sizes.</summary>
 public sealed record MemoryResult(int Orders, long HeapBeforeBytes, long HeapHeldBytes, long HeapAfterDeactivationBytes,
-    int ActivationsHeld, int ActivationsAfterDeactivation, long WorkingSetHeldBytes, long WorkingSetAfterBytes)
+    int ActivationsHeld, int ActivationsAfterDeactivation, long WorkingSetHeldBytes, long WorkingSetAfterBytes,
+    IReadOnlyList<StoredPerOrder> Stored)
 {
     public double HeldBytesPerOrder => (double)(HeapHeldBytes - HeapBeforeBytes) / Orders;
     public double DeactivatedBytesPerOrder => (double)(HeapAfterDeactivationBytes - HeapBeforeBytes) / Orders;
+}
+
+/// <summary>
+/// What the phase's orders added to the embedded store, per order, for one kind of record (store/state name/grain
+/// type): records, and the bytes of their states and grain keys.
+/// </summary>
+public sealed record StoredPerOrder(string Kind, double Records, double StateBytes, double KeyBytes)
+{
+    public static IReadOnlyList<StoredPerOrder> Between(IReadOnlyList<StoredRecordGroup> before, IReadOnlyList<StoredRecordGroup> after, int orders)
+    {
+        static string Kind(StoredRecordGroup g) => $"{g.Store}/{g.StateName}/{g.GrainType}";
+        var earlier = before.ToDictionary(Kind);
+        return after
+            .Select(g => (g, was: earlier.GetValueOrDefault(Kind(g))))
+            .Select(x => new StoredPerOrder(Kind(x.g),
+                (double)(x.g.Records - (x.was?.Records ?? 0)) / orders,
+                (double)(x.g.StateBytes - (x.was?.StateBytes ?? 0)) / orders,
+                (double)(x.g.KeyBytes - (x.was?.KeyBytes ?? 0)) / orders))
+            .Where(s => s.Records != 0 || s.StateBytes != 0)
+            .OrderByDescending(s => s.StateBytes + s.KeyBytes)
+            .ToArray();
+    }
 }
 
 /// <summary>One goal of issue 5: measured value against its target.</summary>

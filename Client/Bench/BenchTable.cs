@@ -35,6 +35,14 @@ public static class BenchTable
             o.WriteLine($"silo memory for {m.Orders:N0} placed-and-cancelled orders (managed heap after a full GC): held {m.HeldBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsHeld:N0} activations), after idle deactivation {m.DeactivatedBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsAfterDeactivation:N0} activations); working set {m.WorkingSetHeldBytes / 1048576.0:N0} MB -> {m.WorkingSetAfterBytes / 1048576.0:N0} MB");
+            if (m.Stored.Count > 0)
+            {
+                o.WriteLine($"  of which the embedded store, per order: {m.Stored.Sum(s => s.Records):0.00} records, {m.Stored.Sum(s => s.StateBytes):N0} B of state, {m.Stored.Sum(s => s.KeyBytes):N0} B of keys");
+                foreach (var s in m.Stored)
+                {
+                    o.WriteLine($"    {s.Kind,-56} {s.Records,6:0.00} records {s.StateBytes,7:N0} B state {s.KeyBytes,5:N0} B keys");
+                }
+            }
         }
 
         o.WriteLine();

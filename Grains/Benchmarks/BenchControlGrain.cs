@@ -92,6 +92,21 @@ public sealed class BenchControlGrain(
         return Task.FromResult(storage.Snapshot());
     }
 
+    public Task<IReadOnlyList<StoredRecordGroup>> GetStoredRecordsAsync()
+    {
+        EnsureEnabled();
+        var groups = new List<StoredRecordGroup>();
+        foreach (var store in StorageNames.All)
+        {
+            if (services.GetKeyedService<IGrainStorage>(store) is SiloLocalGrainStorage local)
+            {
+                groups.AddRange(local.Summarize().Select(g => new StoredRecordGroup(store, g.StateName, g.GrainType, g.Records, g.StateBytes, g.KeyBytes)));
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<StoredRecordGroup>>(groups);
+    }
+
     public Task SetSkipReservationsAsync(bool skip)
     {
         EnsureEnabled();

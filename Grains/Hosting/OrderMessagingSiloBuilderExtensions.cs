@@ -125,7 +125,7 @@ public static class OrderMessagingSiloBuilderExtensions
     /// </param>
     public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder, bool singleSilo = false)
     {
-        foreach (var store in new[] { StorageNames.Orders, StorageNames.Subscribers, StorageNames.Ledgers, StorageNames.FlashSales, StorageNames.PubSub })
+        foreach (var store in StorageNames.All)
         {
             if (singleSilo)
             {

@@ -31,6 +31,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
     /// <summary>Records held (each a pair of bytes and version, the version's digits being the ETag).</summary>
     public int Count => _records.Count;
 
+    /// <summary>
+    /// What is stored, by state name and grain type: records, and the bytes of their states and of their grain keys (the
+    /// bench's breakdown of memory per order). Enumerates a moment-in-time view, without blocking writers.
+    /// </summary>
+    public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize() =>
+        _records
+            .GroupBy(r => (r.Key.StateName, GrainType: r.Key.Grain.Type.ToString()))
+            .Select(g => (g.Key.StateName, g.Key.GrainType!, g.Count(), g.Sum(r => (long)r.Value.Data.Length), g.Sum(r => (long)r.Key.Grain.Key.AsSpan().Length)))
+            .ToArray();
+
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         if (_records.TryGetValue((stateName, grainId), out var record))

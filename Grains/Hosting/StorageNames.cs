@@ -20,4 +20,7 @@ public static class StorageNames
 
     /// <summary>Orleans' own stream pub-sub store (needed by the stream provider even with implicit subscriptions only).</summary>
     public const string PubSub = "PubSubStore";
+
+    /// <summary>Every provider above, in the order a profile registers them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Orders, Subscribers, Ledgers, FlashSales, PubSub];
 }
