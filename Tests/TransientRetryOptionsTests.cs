@@ -37,12 +37,15 @@ public sealed class TransientRetryOptionsTests
         Assert.Contains(expected, error.Message);
     }
 
-    private static TransientRetryOptions Resolve(Dictionary<string, string?> settings)
+    private static TransientRetryOptions Resolve(Dictionary<string, string?> settings) => Resolve<TransientRetryOptions>(settings);
+
+    internal static T Resolve<T>(Dictionary<string, string?> settings)
+        where T : class
     {
         var silo = new ConfiguredSiloBuilder(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
         silo.AddOrderMessaging();
         using var services = silo.Services.BuildServiceProvider();
-        return services.GetRequiredService<IOptions<TransientRetryOptions>>().Value;
+        return services.GetRequiredService<IOptions<T>>().Value;
     }
 
     private sealed class ConfiguredSiloBuilder : ISiloBuilder
@@ -57,5 +60,18 @@ public sealed class TransientRetryOptionsTests
         public IServiceCollection Services { get; } = new ServiceCollection();
 
         public IConfiguration Configuration { get; }
+    }
+}
+
+/// <summary>The <c>Reminders</c> section is Orleans' <see cref="Orleans.Hosting.ReminderOptions"/> (the silo's appsettings.json sets the refresh to 1 min).</summary>
+public sealed class ReminderOptionsBindingTests
+{
+    [Fact]
+    public void The_reminders_section_sets_how_often_a_silo_rereads_its_reminders()
+    {
+        var defaults = TransientRetryOptionsTests.Resolve<Orleans.Hosting.ReminderOptions>([]);
+        var options = TransientRetryOptionsTests.Resolve<Orleans.Hosting.ReminderOptions>(new() { ["Reminders:RefreshReminderListPeriod"] = "00:00:07" });
+        Assert.NotEqual(TimeSpan.FromSeconds(7), defaults.RefreshReminderListPeriod);
+        Assert.Equal(TimeSpan.FromSeconds(7), options.RefreshReminderListPeriod);
     }
 }

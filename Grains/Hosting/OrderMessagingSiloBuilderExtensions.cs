@@ -74,6 +74,9 @@ public static class OrderMessagingSiloBuilderExtensions
             .Validate<IOptions<ReminderOptions>>((timeouts, reminders) => timeouts.RetryPeriod >= reminders.Value.MinimumReminderPeriod,
                 "Orders:RetryPeriod is the payment-timeout reminder's period: it must be at least Orleans' ReminderOptions.MinimumReminderPeriod")
             .ValidateOnStart();
+        // Orleans' own reminder options, settable like ours: RefreshReminderListPeriod also bounds how long removed
+        // reminders stay in the silo's memory (README, Configuration).
+        services.AddOptions<ReminderOptions>().BindConfiguration("Reminders");
         services.TryAddSingleton(TimeProvider.System);
         CachedGrainInterfaceTypes.AddTo(services);
         services.TryAddSingleton<IOrderEventPublisher, StreamOrderEventPublisher>();
