@@ -69,8 +69,6 @@ export Benchmarks__Enabled=true
 # Shortened for the bench only (appsettings.json: 2 min), so that "memory after idle deactivation" can be measured
 # within the run: the stream agents drop a quiet stream's state after this period (the bench idles 15 s).
 export OrderStreams__PullingAgent__StreamInactivityPeriod="${OrderStreams__PullingAgent__StreamInactivityPeriod:-00:00:10}"
-# Likewise (appsettings.json: 1 min): a removed reminder stays in the silo's memory until its reminder list is re-read.
-export Reminders__RefreshReminderListPeriod="${Reminders__RefreshReminderListPeriod:-00:00:10}"
 
 mkdir -p artifacts
 silo_log="artifacts/bench-silo.log"

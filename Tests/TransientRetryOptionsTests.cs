@@ -63,7 +63,7 @@ public sealed class TransientRetryOptionsTests
     }
 }
 
-/// <summary>The <c>Reminders</c> section is Orleans' <see cref="Orleans.Hosting.ReminderOptions"/> (the silo's appsettings.json sets the refresh to 1 min).</summary>
+/// <summary>The <c>Reminders</c> section is Orleans' <see cref="Orleans.Hosting.ReminderOptions"/> (settable like the silo's own sections; the silo keeps Orleans' defaults).</summary>
 public sealed class ReminderOptionsBindingTests
 {
     [Fact]
