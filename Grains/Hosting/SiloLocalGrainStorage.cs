@@ -24,26 +24,33 @@ namespace OrderFlow.Grains.Hosting;
 /// </remarks>
 public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvider activators) : IGrainStorage
 {
-    // Many lock stripes: every grain of the silo writes here, and the default (one per core) made writers queue (perf, brokers workload).
-    private readonly ConcurrentDictionary<(string StateName, GrainId Grain), Record> _records = new(concurrencyLevel: 64, capacity: 4096);
+    // One table per state name and grain type, keyed by the grain's key alone: a node of 64 bytes instead of 88 with the
+    // state name and grain type in every key (about ten records per order: docs/BENCHMARKS.md, memory per order).
+    private readonly ConcurrentDictionary<(string StateName, GrainType Type), ConcurrentDictionary<IdSpan, Record>> _tables = new();
     private long _version;
 
     /// <summary>Records held (each a pair of bytes and version, the version's digits being the ETag).</summary>
-    public int Count => _records.Count;
+    public int Count => _tables.Values.Sum(table => table.Count);
+
+    // Many lock stripes: every grain of the silo writes here, and the default (one per core) made writers queue (perf, brokers workload).
+    private ConcurrentDictionary<IdSpan, Record> TableOf(string stateName, GrainId grainId) =>
+        _tables.TryGetValue((stateName, grainId.Type), out var table)
+            ? table
+            : _tables.GetOrAdd((stateName, grainId.Type), static _ => new ConcurrentDictionary<IdSpan, Record>(concurrencyLevel: 64, capacity: 1024));
 
     /// <summary>
     /// What is stored, by state name and grain type: records, and the bytes of their states and of their grain keys (the
     /// bench's breakdown of memory per order). Enumerates a moment-in-time view, without blocking writers.
     /// </summary>
     public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize() =>
-        _records
-            .GroupBy(r => (r.Key.StateName, GrainType: r.Key.Grain.Type.ToString()))
-            .Select(g => (g.Key.StateName, g.Key.GrainType!, g.Count(), g.Sum(r => (long)r.Value.Data.Length), g.Sum(r => (long)r.Key.Grain.Key.AsSpan().Length)))
+        _tables
+            .Select(t => (t.Key.StateName, t.Key.Type.ToString()!, t.Value.Count, t.Value.Sum(r => (long)r.Value.Data.Length), t.Value.Sum(r => (long)r.Key.AsSpan().Length)))
+            .Where(t => t.Count > 0)
             .ToArray();
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (_records.TryGetValue((stateName, grainId), out var record))
+        if (TableOf(stateName, grainId).TryGetValue(grainId.Key, out var record))
         {
             grainState.State = serializer.Deserialize<T>(record.Data);
             grainState.ETag = record.ETag;
@@ -61,15 +68,15 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var key = (stateName, grainId);
+        var (records, key) = (TableOf(stateName, grainId), grainId.Key);
         var written = new Record(serializer.SerializeToArray(grainState.State), Interlocked.Increment(ref _version));
         // Compare-and-swap on the record the caller last read: a concurrent or stale writer is refused, never lost.
         while (true)
         {
-            if (_records.TryGetValue(key, out var current))
+            if (records.TryGetValue(key, out var current))
             {
                 EnsureSame(stateName, grainId, current, grainState.ETag);
-                if (_records.TryUpdate(key, written, current))
+                if (records.TryUpdate(key, written, current))
                 {
                     break;
                 }
@@ -77,7 +84,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
             else
             {
                 EnsureSame(stateName, grainId, null, grainState.ETag);
-                if (_records.TryAdd(key, written))
+                if (records.TryAdd(key, written))
                 {
                     break;
                 }
@@ -91,11 +98,11 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var key = (stateName, grainId);
-        while (_records.TryGetValue(key, out var current))
+        var (records, key) = (TableOf(stateName, grainId), grainId.Key);
+        while (records.TryGetValue(key, out var current))
         {
             EnsureSame(stateName, grainId, current, grainState.ETag);
-            if (_records.TryRemove(KeyValuePair.Create(key, current)))
+            if (records.TryRemove(KeyValuePair.Create(key, current)))
             {
                 break;
             }
