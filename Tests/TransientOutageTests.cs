@@ -99,6 +99,8 @@ public sealed class TransientOutageTests(StorageOutageFixture fixture)
                     catch (Exception ex) when (ex is not OrderRejectedException && DateTimeOffset.UtcNow < deadline)
                     {
                         Interlocked.Increment(ref retriedCommands);
+                        // A caller's pause before it sends the same command again (what is under test is that the
+                        // retry is safe), not a wait for a condition; bounded by the deadline above.
                         await Task.Delay(100);
                     }
                 }

@@ -47,13 +47,14 @@ public sealed record StoredPerOrder(string Kind, double Records, double StateByt
     public static IReadOnlyList<StoredPerOrder> Between(IReadOnlyList<StoredRecordGroup> before, IReadOnlyList<StoredRecordGroup> after, int orders)
     {
         static string Kind(StoredRecordGroup g) => $"{g.Store}/{g.StateName}/{g.GrainType}";
-        var earlier = before.ToDictionary(Kind);
-        return after
-            .Select(g => (g, was: earlier.GetValueOrDefault(Kind(g))))
-            .Select(x => new StoredPerOrder(Kind(x.g),
-                (double)(x.g.Records - (x.was?.Records ?? 0)) / orders,
-                (double)(x.g.StateBytes - (x.was?.StateBytes ?? 0)) / orders,
-                (double)(x.g.KeyBytes - (x.was?.KeyBytes ?? 0)) / orders))
+        var (earlier, later) = (before.ToDictionary(Kind), after.ToDictionary(Kind));
+        // Every kind on either side: one emptied during the phase counts as a negative change, not as nothing.
+        return earlier.Keys.Union(later.Keys)
+            .Select(kind => (kind, was: earlier.GetValueOrDefault(kind), now: later.GetValueOrDefault(kind)))
+            .Select(x => new StoredPerOrder(x.kind,
+                (double)((x.now?.Records ?? 0) - (x.was?.Records ?? 0)) / orders,
+                (double)((x.now?.StateBytes ?? 0) - (x.was?.StateBytes ?? 0)) / orders,
+                (double)((x.now?.KeyBytes ?? 0) - (x.was?.KeyBytes ?? 0)) / orders))
             .Where(s => s.Records != 0 || s.StateBytes != 0)
             .OrderByDescending(s => s.StateBytes + s.KeyBytes)
             .ToArray();

@@ -33,24 +33,41 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
     public int Count => _tables.Values.Sum(table => table.Count);
 
     // Many lock stripes: every grain of the silo writes here, and the default (one per core) made writers queue (perf, brokers workload).
-    private ConcurrentDictionary<IdSpan, Record> TableOf(string stateName, GrainId grainId) =>
-        _tables.TryGetValue((stateName, grainId.Type), out var table)
-            ? table
-            : _tables.GetOrAdd((stateName, grainId.Type), static _ => new ConcurrentDictionary<IdSpan, Record>(concurrencyLevel: 64, capacity: 1024));
+    private ConcurrentDictionary<IdSpan, Record> TableFor(string stateName, GrainId grainId) =>
+        _tables.GetOrAdd((stateName, grainId.Type), static _ => new ConcurrentDictionary<IdSpan, Record>(concurrencyLevel: 64, capacity: 1024));
+
+    // Reads and clears make no table: a state name and grain type never written has none.
+    private ConcurrentDictionary<IdSpan, Record>? ExistingTable(string stateName, GrainId grainId) =>
+        _tables.GetValueOrDefault((stateName, grainId.Type));
 
     /// <summary>
     /// What is stored, by state name and grain type: records, and the bytes of their states and of their grain keys (the
-    /// bench's breakdown of memory per order). Enumerates a moment-in-time view, without blocking writers.
+    /// bench's breakdown of memory per order). One pass over each table, without blocking writers: under writes the
+    /// figures are approximate.
     /// </summary>
-    public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize() =>
-        _tables
-            .Select(t => (t.Key.StateName, t.Key.Type.ToString()!, t.Value.Count, t.Value.Sum(r => (long)r.Value.Data.Length), t.Value.Sum(r => (long)r.Key.AsSpan().Length)))
-            .Where(t => t.Count > 0)
-            .ToArray();
+    public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize()
+    {
+        var summary = new List<(string, string, int, long, long)>();
+        foreach (var ((stateName, type), records) in _tables)
+        {
+            var (count, stateBytes, keyBytes) = (0, 0L, 0L);
+            foreach (var (key, record) in records)
+            {
+                (count, stateBytes, keyBytes) = (count + 1, stateBytes + record.Data.Length, keyBytes + key.AsSpan().Length);
+            }
+
+            if (count > 0)
+            {
+                summary.Add((stateName, type.ToString()!, count, stateBytes, keyBytes));
+            }
+        }
+
+        return summary;
+    }
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (TableOf(stateName, grainId).TryGetValue(grainId.Key, out var record))
+        if (ExistingTable(stateName, grainId) is { } records && records.TryGetValue(grainId.Key, out var record))
         {
             grainState.State = serializer.Deserialize<T>(record.Data);
             grainState.ETag = record.ETag;
@@ -68,7 +85,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var (records, key) = (TableOf(stateName, grainId), grainId.Key);
+        var (records, key) = (TableFor(stateName, grainId), grainId.Key);
         var written = new Record(serializer.SerializeToArray(grainState.State), Interlocked.Increment(ref _version));
         // Compare-and-swap on the record the caller last read: a concurrent or stale writer is refused, never lost.
         while (true)
@@ -98,8 +115,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var (records, key) = (TableOf(stateName, grainId), grainId.Key);
-        while (records.TryGetValue(key, out var current))
+        var (records, key) = (ExistingTable(stateName, grainId), grainId.Key);
+        while (records is not null && records.TryGetValue(key, out var current))
         {
             EnsureSame(stateName, grainId, current, grainState.ETag);
             if (records.TryRemove(KeyValuePair.Create(key, current)))

@@ -30,10 +30,10 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     private readonly ILogger _logger;
     private readonly Dictionary<string, DateTimeOffset> _checking = new(StringComparer.Ordinal);
     private IGrainTimer? _timer;
-    // The check-back reminder exists while anything is pending: wanted, registered (or found by its tick), changed one
-    // step at a time in the order asked.
+    // The check-back reminder exists while anything is pending: wanted, and whether it is stored (null: this activation
+    // does not know yet), changed one step at a time in the order asked.
     private bool _reminderWanted;
-    private bool _reminderStored;
+    private bool? _reminderStored;
     private IGrainReminder? _reminder;
     private Task _reminderChange = Task.CompletedTask;
 
@@ -158,7 +158,9 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     /// </summary>
     private void WantReminder(bool wanted)
     {
-        if (_reminderWanted != wanted)
+        // A change is queued when the wish changes, or when nothing is under way and storage may not match it (a
+        // failed change, or an activation that does not know).
+        if (_reminderWanted != wanted || (_reminderChange.IsCompleted && _reminderStored != wanted))
         {
             _reminderWanted = wanted;
             _reminderChange = ChangeReminderAsync(_reminderChange);
@@ -170,12 +172,12 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
         await previous;
         try
         {
-            if (_reminderWanted && !_reminderStored)
+            if (_reminderWanted && _reminderStored != true)
             {
                 _reminder = await this.RegisterOrUpdateReminder(CheckReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
                 _reminderStored = true;
             }
-            else if (!_reminderWanted && _reminderStored)
+            else if (!_reminderWanted && _reminderStored != false)
             {
                 // With the registration's handle, one request (a delete); without it (activated by the tick) a read first.
                 if ((_reminder ?? await this.GetReminder(CheckReminder)) is { } reminder)
@@ -188,8 +190,9 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
         }
         catch (Exception ex)
         {
-            // Asked again by the next reservation (a failed registration) or by the reminder's own tick (a failed removal).
-            _reminderWanted = _reminderStored;
+            // Not done, or maybe half done: asked again by the next timer tick with something pending (a failed
+            // registration) or by the reminder's own tick (a failed removal).
+            (_reminder, _reminderStored) = (null, null);
             LogReminderFailed(ex, Key);
         }
     }
@@ -201,8 +204,13 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             return;
         }
 
-        // The tick proves the reminder is stored; this activation did not register it, so it has no handle.
-        (_reminderStored, _reminderWanted) = (true, true);
+        // An activation that has not changed the reminder learns from the tick that it is stored (it has no handle).
+        // One that has knows better: a tick sent before its removal proves nothing.
+        if (_reminderStored is null)
+        {
+            (_reminderStored, _reminderWanted) = (true, true);
+        }
+
         if (_book.Head.Pending.Count > 0)
         {
             ArmChecks();
@@ -225,6 +233,8 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             WantReminder(false);
             return Task.CompletedTask;
         }
+
+        WantReminder(true);
 
         var now = _clock.GetUtcNow();
         // A check whose settle never came back (the checker or the order failed) is sent again after a few periods.

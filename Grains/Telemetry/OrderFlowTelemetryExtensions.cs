@@ -54,7 +54,7 @@ public static class OrderFlowTelemetryExtensions
                 .AddRuntimeInstrumentation()
                 .AddAspNetCoreInstrumentation()
                 .AddPrometheusExporter());
-        if (options.Tracing ?? otlp)
+        if (RecordsSpans(builder.Configuration))
         {
             telemetry.WithTracing(tracing => tracing
                 .AddOrderFlowInstrumentation()

@@ -93,6 +93,7 @@ public sealed class FlashSaleKillTests(DurableClusterFixture fixture, ITestOutpu
             }
 
             errors.Enqueue($"{user}: busy ({answer.Message})");
+            // The buyer honours the sale's retry-after hint, as a client must (part of what is under test); bounded above.
             await Task.Delay(answer.RetryAfterMs ?? 500);
         }
     }
