@@ -165,7 +165,10 @@ public sealed record Tally(long Events, long Applied, long Duplicates, long Retr
         foreach (var order in orders)
         {
             events += order.LastSequence;
-            unpublished += Math.Max(0, order.LastSequence - order.PublishedSequence);
+            // Stored neither as published (a lazy mark: an order writes it with its next event only) nor as applied by
+            // every subscriber.
+            var appliedByAll = order.Subscribers.Count == 0 ? 0 : order.Subscribers.Min(sub => sub.AppliedSequence);
+            unpublished += Math.Max(0, order.LastSequence - Math.Max(order.PublishedSequence, appliedByAll));
             foreach (var s in order.Subscribers)
             {
                 var state = order.Delivery(s);

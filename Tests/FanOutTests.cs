@@ -91,6 +91,9 @@ public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
 
     private IOrderRelayGrain Relay(string orderId) => SiloGrains.Of(fixture.Cluster).GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(orderId));
 
+    private async Task<bool> IsActiveAsync(GrainId grain) =>
+        (await fixture.Cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics()).Any(g => g.GrainId == grain);
+
     [Fact]
     public async Task An_order_whose_latest_event_every_subscriber_applied_is_forgotten_by_the_relay_without_a_check()
     {
@@ -104,6 +107,35 @@ public sealed class DispatcherRelayReportTests(IdleRelayFixture fixture)
         // The open order too, though most inboxes hold "placed" in memory only (nothing to do, or effects kept by key):
         // its effects are durable, so the relay forgets it at once instead of checking it after SettleAfter (an hour here).
         await Eventually.Until(() => Relay(open).FindAsync(open), entry => entry is null, TimeSpan.FromSeconds(10), entry => $"relay still holds {entry}");
+    }
+
+    [Fact]
+    public async Task A_delivered_order_writes_no_published_mark_as_it_goes_idle_and_its_next_activation_publishes_nothing_again()
+    {
+        var grains = SiloGrains.Of(fixture.Cluster);
+        var id = OrderDriver.NewId("fanout-idle-");
+        using var orderWrites = fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Orders, GrainType = "order", KeyPrefix = id, Operations = StorageOperations.Write,
+            Mode = StorageFaultMode.CountOnly,
+        });
+        await _orders.FullLifecycleAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 3.00m)));
+        await StoredProgress.WaitFinishedAsync(grains, [id], OrderDriver.CatchUpTimeout);
+        await Eventually.Until(() => Relay(id).FindAsync(id), entry => entry is null, TimeSpan.FromSeconds(10), entry => $"relay still holds {entry}");
+        // The finished order lets its activation go at once; its last event's published mark is not written for that.
+        await Eventually.Until(() => IsActiveAsync(GrainId.Create("order", id)), active => !active, TimeSpan.FromSeconds(30), _ => "the order is still active");
+        Assert.Equal(4, orderWrites.Hits);
+        var stored = (await grains.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync([id]))[0];
+        Assert.Equal((4L, 3L), (stored.LastSequence, stored.PublishedSequence));
+
+        // Reactivated, it asks its relay shard, which no longer holds it: every stored event was delivered, none is
+        // published again. A re-published final event would reach the order's dispatcher, then each subscriber as a duplicate.
+        Assert.Equal(4L, (await _orders.Order(id).GetAsync()).PublishedSequence);
+        await Eventually.Holds(() => IsActiveAsync(GrainId.Create("order-dispatch", id)), active => !active, TimeSpan.FromSeconds(2),
+            _ => "the order's dispatcher was activated: the final event was published again");
+        var report = await _orders.Operations.InspectAsync(id);
+        Assert.All(report.Subscribers, s => Assert.Equal((4L, 0L), (s.AppliedSequence, s.DuplicatesIgnored)));
+        Assert.Equal(4, orderWrites.Hits);
     }
 
     [Fact]

@@ -58,8 +58,37 @@ public sealed partial class OrderGrain(
     {
         _stream = this.GetStreamProvider(OrderStreams.ProviderName).GetStream<OrderEvent>(OrderStreams.ForOrder(OrderId, options.Value.StreamNamespace));
         _persistedPublishedSequence = State.PublishedSequence;
+        await SkipDeliveredOutboxAsync();
         await BoundLegacyOutboxAsync();
         await PublishOutboxAsync();
+    }
+
+    /// <summary>
+    /// The published mark is written only with the next event, never when the order goes idle (that write would cost
+    /// every order one more storage request for its last event). So an activation that finds events above the stored
+    /// mark asks the order's relay shard first: the shard marked each of them before it was written and forgets the
+    /// order only once it is delivered up to its latest mark, so if the shard no longer holds the order, every stored
+    /// event was delivered and none is published again. If the shard still holds it, or cannot be asked, the outbox is
+    /// published as before and subscribers drop what they already have.
+    /// </summary>
+    private async Task SkipDeliveredOutboxAsync()
+    {
+        if (!State.RelayMarked || State.PublishedSequence >= State.LastSequence)
+        {
+            return;
+        }
+
+        try
+        {
+            if (await Relay.FindAsync(OrderId) is null)
+            {
+                State.PublishedSequence = State.LastSequence; // carried by the next write, if there is one
+            }
+        }
+        catch (Exception ex)
+        {
+            LogRelayNotAsked(ex, OrderId);
+        }
     }
 
     /// <summary>
@@ -100,11 +129,13 @@ public sealed partial class OrderGrain(
         // What is still in the outbox leaves the gauge with the activation; the next activation counts it again.
         metrics.OutboxChanged(-_backlogCounted);
         _backlogCounted = 0;
-        // Persist how far the outbox got so the next activation does not publish those events again. Skipped while the
-        // silo shuts down: storage may be going away with it (the embedded profile's does), and an unsaved mark only
-        // means those events are published again, which subscribers drop by sequence. Never for untrusted state: that
-        // write would store the failed write's changes after all.
-        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
+        // A record the relay marked needs no published mark here: the next activation asks the relay instead
+        // (SkipDeliveredOutboxAsync). A record stored before the relay existed persists how far the outbox got, so the
+        // next activation does not publish those events again. Skipped while the silo shuts down: storage may be going
+        // away with it (the embedded profile's does), and an unsaved mark only means those events are published again,
+        // which subscribers drop by sequence. Never for untrusted state: that write would store the failed write's
+        // changes after all.
+        if (!State.RelayMarked && reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
             && _order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
         {
             try
@@ -219,6 +250,7 @@ public sealed partial class OrderGrain(
         await Task.WhenAll(mark, cataloged, timeoutArmed);
 
         OrderDecider.Record(State, command.CommandId, accepted);
+        State.RelayMarked = true;
         try
         {
             await _order.WriteOrReloadAsync(this);
@@ -374,6 +406,9 @@ public sealed partial class OrderGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId} rejected a command: {Code} {Reason}")]
     private partial void LogRejected(string orderId, OrderErrorCode code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not ask its relay shard whether its outbox was delivered; it publishes the outbox again")]
+    private partial void LogRelayNotAsked(Exception exception, string orderId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not publish event {Sequence}; it stays in the outbox")]
     private partial void LogPublishFailed(Exception exception, string orderId, long sequence);

@@ -37,6 +37,15 @@ public sealed class OrderState
     /// </summary>
     [Id(11)] public long PlacementEpoch { get; set; }
 
+    /// <summary>
+    /// Set by every write of a new event, which the order's relay shard marked first (<see cref="IOrderRelayGrain.MarkAsync"/>).
+    /// The relay forgets an order only once it is delivered up to its latest mark, and a mark covers every event before
+    /// it: so for a marked record, "the relay does not hold this order" means every stored event was delivered, and an
+    /// activation need not publish again what lies above <see cref="PublishedSequence"/>. Records written before the
+    /// relay existed lack it and are published again as before.
+    /// </summary>
+    [Id(12)] public bool RelayMarked { get; set; }
+
     public long LastSequence => Events.Count;
 }
 
