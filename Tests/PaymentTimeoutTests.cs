@@ -4,16 +4,16 @@ using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Orders;
 using OrderFlow.Tests.Infrastructure;
-using Orleans.Configuration;
+using Orleans.Storage;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
 
 namespace OrderFlow.Tests;
 
 /// <summary>
-/// Unpaid orders cancel themselves: a silo whose payment timeout is 3 s, with a reminder period (and Orleans' minimum
-/// reminder period) of 1 s. The checks read stored state through <see cref="IStoredStateGrain"/>, which activates
-/// no order, so looking never wakes an order that its reminder should have woken.
+/// Unpaid orders cancel themselves: a silo whose payment timeout is 3 s, whose deadline shards look every 250 ms and
+/// ask an unpaid order again after 1 s. The checks read stored state through <see cref="IStoredStateGrain"/> and the
+/// silo's grain storage, which activate no order, so looking never wakes an order that its shard should have asked.
 /// </summary>
 [Collection(PaymentTimeoutCollection.Name)]
 public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutputHelper output)
@@ -30,6 +30,10 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         var id = OrderDriver.NewId("unpaid-");
         var clock = Stopwatch.StartNew();
         await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(($"sku-{id}", 2, 4.50m)));
+        // Armed durably before the placement was answered, in its shard's record: no reminder of its own.
+        var placedAt = (await Orders.Order(id).GetEventsAsync(0))[0].OccurredAt;
+        Assert.Equal(placedAt + PaymentTimeoutFixture.Timeout, (await fixture.StoredDeadlinesAsync(id)).GetValueOrDefault(id));
+        Assert.Empty(await fixture.RemindersOfAsync(id));
 
         var cancelled = await Eventually.Until(() => ReadAsync(id), o => o.Status == OrderStatus.Cancelled, Bound,
             o => $"order {id}: expected Cancelled by the payment timeout, stored {o.Status} at sequence {o.LastSequence}");
@@ -44,7 +48,7 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         var cancel = Assert.IsType<OrderCancelled>(Assert.Single(events, e => e is OrderCancelled));
         Assert.Equal(("payment timeout", false), (cancel.Reason, cancel.WasPaid));
         Assert.Equal(2L, cancelled.LastSequence);
-        Assert.Empty(await fixture.RemindersOfAsync(id));
+        await Eventually.Until(() => fixture.Deadlines(id).FindAsync(id), deadline => deadline is null, Bound, deadline => $"order {id} still armed until {deadline}");
 
         // The cancellation gave the order's units back (the inventory subscriber released its reservation).
         var stock = await Eventually.Until(async () => (await Stored.ReadLedgersAsync(LedgerKind.Stock, [$"sku-{id}"]))[0],
@@ -60,10 +64,11 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
     {
         var id = OrderDriver.NewId("paid-");
         var total = await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 7m)));
-        Assert.Single(await fixture.RemindersOfAsync(id));
+        Assert.True((await fixture.StoredDeadlinesAsync(id)).ContainsKey(id));
         var pay = new PayOrder($"{id}-pay", $"pay-{id}", total);
         Assert.True((await Orders.Order(id).PayAsync(pay)).Accepted);
-        Assert.Empty(await fixture.RemindersOfAsync(id));
+        // Disarmed by the payment (one-way; stored with the shard's next write).
+        await Eventually.Until(() => fixture.Deadlines(id).FindAsync(id), deadline => deadline is null, Bound, deadline => $"order {id} still armed until {deadline}");
 
         await Eventually.Holds(() => ReadAsync(id), o => (o.Status, o.LastSequence) == (OrderStatus.Paid, 2),
             PaymentTimeoutFixture.Timeout + PaymentTimeoutFixture.RetryPeriod * 3,
@@ -140,6 +145,49 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         Assert.InRange(paid.Count, 1, count - 1);
     }
 
+    /// <summary>
+    /// The shard's record is bounded: with <see cref="OrderTimeoutOptions.MaxAwaitingPaymentPerShard"/> orders awaiting
+    /// payment in one shard, a placement of another of its orders is refused before anything is written — no order,
+    /// no reservation — and goes through once a deadline is disarmed.
+    /// </summary>
+    [Fact]
+    public async Task A_full_deadline_shard_refuses_a_placement_before_anything_is_written_and_takes_it_once_a_deadline_is_disarmed()
+    {
+        var id = OrderDriver.NewId("full-");
+        var shard = IOrderRelayGrain.ShardOf(id);
+        var fillers = Enumerable.Range(0, 10_000).Select(i => $"filler-{id}-{i}").Where(f => IOrderRelayGrain.ShardOf(f) == shard)
+            .Take(PaymentTimeoutFixture.MaxPerShard).ToArray();
+        var deadlines = fixture.Deadlines(id);
+        var far = DateTimeOffset.UtcNow.AddHours(1);
+        try
+        {
+            foreach (var filler in fillers)
+            {
+                await deadlines.ArmAsync(filler, far);
+            }
+
+            var sku = $"sku-{id}";
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => Orders.PlaceAsync(id, "user-pt", OrderDriver.Items((sku, 1, 2m))));
+            Assert.Contains("awaiting payment, its limit; retry later", refused.ToString());
+            Assert.Equal(OrderStatus.None, (await ReadAsync(id)).Status);
+            Assert.Null(await deadlines.FindAsync(id));
+            // The stock the placement reserved went back (its reservation never confirmed: released at once or by its check-back).
+            await Eventually.Until(async () => (await Stored.ReadLedgersAsync(LedgerKind.Stock, [sku]))[0], l => l.Reserved == 0, Bound, l => $"stock {sku}: {l}");
+
+            await deadlines.DisarmAsync(fillers[0]);
+            await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items((sku, 1, 2m)));
+            Assert.Equal(OrderStatus.Placed, (await ReadAsync(id)).Status);
+            Assert.NotNull(await deadlines.FindAsync(id));
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                await deadlines.DisarmAsync(filler);
+            }
+        }
+    }
+
     private async Task<StoredOrder> ReadAsync(string id) => (await Stored.ReadOrdersAsync([id])).Single();
 }
 
@@ -147,6 +195,18 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
     public static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(1);
+    public const int MaxPerShard = 100;
+
+    public IPaymentDeadlineShardGrain Deadlines(string orderId) => SiloGrains.Of(Cluster).GetGrain<IPaymentDeadlineShardGrain>(IOrderRelayGrain.ShardOf(orderId));
+
+    /// <summary>The stored record of the order's deadline shard, read from the silo's grain storage (nothing activated).</summary>
+    public async Task<IReadOnlyDictionary<string, DateTimeOffset>> StoredDeadlinesAsync(string orderId)
+    {
+        var storage = ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
+        var record = new GrainState<PaymentDeadlineShardState>();
+        await storage.ReadStateAsync("deadlines", Deadlines(orderId).GetGrainId(), record);
+        return record.State?.Due ?? [];
+    }
 
     /// <summary>The stored reminders of one order grain (the silo's reminder table, read without activating the order).</summary>
     public async Task<IReadOnlyList<string>> RemindersOfAsync(string orderId)
@@ -161,11 +221,12 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
-            siloBuilder.Services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = RetryPeriod);
             siloBuilder.Services.Configure<OrderTimeoutOptions>(o =>
             {
                 o.PaymentTimeout = Timeout;
                 o.RetryPeriod = RetryPeriod;
+                o.CheckPeriod = TimeSpan.FromMilliseconds(250);
+                o.MaxAwaitingPaymentPerShard = MaxPerShard;
             });
         }
     }

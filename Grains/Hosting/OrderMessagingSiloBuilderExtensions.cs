@@ -71,8 +71,6 @@ public static class OrderMessagingSiloBuilderExtensions
         services.AddOptions<OrderTimeoutOptions>()
             .BindConfiguration(OrderTimeoutOptions.SectionName)
             .ValidateDataAnnotations()
-            .Validate<IOptions<ReminderOptions>>((timeouts, reminders) => timeouts.RetryPeriod >= reminders.Value.MinimumReminderPeriod,
-                "Orders:RetryPeriod is the payment-timeout reminder's period: it must be at least Orleans' ReminderOptions.MinimumReminderPeriod")
             .ValidateOnStart();
         // Orleans' own reminder options, settable like ours: RefreshReminderListPeriod also bounds how long removed
         // reminders stay in the silo's memory (README, Configuration).

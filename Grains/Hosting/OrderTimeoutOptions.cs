@@ -16,10 +16,30 @@ public sealed class OrderTimeoutOptions
     public TimeSpan PaymentTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>
-    /// How often the order's payment-timeout reminder comes back when a tick could not cancel the order (storage
-    /// down, or the tick came early by the silos' clock difference). It is the reminder's period, so it must be at
-    /// least Orleans' <c>ReminderOptions.MinimumReminderPeriod</c> (1 min by default); checked at start-up. Default 1 min.
+    /// How often an order past its deadline is asked again while it stays unpaid and uncancelled (a cancellation whose
+    /// write failed, or an ask that came early by the silos' clock difference). Default 1 min.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How often a payment deadline shard with deadlines looks for orders whose deadline has come: an unpaid order is
+    /// cancelled at most this long after its deadline (plus the cancellation's own time). Default 1 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan CheckPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most orders one shard asks per round (a burst of deadlines is spread over rounds). Default 256.</summary>
+    [Range(1, 10_000)]
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>
+    /// Most orders awaiting payment one of the 64 shards holds. Its deadlines are one storage record (~40 bytes an
+    /// order with a short id, ~170 with a 128-character one) rewritten by every placement of its orders, so the bound
+    /// keeps the record under 1 MB (Azure Table's row limit) and a placement's write small. A full shard refuses new
+    /// placements of its orders with a retriable error, before anything is written. Default 4,000 (256,000 orders
+    /// awaiting payment in all).
+    /// </summary>
+    [Range(100, 5_000)]
+    public int MaxAwaitingPaymentPerShard { get; set; } = 4_000;
 }

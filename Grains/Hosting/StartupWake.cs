@@ -1,12 +1,13 @@
 using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Messaging;
+using OrderFlow.Grains.Orders;
 
 namespace OrderFlow.Grains.Hosting;
 
 /// <summary>
-/// Wakes the silo's durable background work when the silo becomes active — every relay shard and every subscriber's
-/// backfill job — so held orders are settled and a running backfill goes on after a crash or a whole-cluster restart
+/// Wakes the silo's durable background work when the silo becomes active — every relay shard, every payment deadline
+/// shard and every subscriber's backfill job — so held orders are settled, unpaid orders time out and a running backfill goes on after a crash or a whole-cluster restart
 /// without waiting for a reminder (and also where reminders are in memory and died with the silo). A shard with nothing
 /// held, or a job that is not running, does nothing.
 /// </summary>
@@ -31,6 +32,7 @@ internal sealed partial class StartupWake(IGrainFactory grains, SubscriberCatalo
             {
                 // Waking is idempotent, so a failed round simply wakes everything again.
                 await Task.WhenAll(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(shard => grains.GetGrain<IOrderRelayGrain>(shard).WakeAsync())
+                    .Concat(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(shard => grains.GetGrain<IPaymentDeadlineShardGrain>(shard).WakeAsync()))
                     .Concat(subscribers.Names.Select(name => grains.GetGrain<IBackfillJobGrain>(name).WakeAsync())));
                 return;
             }
@@ -42,6 +44,6 @@ internal sealed partial class StartupWake(IGrainFactory grains, SubscriberCatalo
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not wake the relay shards and backfill jobs (attempt {Attempt}); their reminders bring them back")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not wake the relay shards, payment deadline shards and backfill jobs (attempt {Attempt}); their reminders bring them back")]
     private partial void LogWakeFailed(Exception exception, int attempt);
 }

@@ -7,42 +7,62 @@ using OrderFlow.Grains.Hosting;
 namespace OrderFlow.Grains.Orders;
 
 /// <summary>
-/// The payment timeout (<see cref="OrderTimeoutOptions"/>): one Orleans reminder per unpaid order, registered with the
-/// placement and removed by the payment or the cancellation. It is durable where reminders are (Azure Table in the
-/// Azure profile), so it fires after a restart of every silo. The cancellation is an ordinary <see cref="CancelOrder"/>
-/// through <see cref="ExecuteAsync"/> with a fixed command id, so it is written and published like any other and lands
-/// once; the grain is non-reentrant, so a payment and the timeout never interleave — whichever runs first wins, and a
-/// payment that runs after the deadline loses even when the tick has not come yet (<see cref="OrderDecider.RefuseLatePayment"/>).
+/// The payment timeout (<see cref="OrderTimeoutOptions"/>): the order arms its deadline in its payment deadline shard
+/// (<see cref="PaymentDeadlineShardGrain"/>) with the placement and disarms it with the payment or the cancellation. The
+/// shard is durable where grain state is (Azure Table in the Azure profile), so the deadline holds after a restart of
+/// every silo. When it comes, the shard asks the order (<see cref="PaymentDueAsync"/>), which decides: the cancellation
+/// is an ordinary <see cref="CancelOrder"/> through <see cref="ExecuteAsync"/> with a fixed command id, so it is written
+/// and published like any other and lands once; the grain is non-reentrant, so a payment and the timeout never
+/// interleave — whichever runs first wins, and a payment that runs after the deadline loses even when the shard has not
+/// asked yet (<see cref="OrderDecider.RefuseLatePayment"/>). Orders placed before the shards existed have an Orleans
+/// reminder named <c>payment-timeout</c> instead; its ticks are handled the same way and remove it once the order waits
+/// for nothing.
 /// </summary>
-public sealed partial class OrderGrain
+public sealed partial class OrderGrain : IOrderPaymentDueGrain
 {
     private const string PaymentTimeoutReminder = "payment-timeout";
 
-    // The registration's handle: removing the reminder with it is one storage request (a delete) instead of a read and a
-    // delete. Only this activation has it; a later one looks the reminder up.
-    private IGrainReminder? _paymentTimeoutReminder;
     private OrderTimeoutOptions? _timeouts;
 
     // Resolved here rather than in the constructor, so the timeout stays in this file.
     private OrderTimeoutOptions Timeouts => _timeouts ??= ServiceProvider.GetRequiredService<IOptions<OrderTimeoutOptions>>().Value;
 
+    private IPaymentDeadlineShardGrain Deadlines => GrainFactory.GetGrain<IPaymentDeadlineShardGrain>(IOrderRelayGrain.ShardOf(OrderId));
+
     /// <summary>
-    /// Registers the order's payment-timeout reminder, before the placement's write (as the relay mark is): if the
-    /// silo dies between the write and this, an order would exist that never times out. A placement whose write then
-    /// fails leaves a reminder that finds no order and removes itself. If registering fails, the placement fails
-    /// (nothing written) and the caller retries it.
+    /// Arms the order's payment deadline before the placement's write (as the relay mark is): if the silo dies between
+    /// the write and this, an order would exist that never times out. A placement whose write then fails leaves a
+    /// deadline that finds no order when it comes and is disarmed. If arming fails, the placement fails (nothing
+    /// written) and the caller retries it.
     /// </summary>
-    private async Task ArmPaymentTimeoutAsync(OrderEvent evt)
+    private Task ArmPaymentTimeoutAsync(OrderEvent evt) =>
+        evt is OrderPlaced ? Deadlines.ArmAsync(OrderId, evt.OccurredAt + Timeouts.PaymentTimeout) : Task.CompletedTask;
+
+    /// <summary>After a stored payment or cancellation the order waits for no payment any more. One-way: a lost disarm only
+    /// makes the shard ask once more, and the answer disarms it again.</summary>
+    private void DisarmPaymentTimeout(OrderEvent evt)
     {
-        if (evt is OrderPlaced)
+        if (evt is OrderPaid or OrderCancelled)
         {
-            _paymentTimeoutReminder = await this.RegisterOrUpdateReminder(PaymentTimeoutReminder, Timeouts.PaymentTimeout, Timeouts.RetryPeriod);
+            Deadlines.DisarmAsync(OrderId).Ignore();
         }
     }
 
-    /// <summary>After a stored payment or cancellation: the order waits for no payment any more, its reminder goes.</summary>
-    private Task DisarmPaymentTimeoutAsync(OrderEvent evt) =>
-        evt is OrderPaid or OrderCancelled ? RemovePaymentTimeoutReminderAsync() : Task.CompletedTask;
+    /// <summary>
+    /// The shard's ask: it comes when the deadline has passed, and again every <see cref="OrderTimeoutOptions.RetryPeriod"/>
+    /// while the order stays armed (a cancellation whose write failed, or an ask that came early by the silos' clock
+    /// difference). An order that waits for no payment (paid, cancelled, or never written) disarms.
+    /// </summary>
+    public async Task PaymentDueAsync()
+    {
+        if (State.Status != OrderStatus.Placed)
+        {
+            Deadlines.DisarmAsync(OrderId).Ignore();
+            return;
+        }
+
+        await CancelIfOverdueAsync();
+    }
 
     /// <summary>
     /// The payment decided against the deadline. Past it, the timeout wins even if its tick has not come yet: the order
@@ -62,21 +82,22 @@ public sealed partial class OrderGrain
     }
 
     /// <summary>
-    /// A tick of the reminder. It first comes when the timeout has passed since the placement, and again every
-    /// <see cref="OrderTimeoutOptions.RetryPeriod"/> while the order stays unpaid and uncancelled (a cancellation whose
-    /// write failed, or a tick that came early by the silos' clock difference). An exception leaves the reminder for the
-    /// next tick.
+    /// A tick of a payment-timeout reminder registered before the deadline shards existed: handled like the shard's
+    /// ask, and the reminder goes once the order waits for nothing.
     /// </summary>
-    private async Task PaymentTimeoutDueAsync()
+    private async Task LegacyPaymentTimeoutDueAsync()
     {
         if (State.Status != OrderStatus.Placed)
         {
-            // Paid or cancelled with a removal that failed, or never stored (the placement's write failed after the
-            // reminder was registered): nothing waits for a payment.
             await RemovePaymentTimeoutReminderAsync();
             return;
         }
 
+        await CancelIfOverdueAsync();
+    }
+
+    private async Task CancelIfOverdueAsync()
+    {
         if (OrderDecider.IsPaymentOverdue(State, clock.GetUtcNow(), Timeouts.PaymentTimeout))
         {
             await CancelForPaymentTimeoutAsync();
@@ -108,17 +129,13 @@ public sealed partial class OrderGrain
     {
         try
         {
-            var reminder = _paymentTimeoutReminder ?? await this.GetReminder(PaymentTimeoutReminder);
-            if (reminder is not null)
+            if (await this.GetReminder(PaymentTimeoutReminder) is { } reminder)
             {
                 await this.UnregisterReminder(reminder);
             }
-
-            _paymentTimeoutReminder = null;
         }
         catch (Exception ex)
         {
-            _paymentTimeoutReminder = null;
             LogPaymentTimeoutReminderNotRemoved(ex, OrderId);
         }
     }
@@ -129,7 +146,7 @@ public sealed partial class OrderGrain
     [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId}: the payment timeout's cancellation was refused: {Code} {Reason}")]
     private partial void LogPaymentTimeoutRefused(string orderId, OrderErrorCode? code, string? reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId}: the payment timeout's reminder came before the deadline {Deadline}; the next tick cancels")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId}: asked about its payment deadline before the deadline {Deadline}; the next ask cancels")]
     private partial void LogPaymentTimeoutEarly(string orderId, DateTimeOffset? deadline);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not remove its payment-timeout reminder; it fires later, finds nothing to time out and tries again")]

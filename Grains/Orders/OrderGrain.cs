@@ -172,7 +172,7 @@ public sealed partial class OrderGrain(
         }
         else if (reminderName == PaymentTimeoutReminder)
         {
-            await PaymentTimeoutDueAsync();
+            await LegacyPaymentTimeoutDueAsync();
         }
     }
 
@@ -265,7 +265,7 @@ public sealed partial class OrderGrain(
         _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
-        await DisarmPaymentTimeoutAsync(evt);
+        DisarmPaymentTimeout(evt);
         if (State.Status.IsFinal() && State.PublishedSequence == State.LastSequence)
         {
             // A finished order takes no more commands (a repeated one is answered from storage after reactivation):
