@@ -38,8 +38,12 @@ public sealed partial class OrderGrain(
     // memory (an event or command id storage never saw) and does not save it on deactivation (GuardedState).
     private readonly GuardedState<OrderState> _order = new(order);
 
+    // How long a finished order's activation stays after its last event (see AcceptAsync).
+    private static readonly TimeSpan FinishedLinger = TimeSpan.FromSeconds(2);
+
     private IAsyncStream<OrderEvent>? _stream;
     private IGrainTimer? _outboxTimer;
+    private IGrainTimer? _finished;
     private bool _outboxReminderSet;
     private long _persistedPublishedSequence;
 
@@ -129,18 +133,22 @@ public sealed partial class OrderGrain(
         // What is still in the outbox leaves the gauge with the activation; the next activation counts it again.
         metrics.OutboxChanged(-_backlogCounted);
         _backlogCounted = 0;
-        // A record the relay marked needs no published mark here: the next activation asks the relay instead
-        // (SkipDeliveredOutboxAsync). A record stored before the relay existed persists how far the outbox got, so the
-        // next activation does not publish those events again. Skipped while the silo shuts down: storage may be going
-        // away with it (the embedded profile's does), and an unsaved mark only means those events are published again,
-        // which subscribers drop by sequence. Never for untrusted state: that write would store the failed write's
-        // changes after all.
-        if (!State.RelayMarked && reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
+        // Persist how far the outbox got so the next activation does not publish those events again — unless the relay
+        // already vouches for it: a shard that no longer holds the order saw every marked event delivered, and the next
+        // activation asks it too (SkipDeliveredOutboxAsync), so the write is saved (a finished order's usual case). A
+        // record stored before the relay existed always writes its mark. Skipped while the silo shuts down: storage may
+        // be going away with it (the embedded profile's does), and an unsaved mark only means those events are
+        // published again, which subscribers drop by sequence. Never for untrusted state: that write would store the
+        // failed write's changes after all.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown && _order.IsTrusted
             && _order.RecordExists && State.PublishedSequence != _persistedPublishedSequence)
         {
             try
             {
-                await _order.WriteStateAsync(cancellationToken);
+                if (!State.RelayMarked || await Relay.FindAsync(OrderId) is not null)
+                {
+                    await _order.WriteStateAsync(cancellationToken);
+                }
             }
             catch (Exception ex)
             {
@@ -268,9 +276,16 @@ public sealed partial class OrderGrain(
         DisarmPaymentTimeout(evt);
         if (State.Status.IsFinal() && State.PublishedSequence == State.LastSequence)
         {
-            // A finished order takes no more commands (a repeated one is answered from storage after reactivation):
-            // free the activation now instead of holding it for the idle collection age.
-            DeactivateOnIdle();
+            // A finished order takes no more commands (a repeated one is answered from storage after reactivation): free
+            // the activation soon instead of holding it for the idle collection age. Not at once: by FinishedLinger its
+            // last event is usually delivered and the relay has forgotten the order, so the deactivation needs no
+            // published mark (OnDeactivateAsync).
+            _finished ??= this.RegisterGrainTimer(() =>
+                {
+                    DeactivateOnIdle();
+                    return Task.CompletedTask;
+                },
+                new GrainTimerCreationOptions(FinishedLinger, Timeout.InfiniteTimeSpan));
         }
 
         return new CommandResult(OrderId, true, evt.Sequence, State.Status, null, Repeated: false);
