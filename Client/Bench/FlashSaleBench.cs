@@ -98,6 +98,33 @@ public static class FlashSaleBench
         output.WriteLine($"  warm-up: the JIT was still compiling after {MaxWarmupRounds} rounds; the burst may measure some of it");
     }
 
+    /// <summary>This process's and (on a bench silo) the silo's collections and total pause time, to set beside the burst's tail.</summary>
+    private sealed record GcSample(int Gen0, int Gen1, int Gen2, double PauseSeconds, SiloSample? Silo)
+    {
+        public static string Describe(GcSample before, GcSample after)
+        {
+            var client = $"load tool {after.Gen0 - before.Gen0}/{after.Gen1 - before.Gen1}/{after.Gen2 - before.Gen2} (gen0/1/2), paused {(after.PauseSeconds - before.PauseSeconds) * 1000:0} ms";
+            return before.Silo is { } b && after.Silo is { } a
+                ? $"silo {a.Gen0Collections - b.Gen0Collections}/{a.Gen1Collections - b.Gen1Collections}/{a.Gen2Collections - b.Gen2Collections}, paused {(a.GcPauseSeconds - b.GcPauseSeconds) * 1000:0} ms; {client}"
+                : $"silo not sampled; {client}";
+        }
+    }
+
+    private static async Task<GcSample> GcAsync(IClusterClient client)
+    {
+        SiloSample? silo;
+        try
+        {
+            silo = await new SiloProbe(client).SampleAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            silo = null; // not a bench silo
+        }
+
+        return new GcSample(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalSeconds, silo);
+    }
+
     /// <summary>The silo's count of JIT-compiled methods, or null when it hosts no bench grains or does not report it (then one warm-up round).</summary>
     private static async Task<long?> SiloJitAsync(SiloProbe probe)
     {
@@ -132,10 +159,13 @@ public static class FlashSaleBench
         var watch = memory.RunAsync(watching.Token);
 
         var storageBefore = await StorageAsync(client);
+        var gcBefore = await GcAsync(client);
         var burst = await OfferAsync(client, run, s.Requests, s.Users, s.Stock, s.Rate, s.ArrivalRate, s.PerUserLimit, s.Buffer, s.Batching);
+        var gcAfter = await GcAsync(client);
         var storageAdmitted = await StorageAsync(client);
         var admission = LatencySummary.From(burst.Latency);
         output.WriteLine($"  offered in {burst.Seconds:0.00} s in {burst.Calls} calls ({(burst.Calls == 0 ? 0 : (double)s.Requests / burst.Calls):0.0} requests per call); admission latency from intended send: p50 {admission.P50:0.00} ms, p99 {admission.P99:0.00} ms, p99.9 {admission.P999:0.00} ms, max {admission.Max:0.00} ms");
+        output.WriteLine($"  garbage collection during the burst: {GcSample.Describe(gcBefore, gcAfter)}");
         output.WriteLine($"  answers: {string.Join(", ", burst.Answers.OrderBy(a => a.Key).Select(a => $"{a.Key.Name()} {a.Value}"))}");
         output.WriteLine($"  admission latency by answer: {string.Join("; ", burst.ByOutcome.OrderBy(a => a.Key).Select(a => LatencySummary.From(a.Value) is var l ? $"{a.Key.Name()} p50 {l.P50:0.00} / p99 {l.P99:0.00} / max {l.Max:0.00} ms" : ""))}");
         if (burst.Errors > 0)
@@ -354,7 +384,10 @@ public static class FlashSaleBench
         var tickets = new List<string>();
         var gate = new object();
         var errors = new Dictionary<string, long>();
-        var pending = new List<Task>(requests);
+        // Requests not answered yet, plus one for the offering loop: no list of every request's task, which would keep
+        // 100,000 finished tasks alive into the load tool's older generations (and its gen2 collections into the burst).
+        var outstanding = 1;
+        var allAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var buyer = batching ? new FlashSaleBuyer(client, saleId) : null;
         // The ids are made before the clock starts: the load tool shares the silo's cores, so what it does per request is
         // kept to the call itself.
@@ -369,7 +402,8 @@ public static class FlashSaleBench
             var due = Math.Min(requests, (int)((now - start) / ticksPerRequest) + 1);
             for (; next < due; next++)
             {
-                pending.Add(SendAsync(next, start + (long)(next * ticksPerRequest)));
+                Interlocked.Increment(ref outstanding);
+                _ = SendAsync(next, start + (long)(next * ticksPerRequest));
             }
 
             if (next < requests)
@@ -378,7 +412,8 @@ public static class FlashSaleBench
             }
         }
 
-        await Task.WhenAll(pending);
+        Answered();
+        await allAnswered.Task;
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         return new Burst(saleId, latency, answers, tickets, errors, seconds, buyer?.Calls ?? requests, byOutcome);
 
@@ -412,6 +447,18 @@ public static class FlashSaleBench
                 {
                     errors[ex.GetType().Name] = errors.GetValueOrDefault(ex.GetType().Name) + 1;
                 }
+            }
+            finally
+            {
+                Answered();
+            }
+        }
+
+        void Answered()
+        {
+            if (Interlocked.Decrement(ref outstanding) == 0)
+            {
+                allAnswered.TrySetResult();
             }
         }
     }

@@ -57,7 +57,8 @@ public sealed class BenchControlGrain(
             GCSettings.IsServerGC,
             GCSettings.LatencyMode != GCLatencyMode.Batch,
             Environment.ProcessorCount,
-            System.Runtime.JitInfo.GetCompiledMethodCount()));
+            System.Runtime.JitInfo.GetCompiledMethodCount(),
+            GC.GetTotalPauseDuration().TotalSeconds));
     }
 
     public Task<LatencyPercentiles> TakeApplyLatencyAsync()
