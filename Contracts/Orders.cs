@@ -47,7 +47,10 @@ public enum OrderErrorCode
     /// <summary>The payment id already paid another order.</summary>
     PaymentIdReused = 9,
 
-    /// <summary>A retriable refusal: too many placements in flight on one SKU or coupon. Nothing was written; retry later.</summary>
+    /// <summary>
+    /// A retriable refusal: too many placements in flight on one SKU or coupon, or too many orders awaiting payment in
+    /// one payment deadline shard. The order was not written and what it reserved went back; retry later.
+    /// </summary>
     TryLater = 10,
 
     /// <summary>The order was not paid within <c>Orders:PaymentTimeout</c>: it was cancelled and takes no payment.</summary>

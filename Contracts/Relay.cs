@@ -56,6 +56,12 @@ public interface IOrderRelayGrain : IGrainWithIntegerKey
     /// <summary>Records durably that the order is about to write event <paramref name="sequence"/>.</summary>
     [Alias("Mark")] Task MarkAsync(string orderId, long sequence);
 
+    /// <summary>
+    /// The order's own word that event <paramref name="sequence"/>, which it marked, was not written (its write failed
+    /// and a re-read shows it absent, or the command was refused after the mark): the mark goes back to the event before.
+    /// </summary>
+    [Alias("Unmark")] Task UnmarkAsync(string orderId, long sequence);
+
     /// <summary>The order's answer to a settle request.</summary>
     [Alias("Report"), Orleans.Concurrency.OneWay] Task ReportAsync(SettleReport report);
 

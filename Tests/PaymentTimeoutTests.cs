@@ -147,11 +147,12 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
 
     /// <summary>
     /// The shard's record is bounded: with <see cref="OrderTimeoutOptions.MaxAwaitingPaymentPerShard"/> orders awaiting
-    /// payment in one shard, a placement of another of its orders is refused before anything is written — no order,
-    /// no reservation — and goes through once a deadline is disarmed.
+    /// payment in one shard, a placement of another of its orders is refused with <see cref="OrderErrorCode.TryLater"/>
+    /// before the order is written — its relay mark taken back, what it reserved given back — and goes through once a
+    /// deadline is disarmed.
     /// </summary>
     [Fact]
-    public async Task A_full_deadline_shard_refuses_a_placement_before_anything_is_written_and_takes_it_once_a_deadline_is_disarmed()
+    public async Task A_full_deadline_shard_refuses_a_placement_as_try_later_before_the_order_is_written_and_takes_it_once_a_deadline_is_disarmed()
     {
         var id = OrderDriver.NewId("full-");
         var shard = IOrderRelayGrain.ShardOf(id);
@@ -159,23 +160,29 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
             .Take(PaymentTimeoutFixture.MaxPerShard).ToArray();
         var deadlines = fixture.Deadlines(id);
         var far = DateTimeOffset.UtcNow.AddHours(1);
+        var sku = $"sku-{id}";
+        var place = new PlaceOrder($"{id}-place", "user-pt", OrderDriver.Items((sku, 1, 2m)));
         try
         {
             foreach (var filler in fillers)
             {
-                await deadlines.ArmAsync(filler, far);
+                Assert.True(await deadlines.ArmAsync(filler, far));
             }
 
-            var sku = $"sku-{id}";
-            var refused = await Assert.ThrowsAnyAsync<Exception>(() => Orders.PlaceAsync(id, "user-pt", OrderDriver.Items((sku, 1, 2m))));
-            Assert.Contains("awaiting payment, its limit; retry later", refused.ToString());
+            await Orders.EnsureInventoryAsync(place.Items, null);
+            var refused = await Orders.Order(id).PlaceAsync(place);
+            Assert.Equal((false, OrderErrorCode.TryLater), (refused.Accepted, refused.Error?.Code));
+            Assert.Contains("retry later", refused.Error!.Message);
             Assert.Equal(OrderStatus.None, (await ReadAsync(id)).Status);
             Assert.Null(await deadlines.FindAsync(id));
-            // The stock the placement reserved went back (its reservation never confirmed: released at once or by its check-back).
-            await Eventually.Until(async () => (await Stored.ReadLedgersAsync(LedgerKind.Stock, [sku]))[0], l => l.Reserved == 0, Bound, l => $"stock {sku}: {l}");
+            // Its relay mark was taken back (nothing to relay), and the stock it reserved went back.
+            Assert.Null(await SiloGrains.Of(fixture.Cluster).GetGrain<IOrderRelayGrain>(shard).FindAsync(id));
+            var stock = (await Stored.ReadLedgersAsync(LedgerKind.Stock, [sku]))[0];
+            Assert.Equal((0L, 0L), (stock.Reserved, (long)stock.Pending));
 
-            await deadlines.DisarmAsync(fillers[0]);
-            await Orders.PlaceAsync(id, "user-pt", OrderDriver.Items((sku, 1, 2m)));
+            await deadlines.DisarmAsync(fillers[0], far);
+            await Eventually.Until(() => deadlines.FindAsync(fillers[0]), d => d is null, Bound, d => $"filler still armed until {d}");
+            (await Orders.Order(id).PlaceAsync(place)).EnsureAccepted();
             Assert.Equal(OrderStatus.Placed, (await ReadAsync(id)).Status);
             Assert.NotNull(await deadlines.FindAsync(id));
         }
@@ -183,9 +190,24 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         {
             foreach (var filler in fillers)
             {
-                await deadlines.DisarmAsync(filler);
+                await deadlines.DisarmAsync(filler, far);
             }
         }
+    }
+
+    /// <summary>A disarm overtaken by a newer arm of the same order (one-way calls may arrive in any order) removes nothing.</summary>
+    [Fact]
+    public async Task A_stale_disarm_leaves_a_newer_deadline_of_the_same_order_armed()
+    {
+        var id = OrderDriver.NewId("stale-disarm-");
+        var deadlines = fixture.Deadlines(id);
+        var first = DateTimeOffset.UtcNow.AddHours(1);
+        Assert.True(await deadlines.ArmAsync(id, first.AddMinutes(1)));
+        await deadlines.DisarmAsync(id, first);
+        await Eventually.Holds(() => deadlines.FindAsync(id), d => d == first.AddMinutes(1), TimeSpan.FromSeconds(1), d => $"armed until {d}");
+
+        await deadlines.DisarmAsync(id, first.AddMinutes(1));
+        await Eventually.Until(() => deadlines.FindAsync(id), d => d is null, Bound, d => $"still armed until {d}");
     }
 
     private async Task<StoredOrder> ReadAsync(string id) => (await Stored.ReadOrdersAsync([id])).Single();

@@ -1,4 +1,5 @@
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
 using OrderFlow.Tests.Infrastructure;
 
 namespace OrderFlow.Tests;
@@ -42,6 +43,33 @@ public sealed class RelayTests(PipelineFixture fixture)
         await Eventually.Until(() => _orders.Operations.InspectAsync(id), r => r.Relay is null, OrderDriver.CatchUpTimeout, r => $"relay: {r.Relay}");
         var lag = await _orders.Operations.GetLagAsync();
         Assert.Contains(lag, l => l.Subscriber == "points");
+    }
+
+    [Fact]
+    public async Task A_placement_whose_write_failed_takes_its_relay_mark_back_and_its_retry_marks_again()
+    {
+        var id = OrderDriver.NewId("unmark-");
+        var items = OrderDriver.Items(($"sku-{id}", 1, 2m));
+        await _orders.EnsureInventoryAsync(items);
+        var place = new PlaceOrder($"{id}-place", $"user-{id}", items);
+        using (fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Orders, GrainType = "order", KeyPrefix = id, Operations = StorageOperations.Write, Times = 1,
+        }))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => _orders.Order(id).PlaceAsync(place));
+        }
+
+        // The re-read showed no event 1: the order took its mark back, so the relay does not wait for an event that
+        // will never exist (it would otherwise hold the order, and fill its shard with such orders, for good).
+        var shard = fixture.Grains.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(id));
+        Assert.Null(await shard.FindAsync(id));
+
+        // The caller's retry places the order, and its event reaches every subscriber as usual.
+        (await _orders.Order(id).PlaceAsync(place)).EnsureAccepted();
+        await _orders.CancelAsync(id);
+        var done = await StoredProgress.WaitFinishedAsync(fixture.Grains, [id], OrderDriver.CatchUpTimeout);
+        Assert.All(done[0].Subscribers, s => Assert.Equal(2L, s.AppliedSequence));
     }
 
     [Fact]

@@ -152,16 +152,20 @@ public sealed class RestartTests
             inboxesAtCrash = SurvivingGrainStorage.Snapshot(key => subscriberRecords(key) && !key.Contains("/coupon/", StringComparison.Ordinal))
                 .Concat(neverStored).ToDictionary(pair => pair.Key, pair => pair.Value, StringComparer.Ordinal);
 
-            // The order's relay shard forgets the delivered order and stores that: nothing will be re-published (the order's
-            // next activation asks the relay about events above its stored published mark).
+            // Nothing will be re-published after the crash: either the order stored its published mark (3) as it
+            // deactivated, which it does while its relay shard still holds it, or the shard stored that it forgot the
+            // order (then the order's next activation asks the shard and publishes nothing).
             var relayShard = first.GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(id)).GetGrainId();
             await Eventually.Until(async () =>
                 {
                     await management.ForceActivationCollection(TimeSpan.Zero);
-                    return SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.RelayShardState>(SerializerOf(first), StorageNames.Orders, "relay",
+                    var mark = SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.OrderState>(SerializerOf(first), StorageNames.Orders, "order",
+                        GrainId.Create("order", id))?.PublishedSequence ?? 0;
+                    var held = SurvivingGrainStorage.Peek<OrderFlow.Grains.Orders.RelayShardState>(SerializerOf(first), StorageNames.Orders, "relay",
                         relayShard)?.Pending.ContainsKey(id) ?? true;
+                    return (Mark: mark, RelayHolds: held);
                 },
-                held => !held, OrderDriver.CatchUpTimeout, held => $"relay shard holds the order: {held}");
+                stored => stored.Mark == 3 || !stored.RelayHolds, OrderDriver.CatchUpTimeout, stored => $"stored published mark and relay: {stored}");
         }
         finally
         {

@@ -21,6 +21,9 @@ public static partial class OrderDecider
     /// <summary>The command the system sends an unpaid order when its deadline has passed.</summary>
     public static CancelOrder PaymentTimeoutCancel { get; } = new(PaymentTimeoutCommandId, PaymentTimeoutReason);
 
+    /// <summary>When the order was placed (its <see cref="OrderPlaced"/>), whatever its status; null if it never was.</summary>
+    public static DateTimeOffset? PlacedAt(OrderState state) => state.Events is [OrderPlaced placed, ..] ? placed.OccurredAt : null;
+
     /// <summary>
     /// When an order waiting for its payment must be cancelled: the placement's time plus <paramref name="timeout"/>.
     /// Null for an order that waits for no payment (not placed, paid, shipped, received or cancelled).

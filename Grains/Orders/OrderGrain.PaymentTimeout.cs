@@ -32,19 +32,20 @@ public sealed partial class OrderGrain : IOrderPaymentDueGrain
     /// <summary>
     /// Arms the order's payment deadline before the placement's write (as the relay mark is): if the silo dies between
     /// the write and this, an order would exist that never times out. A placement whose write then fails leaves a
-    /// deadline that finds no order when it comes and is disarmed. If arming fails, the placement fails (nothing
-    /// written) and the caller retries it.
+    /// deadline that finds no order when it comes and is disarmed. False when the shard is full: the placement is then
+    /// refused (<see cref="OrderErrorCode.TryLater"/>); if arming fails, the placement fails (nothing written) and the
+    /// caller retries it.
     /// </summary>
-    private Task ArmPaymentTimeoutAsync(OrderEvent evt) =>
-        evt is OrderPlaced ? Deadlines.ArmAsync(OrderId, evt.OccurredAt + Timeouts.PaymentTimeout) : Task.CompletedTask;
+    private Task<bool> ArmPaymentTimeoutAsync(OrderEvent evt) =>
+        evt is OrderPlaced ? Deadlines.ArmAsync(OrderId, evt.OccurredAt + Timeouts.PaymentTimeout) : Task.FromResult(true);
 
     /// <summary>After a stored payment or cancellation the order waits for no payment any more. One-way: a lost disarm only
     /// makes the shard ask once more, and the answer disarms it again.</summary>
     private void DisarmPaymentTimeout(OrderEvent evt)
     {
-        if (evt is OrderPaid or OrderCancelled)
+        if (evt is OrderPaid or OrderCancelled && OrderDecider.PlacedAt(State) is { } placedAt)
         {
-            Deadlines.DisarmAsync(OrderId).Ignore();
+            Deadlines.DisarmAsync(OrderId, placedAt + Timeouts.PaymentTimeout).Ignore();
         }
     }
 
@@ -53,11 +54,11 @@ public sealed partial class OrderGrain : IOrderPaymentDueGrain
     /// while the order stays armed (a cancellation whose write failed, or an ask that came early by the silos' clock
     /// difference). An order that waits for no payment (paid, cancelled, or never written) disarms.
     /// </summary>
-    public async Task PaymentDueAsync()
+    public async Task PaymentDueAsync(DateTimeOffset deadline)
     {
         if (State.Status != OrderStatus.Placed)
         {
-            Deadlines.DisarmAsync(OrderId).Ignore();
+            Deadlines.DisarmAsync(OrderId, deadline).Ignore();
             return;
         }
 

@@ -38,12 +38,15 @@ public sealed partial class OrderGrain(
     // memory (an event or command id storage never saw) and does not save it on deactivation (GuardedState).
     private readonly GuardedState<OrderState> _order = new(order);
 
-    // How long a finished order's activation stays after its last event (see AcceptAsync).
+    // A finished order's activation stays after its last event until its relay shard forgets it, asking every
+    // FinishedLinger, at most FinishedLingerTicks times (see AcceptAsync).
     private static readonly TimeSpan FinishedLinger = TimeSpan.FromSeconds(2);
+    private const int FinishedLingerTicks = 5;
 
     private IAsyncStream<OrderEvent>? _stream;
     private IGrainTimer? _outboxTimer;
     private IGrainTimer? _finished;
+    private int _lingerTicks;
     private bool _outboxReminderSet;
     private long _persistedPublishedSequence;
 
@@ -249,13 +252,21 @@ public sealed partial class OrderGrain(
         }
 
         // The relay learns of the event before it can exist: if this silo dies between the write below and the publish,
-        // the relay still finds the order (an order whose write then fails is checked once and forgotten). The catalog
+        // the relay still finds the order (an order whose write then fails takes its mark back, UnmarkAsync). The catalog
         // learns of a new order the same way, so a backfill can find every order that exists; a placement whose write
         // then fails leaves an entry that names no order, which the backfill skips. The two writes go out together.
         var mark = Relay.MarkAsync(OrderId, evt.Sequence);
         var cataloged = evt is OrderPlaced ? Catalog.AddAsync(OrderId, evt.OccurredAt) : Task.CompletedTask;
         var timeoutArmed = ArmPaymentTimeoutAsync(evt);
         await Task.WhenAll(mark, cataloged, timeoutArmed);
+        if (!timeoutArmed.Result)
+        {
+            // Nothing written: the relay's mark goes back, the catalog entry names no order (a backfill skips it), and a
+            // placement gives back what it reserved.
+            await UnmarkAsync(evt.Sequence);
+            return Reject(OrderErrorCode.TryLater,
+                $"order {OrderId}: too many orders await payment in its payment deadline shard ({Timeouts.MaxAwaitingPaymentPerShard}); retry later");
+        }
 
         OrderDecider.Record(State, command.CommandId, accepted);
         State.RelayMarked = true;
@@ -270,6 +281,13 @@ public sealed partial class OrderGrain(
             await ScheduleOutboxRetryAsync();
             throw;
         }
+        catch when (_order.IsTrusted && State.LastSequence < evt.Sequence)
+        {
+            // The write failed and the re-read shows no such event: the relay need not wait for it. (Untrusted state — the
+            // re-read failed too — says nothing, and the relay keeps the mark.)
+            await UnmarkAsync(evt.Sequence);
+            throw;
+        }
         _persistedPublishedSequence = State.PublishedSequence;
 
         await PublishOutboxAsync();
@@ -277,18 +295,48 @@ public sealed partial class OrderGrain(
         if (State.Status.IsFinal() && State.PublishedSequence == State.LastSequence)
         {
             // A finished order takes no more commands (a repeated one is answered from storage after reactivation): free
-            // the activation soon instead of holding it for the idle collection age. Not at once: by FinishedLinger its
-            // last event is usually delivered and the relay has forgotten the order, so the deactivation needs no
-            // published mark (OnDeactivateAsync).
-            _finished ??= this.RegisterGrainTimer(() =>
-                {
-                    DeactivateOnIdle();
-                    return Task.CompletedTask;
-                },
-                new GrainTimerCreationOptions(FinishedLinger, Timeout.InfiniteTimeSpan));
+            // the activation soon instead of holding it for the idle collection age. Not at once: once its last event is
+            // delivered and its relay shard has forgotten it, the deactivation needs no published mark (OnDeactivateAsync).
+            _finished ??= this.RegisterGrainTimer(LingerAsync, new GrainTimerCreationOptions(FinishedLinger, FinishedLinger));
         }
 
         return new CommandResult(OrderId, true, evt.Sequence, State.Status, null, Repeated: false);
+    }
+
+    /// <summary>
+    /// A finished order's timer: it lets the activation go once its relay shard no longer holds it (every event
+    /// delivered), or after <see cref="FinishedLingerTicks"/> ticks in any case (its deactivation then writes the mark).
+    /// </summary>
+    private async Task LingerAsync()
+    {
+        bool held;
+        try
+        {
+            held = await Relay.FindAsync(OrderId) is not null;
+        }
+        catch (Exception)
+        {
+            held = true; // the shard cannot say: keep waiting; the tick count still ends it
+        }
+
+        if (!held || ++_lingerTicks >= FinishedLingerTicks)
+        {
+            _finished?.Dispose();
+            DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>Best effort: a mark left behind only keeps the order in its relay shard, which checks it and keeps it.</summary>
+    private async Task UnmarkAsync(long sequence)
+    {
+        try
+        {
+            await Relay.UnmarkAsync(OrderId, sequence);
+        }
+        catch (Exception ex)
+        {
+            LogUnmarkFailed(ex, OrderId, sequence);
+        }
     }
 
     /// <summary>
@@ -421,6 +469,9 @@ public sealed partial class OrderGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Order {OrderId} rejected a command: {Code} {Reason}")]
     private partial void LogRejected(string orderId, OrderErrorCode code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not take back its relay mark for event {Sequence}, which was not written; its relay shard keeps checking it")]
+    private partial void LogUnmarkFailed(Exception exception, string orderId, long sequence);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Order {OrderId} could not ask its relay shard whether its outbox was delivered; it publishes the outbox again")]
     private partial void LogRelayNotAsked(Exception exception, string orderId);

@@ -125,6 +125,29 @@ public sealed partial class OrderRelayGrain(
         await EnsureRunningAsync();
     }
 
+    public async Task UnmarkAsync(string orderId, long sequence)
+    {
+        if (!Pending.TryGetValue(orderId, out var record) || record.Sequence != sequence)
+        {
+            return;
+        }
+
+        if (sequence <= 1)
+        {
+            Pending.Remove(orderId);
+            _nextCheck.Remove(orderId);
+            _inFlight.Remove(orderId);
+        }
+        else
+        {
+            // The event before may still be undelivered: it stays held (a check forgets it if it was delivered).
+            record.Sequence = sequence - 1;
+        }
+
+        await _state.WriteOrReloadAsync(this);
+        _dirty = false;
+    }
+
     public Task ReportAsync(SettleReport report)
     {
         _inFlight.Remove(report.OrderId);

@@ -9,11 +9,18 @@ namespace OrderFlow.Grains.Orders;
 [Alias("orders.IPaymentDeadlineShardGrain")]
 public interface IPaymentDeadlineShardGrain : IGrainWithIntegerKey
 {
-    /// <summary>Records durably that the order waits for its payment until <paramref name="deadline"/> (before the placement's write).</summary>
-    [Alias("Arm")] Task ArmAsync(string orderId, DateTimeOffset deadline);
+    /// <summary>
+    /// Records durably that the order waits for its payment until <paramref name="deadline"/> (before the placement's
+    /// write). False, with nothing recorded, when the shard holds its bound of orders awaiting payment.
+    /// </summary>
+    [Alias("Arm")] Task<bool> ArmAsync(string orderId, DateTimeOffset deadline);
 
-    /// <summary>The order waits for no payment any more (paid, cancelled, or never written). Written with the shard's next write.</summary>
-    [Alias("Disarm"), Orleans.Concurrency.OneWay] Task DisarmAsync(string orderId);
+    /// <summary>
+    /// The order no longer waits for the payment due at <paramref name="deadline"/> (paid, cancelled, or never written):
+    /// its entry goes if it is not a later one (a disarm overtaken by a newer arm of the same order removes nothing).
+    /// Written with the shard's next write.
+    /// </summary>
+    [Alias("Disarm"), Orleans.Concurrency.OneWay] Task DisarmAsync(string orderId, DateTimeOffset deadline);
 
     /// <summary>The order's deadline as this activation knows it, or null.</summary>
     [Alias("Find")] Task<DateTimeOffset?> FindAsync(string orderId);
@@ -26,8 +33,8 @@ public interface IPaymentDeadlineShardGrain : IGrainWithIntegerKey
 [Alias("orders.IOrderPaymentDueGrain")]
 public interface IOrderPaymentDueGrain : IGrainWithStringKey
 {
-    /// <summary>One-way: the order cancels itself if still unpaid past its deadline, and disarms its deadline once it waits for nothing.</summary>
-    [Alias("PaymentDue"), Orleans.Concurrency.OneWay] Task PaymentDueAsync();
+    /// <summary>One-way: the order cancels itself if still unpaid past its deadline, and disarms <paramref name="deadline"/> once it waits for nothing.</summary>
+    [Alias("PaymentDue"), Orleans.Concurrency.OneWay] Task PaymentDueAsync(DateTimeOffset deadline);
 }
 
 [GenerateSerializer, Alias("orders.PaymentDeadlineShardState.v1")]
@@ -54,7 +61,8 @@ public sealed class PaymentDeadlineShardState
 /// </para>
 /// <para>
 /// The record is bounded by <see cref="OrderTimeoutOptions.MaxAwaitingPaymentPerShard"/>: a full shard refuses to arm,
-/// which fails the placement with a retriable error before anything is written.
+/// and the placement is refused with <see cref="OrderErrorCode.TryLater"/> before the order is written (what it
+/// reserved goes back). Every arm rewrites the whole record: ~40 bytes per order awaiting payment with a short id.
 /// </para>
 /// </summary>
 [GrainType("payment-deadlines")]
@@ -102,7 +110,7 @@ public sealed partial class PaymentDeadlineShardGrain(
         }
     }
 
-    public async Task ArmAsync(string orderId, DateTimeOffset deadline)
+    public async Task<bool> ArmAsync(string orderId, DateTimeOffset deadline)
     {
         if (Ids.Problem(orderId, "order id") is { } problem)
         {
@@ -111,14 +119,13 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         if (Due.TryGetValue(orderId, out var known) && known == deadline)
         {
-            return; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
+            return true; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
         }
 
         if (!Due.ContainsKey(orderId) && Due.Count >= Options.MaxAwaitingPaymentPerShard)
         {
             LogShardFull(this.GetPrimaryKeyLong(), Due.Count);
-            throw new InvalidOperationException(
-                $"payment deadline shard {this.GetPrimaryKeyLong()} holds {Due.Count} orders awaiting payment, its limit; retry later");
+            return false;
         }
 
         Due[orderId] = deadline;
@@ -126,11 +133,12 @@ public sealed partial class PaymentDeadlineShardGrain(
         await _state.WriteOrReloadAsync(this);
         _dirty = false;
         await EnsureRunningAsync();
+        return true;
     }
 
-    public Task DisarmAsync(string orderId)
+    public Task DisarmAsync(string orderId, DateTimeOffset deadline)
     {
-        if (Due.Remove(orderId))
+        if (Due.TryGetValue(orderId, out var armed) && armed <= deadline && Due.Remove(orderId))
         {
             _nextAsk.Remove(orderId);
             _dirty = true; // stored with the next arm, or as the shard deactivates: a lost disarm only asks a paid order once more
@@ -221,7 +229,7 @@ public sealed partial class PaymentDeadlineShardGrain(
             }
 
             _nextAsk[orderId] = now + Options.RetryPeriod;
-            GrainFactory.GetGrain<IOrderPaymentDueGrain>(orderId).PaymentDueAsync().Ignore();
+            GrainFactory.GetGrain<IOrderPaymentDueGrain>(orderId).PaymentDueAsync(deadline).Ignore();
         }
 
         if (asked > 0)
