@@ -325,8 +325,9 @@ public static partial class BenchCommand
             var before = await probe.SampleAsync();
             var result = await PacedLoad.RunAsync(client, plans, ordersPerSecond);
             var after = await WaitAppliedAsync("paced load", before, plans);
+            var cost = SiloCost.Between(before, after, result.Seconds);
             output.WriteLine($"     {result.Orders} orders in {result.Seconds:0.0} s, p99 {result.FromIntended.P99:0.00} ms, " +
-                             $"silo CPU {SiloCost.Between(before, after, result.Seconds).CpuPercent:0} %");
+                             $"silo CPU {cost.CpuPercent:0} %, {cost.DescribeGc((after.TakenAt - before.TakenAt).TotalSeconds)}");
             return result;
         }
 

@@ -4,7 +4,8 @@ using OrderFlow.Contracts;
 namespace OrderFlow.Client.Bench;
 
 /// <summary>What the silo spent during one phase: the difference of two <see cref="SiloSample"/>s.</summary>
-public sealed record SiloCost(double CpuSeconds, double CpuPercent, long AllocatedBytes, int Gen0, int Gen1, int Gen2, long SubscriberWrites, long Duplicates)
+public sealed record SiloCost(double CpuSeconds, double CpuPercent, long AllocatedBytes, int Gen0, int Gen1, int Gen2, long SubscriberWrites, long Duplicates,
+    double GcPauseMs = 0)
 {
     public static SiloCost Between(SiloSample before, SiloSample after, double seconds) => new(
         after.CpuSeconds - before.CpuSeconds,
@@ -14,7 +15,12 @@ public sealed record SiloCost(double CpuSeconds, double CpuPercent, long Allocat
         after.Gen1Collections - before.Gen1Collections,
         after.Gen2Collections - before.Gen2Collections,
         after.SubscriberWrites - before.SubscriberWrites,
-        after.SubscriberDuplicates - before.SubscriberDuplicates);
+        after.SubscriberDuplicates - before.SubscriberDuplicates,
+        (after.GcPauseSeconds - before.GcPauseSeconds) * 1000);
+
+    /// <summary>The silo's collections and their total pause over the phase, for reading beside its latency tail.</summary>
+    public string DescribeGc(double seconds) =>
+        $"GC {Gen0}/{Gen1}/{Gen2} (gen0/1/2), paused {GcPauseMs:0} ms ({(seconds > 0 ? GcPauseMs / 10 / seconds : 0):0.0} % of the time)";
 }
 
 /// <summary>One throughput phase: how much work, how long until the last delivery was applied, and what the silo spent.</summary>
