@@ -222,21 +222,12 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
     public IPaymentDeadlineShardGrain Deadlines(string orderId) => SiloGrains.Of(Cluster).GetGrain<IPaymentDeadlineShardGrain>(IOrderRelayGrain.ShardOf(orderId));
 
     /// <summary>The stored record of the order's deadline shard, read from the silo's grain storage (nothing activated).</summary>
-    public async Task<IReadOnlyDictionary<string, DateTimeOffset>> StoredDeadlinesAsync(string orderId)
-    {
-        var storage = ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
-        var record = new GrainState<PaymentDeadlineShardState>();
-        await storage.ReadStateAsync("deadlines", Deadlines(orderId).GetGrainId(), record);
-        return record.State?.Due ?? [];
-    }
+    public Task<IReadOnlyDictionary<string, DateTimeOffset>> StoredDeadlinesAsync(string orderId) =>
+        StoredTimeouts.DeadlinesAsync(Cluster, IOrderRelayGrain.ShardOf(orderId));
 
-    /// <summary>The stored reminders of one order grain (the silo's reminder table, read without activating the order).</summary>
-    public async Task<IReadOnlyList<string>> RemindersOfAsync(string orderId)
-    {
-        var table = ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<IReminderTable>();
-        var rows = await table.ReadRows(GrainId.Create("order", orderId));
-        return rows.Reminders.Select(r => r.ReminderName).Where(name => name == "payment-timeout").ToArray();
-    }
+    /// <summary>The order grain's stored payment-timeout reminders (the silo's reminder table, read without activating the order).</summary>
+    public async Task<IReadOnlyList<string>> RemindersOfAsync(string orderId) =>
+        (await StoredTimeouts.OrderRemindersAsync(Cluster, orderId)).Where(name => name == "payment-timeout").ToArray();
 
     public sealed class Configurator : ISiloConfigurator
     {

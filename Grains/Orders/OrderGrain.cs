@@ -47,6 +47,10 @@ public sealed partial class OrderGrain(
     private IGrainTimer? _outboxTimer;
     private IGrainTimer? _finished;
     private int _lingerTicks;
+
+    // Set when the relay shard was seen not to hold this finished order: it takes no more marks, so that stays true and
+    // the deactivation need not ask again.
+    private bool _relayForgot;
     private bool _outboxReminderSet;
     private long _persistedPublishedSequence;
 
@@ -148,7 +152,7 @@ public sealed partial class OrderGrain(
         {
             try
             {
-                if (!State.RelayMarked || await Relay.FindAsync(OrderId) is not null)
+                if (!State.RelayMarked || (!_relayForgot && await Relay.FindAsync(OrderId) is not null))
                 {
                     await _order.WriteStateAsync(cancellationToken);
                 }
@@ -319,6 +323,7 @@ public sealed partial class OrderGrain(
             held = true; // the shard cannot say: keep waiting; the tick count still ends it
         }
 
+        _relayForgot = !held;
         if (!held || ++_lingerTicks >= FinishedLingerTicks)
         {
             _finished?.Dispose();

@@ -50,11 +50,12 @@ public sealed partial class OrderRelayGrain(
     // Settle requests sent and not answered yet: at most BatchSize, so a slow cluster is never sent more work than it
     // answers (an unanswered request counts until its order's next check is due).
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
-    private IGrainTimer? _timer;
-    private bool _reminderSet;
+    private ShardUpkeep? _upkeep;
     private bool _dirty;
 
     private Dictionary<string, RelayRecord> Pending => _state.State.Pending;
+
+    private ShardUpkeep Upkeep => _upkeep ??= new(this, RelayReminder, Options.Period, RoundAsync, ex => LogReminderFailed(ex, this.GetPrimaryKeyLong()));
 
     private OrderRelayOptions Options => options.Value;
 
@@ -215,48 +216,10 @@ public sealed partial class OrderRelayGrain(
         }
     }
 
-    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
-    {
-        _reminderSet = true;
-        if (Pending.Count > 0)
-        {
-            await EnsureRunningAsync();
-            return;
-        }
+    // Nothing held at the reminder's tick: no reason to come back after a crash until the next mark registers it again.
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Pending.Count > 0);
 
-        // Nothing held: no reason to come back after a crash until the next mark registers the reminder again.
-        try
-        {
-            if (await this.GetReminder(RelayReminder) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-
-            _reminderSet = false;
-        }
-        catch (Exception ex)
-        {
-            LogReminderFailed(ex, this.GetPrimaryKeyLong());
-        }
-    }
-
-    private async Task EnsureRunningAsync()
-    {
-        _timer ??= this.RegisterGrainTimer(_ => RoundAsync(), new GrainTimerCreationOptions(Options.Period, Options.Period) { KeepAlive = true });
-        if (!_reminderSet)
-        {
-            try
-            {
-                await this.RegisterOrUpdateReminder(RelayReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                _reminderSet = true;
-            }
-            catch (Exception ex)
-            {
-                // The timer runs meanwhile; the next mark or round registers it again.
-                LogReminderFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-    }
+    private Task EnsureRunningAsync() => Upkeep.EnsureRunningAsync();
 
     /// <summary>One relay round: persist what was forgotten, then send the due settle requests (one-way, bounded).</summary>
     private async Task RoundAsync()
@@ -277,8 +240,7 @@ public sealed partial class OrderRelayGrain(
         if (Pending.Count == 0)
         {
             // Idle: stop the timer and let the activation go; a mark starts it again.
-            _timer?.Dispose();
-            _timer = null;
+            Upkeep.StopTimer();
             return;
         }
 

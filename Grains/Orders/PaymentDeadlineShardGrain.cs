@@ -78,11 +78,12 @@ public sealed partial class PaymentDeadlineShardGrain(
 
     // When each due order is asked next (its deadline until it was asked once).
     private readonly Dictionary<string, DateTimeOffset> _nextAsk = new(StringComparer.Ordinal);
-    private IGrainTimer? _timer;
-    private bool _reminderSet;
+    private ShardUpkeep? _upkeep;
     private bool _dirty;
 
     private Dictionary<string, DateTimeOffset> Due => _state.State.Due;
+
+    private ShardUpkeep Upkeep => _upkeep ??= new(this, ShardReminder, Options.CheckPeriod, AskDueOrders, ex => LogReminderFailed(ex, this.GetPrimaryKeyLong()));
 
     private OrderTimeoutOptions Options => options.Value;
 
@@ -158,50 +159,10 @@ public sealed partial class PaymentDeadlineShardGrain(
         }
     }
 
-    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
-    {
-        _reminderSet = true;
-        if (Due.Count > 0)
-        {
-            await EnsureRunningAsync();
-            return;
-        }
+    // Nothing due at the reminder's tick: no reason to come back after a crash until the next arm registers it again.
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Due.Count > 0);
 
-        // Nothing due for a whole reminder period: no reason to come back after a crash until the next arm registers
-        // the reminder again. (Removed here rather than when the shard empties, so a shard that empties and fills again
-        // within a minute does not pay a registration and a removal each time.)
-        try
-        {
-            if (await this.GetReminder(ShardReminder) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-
-            _reminderSet = false;
-        }
-        catch (Exception ex)
-        {
-            LogReminderFailed(ex, this.GetPrimaryKeyLong());
-        }
-    }
-
-    private async Task EnsureRunningAsync()
-    {
-        _timer ??= this.RegisterGrainTimer(_ => AskDueOrders(), new GrainTimerCreationOptions(Options.CheckPeriod, Options.CheckPeriod) { KeepAlive = true });
-        if (!_reminderSet)
-        {
-            try
-            {
-                await this.RegisterOrUpdateReminder(ShardReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                _reminderSet = true;
-            }
-            catch (Exception ex)
-            {
-                // The timer runs meanwhile; the next arm or tick registers it again.
-                LogReminderFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-    }
+    private Task EnsureRunningAsync() => Upkeep.EnsureRunningAsync();
 
     /// <summary>One round: asks each order whose deadline (or retry) has come, at most <see cref="OrderTimeoutOptions.BatchSize"/>.</summary>
     private Task AskDueOrders()
@@ -209,8 +170,7 @@ public sealed partial class PaymentDeadlineShardGrain(
         if (Due.Count == 0)
         {
             // Idle: stop the timer and let the activation go; an arm starts it again.
-            _timer?.Dispose();
-            _timer = null;
+            Upkeep.StopTimer();
             return Task.CompletedTask;
         }
 

@@ -157,21 +157,10 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
     }
 
     /// <summary>The stored record of a payment deadline shard, read from the silo's grain storage (nothing activated).</summary>
-    public async Task<IReadOnlyDictionary<string, DateTimeOffset>> ReadStoredDeadlinesAsync(int shard)
-    {
-        var services = ((InProcessSiloHandle)Cluster.GetActiveSilos().First()).SiloHost.Services;
-        var record = new GrainState<PaymentDeadlineShardState>();
-        await services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders)
-            .ReadStateAsync("deadlines", services.GetRequiredService<IGrainFactory>().GetGrain<IPaymentDeadlineShardGrain>(shard).GetGrainId(), record);
-        return record.State?.Due ?? [];
-    }
+    public Task<IReadOnlyDictionary<string, DateTimeOffset>> ReadStoredDeadlinesAsync(int shard) => StoredTimeouts.DeadlinesAsync(Cluster, shard);
 
     /// <summary>The stored reminders of one order grain, from the silo's reminder table (the order is not activated).</summary>
-    public async Task<IReadOnlyList<string>> RemindersOfAsync(string orderId)
-    {
-        var table = ((InProcessSiloHandle)Cluster.GetActiveSilos().First()).SiloHost.Services.GetRequiredService<IReminderTable>();
-        return (await table.ReadRows(GrainId.Create("order", orderId))).Reminders.Select(r => r.ReminderName).ToArray();
-    }
+    public Task<IReadOnlyList<string>> RemindersOfAsync(string orderId) => StoredTimeouts.OrderRemindersAsync(Cluster, orderId);
 
     /// <summary>Requests the silo made to Orleans' reminder table so far, by operation (insert, replace, delete, read row, query).</summary>
     public IReadOnlyDictionary<string, long> ReminderRequests() =>
