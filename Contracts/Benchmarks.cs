@@ -18,7 +18,11 @@ public static class BenchStreams
 [GenerateSerializer, Immutable, Alias("bench.BenchEvent.v1")]
 public sealed record BenchEvent(
     [property: Id(0)] string StreamKey,
-    [property: Id(1)] long Sequence);
+    [property: Id(1)] long Sequence)
+{
+    /// <summary>Every bench stream carries this many events, as an order carries placed, paid, shipped, received.</summary>
+    public const long LastSequence = 4;
+}
 
 /// <summary>The cheapest grain call Orleans can make: the baseline for calls per second through the gateway.</summary>
 [Alias("bench.IBenchEchoGrain")]

@@ -13,7 +13,7 @@ namespace OrderFlow.Client.Bench;
 /// </summary>
 public static class BenchOrders
 {
-    public const int EventsPerOrder = 4;
+    public const int EventsPerOrder = (int)BenchEvent.LastSequence;
 
     public static OrderPlan[] Create(string runId, int count, OrderPlan.Fate fate = OrderPlan.Fate.Received)
     {

@@ -26,7 +26,17 @@ public sealed class BenchProducerGrain : Grain, IBenchProducerGrain
         return Task.CompletedTask;
     }
 
-    public Task PublishAsync(long sequence) => _stream!.OnNextAsync(new BenchEvent(this.GetPrimaryKeyString(), sequence));
+    public Task PublishAsync(long sequence)
+    {
+        if (sequence == BenchEvent.LastSequence)
+        {
+            // The stream's last event: leave memory as a finished order's grains do, so that the phases after the
+            // baseline do not run beside thousands of idle baseline activations (docs/BENCHMARKS.md, tail latency).
+            DeactivateOnIdle();
+        }
+
+        return _stream!.OnNextAsync(new BenchEvent(this.GetPrimaryKeyString(), sequence));
+    }
 }
 
 /// <summary>Not an order subscriber on purpose (it does not implement <see cref="IOrderSubscriberGrain"/>): the catalog, <c>order show</c> and the demo never list it.</summary>
@@ -48,6 +58,11 @@ public sealed class BenchSubscriberGrain(BenchDeliveryCounter counter) : Grain, 
     public Task OnNextAsync(BenchEvent item, StreamSequenceToken? token = null)
     {
         counter.Delivered();
+        if (item.Sequence == BenchEvent.LastSequence)
+        {
+            DeactivateOnIdle();
+        }
+
         return Task.CompletedTask;
     }
 
