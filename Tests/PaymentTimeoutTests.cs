@@ -195,6 +195,63 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         }
     }
 
+    /// <summary>
+    /// No stored write grows with the orders awaiting payment: a shard keeps at most <see cref="OrderTimeoutOptions.DeadlinePageSize"/>
+    /// deadlines in its open record and seals the rest into page records of that size; once every order of a page is
+    /// disarmed the page record is deleted, and a new activation of the shard reads its pages back.
+    /// </summary>
+    [Fact]
+    public async Task Deadlines_are_stored_in_pages_of_bounded_size_and_a_page_whose_orders_are_all_disarmed_is_deleted()
+    {
+        const int Orders = 3 * PaymentTimeoutFixture.PageSize + 3;
+        var id = OrderDriver.NewId("paged-");
+        var shard = IOrderRelayGrain.ShardOf(id);
+        var ids = Enumerable.Range(0, 10_000).Select(i => $"paged-{id}-{i}").Where(f => IOrderRelayGrain.ShardOf(f) == shard).Take(Orders).ToArray();
+        var deadlines = fixture.Deadlines(id);
+        var far = DateTimeOffset.UtcNow.AddHours(1);
+        var cluster = fixture.Cluster;
+        foreach (var order in ids)
+        {
+            Assert.True(await deadlines.ArmAsync(order, far));
+        }
+
+        // Every arm was stored before it was answered; none in a record of more than a page.
+        var (open, pages) = await StoredTimeouts.DeadlineRecordsAsync(cluster, shard);
+        var stored = await StoredTimeouts.DeadlinesAsync(cluster, shard);
+        Assert.All(ids, order => Assert.Equal(far, stored[order]));
+        Assert.InRange(open.Count, 0, PaymentTimeoutFixture.PageSize - 1);
+        Assert.True(pages.Count >= 3, $"{pages.Count} pages");
+        Assert.All(pages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutFixture.PageSize, $"page {page.Number}: {page.Due.Count} deadlines"));
+        var sealedPage = pages.First(page => page.Due.Keys.Any(ids.Contains));
+
+        // A new activation of the shard reads its pages back: every deadline is found again.
+        var management = cluster.Client.GetGrain<IManagementGrain>(0);
+        var shardGrain = deadlines.GetGrainId();
+        await Eventually.Until(async () =>
+            {
+                await management.ForceActivationCollection(TimeSpan.Zero);
+                return (await management.GetDetailedGrainStatistics()).Any(g => g.GrainId == shardGrain);
+            }, active => !active, Bound, _ => "the shard is still active");
+        foreach (var order in ids)
+        {
+            Assert.Equal(far, await deadlines.FindAsync(order));
+        }
+
+        // Disarm the orders of one sealed page: its record is deleted and the open record stops listing it.
+        foreach (var order in sealedPage.Due.Keys)
+        {
+            await deadlines.DisarmAsync(order, far);
+        }
+
+        await Eventually.Until(() => StoredTimeouts.DeadlineRecordsAsync(cluster, shard), r => r.Pages.All(p => p.Number != sealedPage.Number),
+            Bound, r => $"page {sealedPage.Number} still listed");
+        Assert.False(await StoredTimeouts.DeadlinePageExistsAsync(cluster, shard, sealedPage.Number));
+        foreach (var order in ids)
+        {
+            await deadlines.DisarmAsync(order, far);
+        }
+    }
+
     /// <summary>A disarm overtaken by a newer arm of the same order (one-way calls may arrive in any order) removes nothing.</summary>
     [Fact]
     public async Task A_stale_disarm_leaves_a_newer_deadline_of_the_same_order_armed()
@@ -218,6 +275,7 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
     public static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(1);
     public const int MaxPerShard = 100;
+    public const int PageSize = 8;
 
     public IPaymentDeadlineShardGrain Deadlines(string orderId) => SiloGrains.Of(Cluster).GetGrain<IPaymentDeadlineShardGrain>(IOrderRelayGrain.ShardOf(orderId));
 
@@ -240,6 +298,7 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
                 o.RetryPeriod = RetryPeriod;
                 o.CheckPeriod = TimeSpan.FromMilliseconds(250);
                 o.MaxAwaitingPaymentPerShard = MaxPerShard;
+                o.DeadlinePageSize = PageSize; // small, so that every test here runs across sealed pages too
             });
         }
     }

@@ -34,12 +34,19 @@ public sealed class OrderTimeoutOptions
     public int BatchSize { get; set; } = 256;
 
     /// <summary>
-    /// Most orders awaiting payment one of the 64 shards holds. Its deadlines are one storage record (~40 bytes an
-    /// order with a short id, ~170 with a 128-character one) rewritten by every placement of its orders, so the bound
-    /// keeps the record under 1 MB (Azure Table's row limit) and a placement's write small. A full shard refuses new
-    /// placements of its orders with a retriable error, before anything is written. Default 4,000 (256,000 orders
-    /// awaiting payment in all).
+    /// Most orders awaiting payment one of the 64 shards holds; a full shard refuses new placements of its orders with a
+    /// retriable error, before anything is written. The bound is on the shard's memory (~100 bytes an order with a
+    /// short id), not on any one record: deadlines are stored in pages of at most <see cref="DeadlinePageSize"/>.
+    /// Default 25,000 (1,600,000 orders awaiting payment in all).
     /// </summary>
-    [Range(100, 5_000)]
-    public int MaxAwaitingPaymentPerShard { get; set; } = 4_000;
+    [Range(100, 1_000_000)]
+    public int MaxAwaitingPaymentPerShard { get; set; } = 25_000;
+
+    /// <summary>
+    /// Deadlines a shard keeps in its open record before it seals them into a page record of their own: every placement
+    /// rewrites the open record, so this bounds the bytes of that write (~40 an order with a short id, ~170 with a
+    /// 128-character one) and of every page. Default 256.
+    /// </summary>
+    [Range(2, 1_000)]
+    public int DeadlinePageSize { get; set; } = 256;
 }

@@ -1,7 +1,10 @@
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using Orleans.Storage;
 
 namespace OrderFlow.Grains.Orders;
 
@@ -40,14 +43,30 @@ public interface IOrderPaymentDueGrain : IGrainWithStringKey
 [GenerateSerializer, Alias("orders.PaymentDeadlineShardState.v1")]
 public sealed class PaymentDeadlineShardState
 {
-    /// <summary>Order id → its payment deadline: orders placed and perhaps not yet paid or cancelled.</summary>
+    /// <summary>
+    /// The shard's open page, order id → payment deadline: orders placed since its last page was sealed, perhaps not yet
+    /// paid or cancelled. (A record written before pages holds every deadline of its shard here.)
+    /// </summary>
+    [Id(0)] public Dictionary<string, DateTimeOffset> Due { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The sealed pages this shard stores, each a record of its own (<see cref="PaymentDeadlinePage"/>, state name <c>deadlines.{n}</c>).</summary>
+    [Id(1)] public List<long> Pages { get; set; } = [];
+
+    /// <summary>The number the next sealed page gets.</summary>
+    [Id(2)] public long NextPage { get; set; }
+}
+
+/// <summary>A sealed page of a payment deadline shard: order id → payment deadline, shrinking as its orders are paid or cancelled.</summary>
+[GenerateSerializer, Alias("orders.PaymentDeadlinePage.v1")]
+public sealed class PaymentDeadlinePage
+{
     [Id(0)] public Dictionary<string, DateTimeOffset> Due { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
-/// One shard of the payment timeouts: the unpaid orders of its part of the order ids, with their deadlines, in one
-/// record. A placement arms its deadline here (one durable write, before the order's own write, as the relay mark is),
-/// the payment or cancellation disarms it (in memory; stored with the shard's next write), and a grain timer every
+/// One shard of the payment timeouts: the unpaid orders of its part of the order ids, with their deadlines. A placement
+/// arms its deadline here (one durable write, before the order's own write, as the relay mark is), the payment or
+/// cancellation disarms it (in memory; stored with the shard's next write), and a grain timer every
 /// <see cref="OrderTimeoutOptions.CheckPeriod"/> asks each order whose deadline has come, one-way, to cancel itself if
 /// it is still unpaid; an order asked and still unpaid is asked again every <see cref="OrderTimeoutOptions.RetryPeriod"/>.
 /// A reminder per shard (not per order) brings a shard with deadlines back after a crash; the silo's start wakes every
@@ -60,9 +79,15 @@ public sealed class PaymentDeadlineShardState
 /// because the order decides (<see cref="OrderDecider.IsPaymentOverdue"/>), never the shard.
 /// </para>
 /// <para>
-/// The record is bounded by <see cref="OrderTimeoutOptions.MaxAwaitingPaymentPerShard"/>: a full shard refuses to arm,
-/// and the placement is refused with <see cref="OrderErrorCode.TryLater"/> before the order is written (what it
-/// reserved goes back). Every arm rewrites the whole record: ~40 bytes per order awaiting payment with a short id.
+/// Storage is paged so that no write grows with the orders awaiting payment. Arms go to the shard's open record
+/// (<see cref="PaymentDeadlineShardState"/>); once it holds <see cref="OrderTimeoutOptions.DeadlinePageSize"/> deadlines
+/// they are sealed into a page record of their own (written first, then the open record empties and lists the page:
+/// a crash between the two leaves the deadlines in both, and asking an order twice is harmless), and a page whose
+/// orders are all disarmed is deleted. Deadlines are the placement time plus one timeout, so a page's orders come due
+/// together. Disarms in a page are stored with the page's next write (as the shard deactivates), or not at all when it
+/// empties. The shard's memory is bounded by <see cref="OrderTimeoutOptions.MaxAwaitingPaymentPerShard"/>: a full shard
+/// refuses to arm, and the placement is refused with <see cref="OrderErrorCode.TryLater"/> before the order is written
+/// (what it reserved goes back).
 /// </para>
 /// </summary>
 [GrainType("payment-deadlines")]
@@ -76,6 +101,10 @@ public sealed partial class PaymentDeadlineShardGrain(
 
     private readonly GuardedState<PaymentDeadlineShardState> _state = new(state);
 
+    // The sealed pages, read at activation: each its record, the earliest deadline it was sealed with (no order of the
+    // page is due before it), and whether disarms changed it since its last write.
+    private readonly SortedDictionary<long, Page> _pages = [];
+
     // When each due order is asked next (its deadline until it was asked once).
     private readonly Dictionary<string, DateTimeOffset> _nextAsk = new(StringComparer.Ordinal);
     private ShardUpkeep? _upkeep;
@@ -83,21 +112,51 @@ public sealed partial class PaymentDeadlineShardGrain(
 
     private Dictionary<string, DateTimeOffset> Due => _state.State.Due;
 
+    private int Held => Due.Count + _pages.Values.Sum(page => page.Due.Count);
+
     private ShardUpkeep Upkeep => _upkeep ??= new(this, ShardReminder, Options.CheckPeriod, AskDueOrders, ex => LogReminderFailed(ex, this.GetPrimaryKeyLong()));
 
     private OrderTimeoutOptions Options => options.Value;
 
+    private IGrainStorage Storage => ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (Due.Count > 0)
+        await Task.WhenAll(_state.State.Pages.Select(LoadPageAsync));
+        if (Held > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
+    private async Task LoadPageAsync(long number)
+    {
+        var record = PageRecord(number);
+        await record.ReadStateAsync();
+        _pages[number] = new Page(record, EarliestOf(record.State.Due));
+    }
+
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_dirty && _state.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        if (!_state.IsTrusted || reason.ReasonCode == DeactivationReasonCode.ShuttingDown)
+        {
+            return;
+        }
+
+        // Only disarmed orders are at stake: they are asked once more and disarm again.
+        foreach (var (number, page) in _pages.Where(p => p.Value.Dirty))
+        {
+            try
+            {
+                await page.Record.WriteStateAsync(cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
+            }
+        }
+
+        if (_dirty)
         {
             try
             {
@@ -105,7 +164,6 @@ public sealed partial class PaymentDeadlineShardGrain(
             }
             catch (Exception ex)
             {
-                // Only disarmed orders are at stake: they are asked once more and disarm again.
                 LogWriteFailed(ex, this.GetPrimaryKeyLong());
             }
         }
@@ -118,86 +176,234 @@ public sealed partial class PaymentDeadlineShardGrain(
             throw new ArgumentException(problem, nameof(orderId));
         }
 
-        if (Due.TryGetValue(orderId, out var known) && known == deadline)
+        var sealedIn = PageOf(orderId);
+        if ((sealedIn?.Due ?? Due).TryGetValue(orderId, out var known) && known == deadline)
         {
             return true; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
         }
 
-        if (!Due.ContainsKey(orderId) && Due.Count >= Options.MaxAwaitingPaymentPerShard)
+        if (sealedIn is null && !Due.ContainsKey(orderId) && Held >= Options.MaxAwaitingPaymentPerShard)
         {
-            LogShardFull(this.GetPrimaryKeyLong(), Due.Count);
+            LogShardFull(this.GetPrimaryKeyLong(), Held);
             return false;
+        }
+
+        if (sealedIn is not null && sealedIn.Due.Remove(orderId))
+        {
+            sealedIn.Dirty = true; // armed again with another deadline: the open record's entry is the one that counts
         }
 
         Due[orderId] = deadline;
         _nextAsk.Remove(orderId);
         await _state.WriteOrReloadAsync(this);
         _dirty = false;
+        if (Due.Count >= Options.DeadlinePageSize)
+        {
+            await SealPageAsync();
+        }
+
         await EnsureRunningAsync();
         return true;
     }
 
     public Task DisarmAsync(string orderId, DateTimeOffset deadline)
     {
-        if (Due.TryGetValue(orderId, out var armed) && armed <= deadline && Due.Remove(orderId))
+        var sealedIn = PageOf(orderId);
+        var entries = sealedIn?.Due ?? Due;
+        if (entries.TryGetValue(orderId, out var armed) && armed <= deadline && entries.Remove(orderId))
         {
             _nextAsk.Remove(orderId);
-            _dirty = true; // stored with the next arm, or as the shard deactivates: a lost disarm only asks a paid order once more
+            // Stored with the next write of its record, or as the shard deactivates; a page that empties is deleted at
+            // the next round. A lost disarm only asks a paid order once more.
+            if (sealedIn is null)
+            {
+                _dirty = true;
+            }
+            else
+            {
+                sealedIn.Dirty = true;
+            }
         }
 
         return Task.CompletedTask;
     }
 
     public Task<DateTimeOffset?> FindAsync(string orderId) =>
-        Task.FromResult(Due.TryGetValue(orderId, out var deadline) ? deadline : (DateTimeOffset?)null);
+        Task.FromResult((PageOf(orderId)?.Due ?? Due).TryGetValue(orderId, out var deadline) ? deadline : (DateTimeOffset?)null);
 
     public async Task WakeAsync()
     {
-        if (Due.Count > 0)
+        if (Held > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
     // Nothing due at the reminder's tick: no reason to come back after a crash until the next arm registers it again.
-    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Due.Count > 0);
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Held > 0);
 
     private Task EnsureRunningAsync() => Upkeep.EnsureRunningAsync();
 
-    /// <summary>One round: asks each order whose deadline (or retry) has come, at most <see cref="OrderTimeoutOptions.BatchSize"/>.</summary>
-    private Task AskDueOrders()
+    private Page? PageOf(string orderId)
     {
-        if (Due.Count == 0)
+        foreach (var page in _pages.Values)
+        {
+            if (page.Due.ContainsKey(orderId))
+            {
+                return page;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Moves the open record's deadlines into a page record of their own: the page first, then the open record, emptied
+    /// and listing it. If the page cannot be written the deadlines stay open and the next arm tries again; if the open
+    /// record cannot, it is read back (its deadlines still there) and the page record is left unlisted, to be overwritten
+    /// by the next seal under the same number.
+    /// </summary>
+    private async Task SealPageAsync()
+    {
+        var number = _state.State.NextPage;
+        var record = PageRecord(number);
+        try
+        {
+            record.AssumeNew();
+            record.State.Due = new(Due, StringComparer.Ordinal);
+            try
+            {
+                await record.WriteStateAsync();
+            }
+            catch (InconsistentStateException)
+            {
+                // Left by a seal whose open record's write failed: its deadlines are still open, so overwrite it.
+                await record.ReadStateAsync();
+                record.State.Due = new(Due, StringComparer.Ordinal);
+                await record.WriteStateAsync();
+            }
+        }
+        catch (Exception ex)
+        {
+            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
+            return;
+        }
+
+        var earliest = EarliestOf(Due);
+        _state.State.Pages.Add(number);
+        _state.State.NextPage = number + 1;
+        _state.State.Due = new(StringComparer.Ordinal);
+        try
+        {
+            await _state.WriteOrReloadAsync(this);
+        }
+        catch (Exception ex)
+        {
+            LogWriteFailed(ex, this.GetPrimaryKeyLong()); // read back: the deadlines are open again, the page unlisted
+            return;
+        }
+
+        _dirty = false;
+        _pages[number] = new Page(record, earliest);
+    }
+
+    /// <summary>Deletes the pages whose orders are all disarmed, then stores the open record without them.</summary>
+    private async Task DropEmptyPagesAsync()
+    {
+        var dropped = false;
+        foreach (var (number, page) in _pages.Where(p => p.Value.Due.Count == 0).ToList())
+        {
+            try
+            {
+                await page.Record.ClearStateAsync();
+            }
+            catch (Exception ex)
+            {
+                LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
+                continue; // listed still: the next round tries again
+            }
+
+            _pages.Remove(number);
+            _state.State.Pages.Remove(number);
+            dropped = true;
+        }
+
+        if (dropped)
+        {
+            try
+            {
+                // A page deleted but still listed (this write failed) reads as empty at the next activation.
+                await _state.WriteOrReloadAsync(this);
+                _dirty = false;
+            }
+            catch (Exception ex)
+            {
+                LogWriteFailed(ex, this.GetPrimaryKeyLong());
+            }
+        }
+    }
+
+    private DeferredState<PaymentDeadlinePage> PageRecord(long number) =>
+        new($"deadlines.{number.ToString(CultureInfo.InvariantCulture)}", this.GetGrainId(), Storage);
+
+    private static DateTimeOffset EarliestOf(Dictionary<string, DateTimeOffset> due) =>
+        due.Count == 0 ? DateTimeOffset.MaxValue : due.Values.Min();
+
+    /// <summary>
+    /// One round: deletes emptied pages, then asks each order whose deadline (or retry) has come, at most
+    /// <see cref="OrderTimeoutOptions.BatchSize"/>; a page none of whose orders can be due yet is not looked through.
+    /// </summary>
+    private async Task AskDueOrders()
+    {
+        await DropEmptyPagesAsync();
+        if (Held == 0)
         {
             // Idle: stop the timer and let the activation go; an arm starts it again.
             Upkeep.StopTimer();
-            return Task.CompletedTask;
+            return;
         }
 
         var now = clock.GetUtcNow();
         var asked = 0;
-        foreach (var (orderId, deadline) in Due)
+        foreach (var entries in _pages.Values.Where(page => page.Earliest <= now).Select(page => page.Due).Append(Due))
         {
-            if (_nextAsk.GetValueOrDefault(orderId, deadline) > now)
+            foreach (var (orderId, deadline) in entries)
             {
-                continue;
+                if (_nextAsk.GetValueOrDefault(orderId, deadline) > now)
+                {
+                    continue;
+                }
+
+                if (asked++ == Options.BatchSize)
+                {
+                    break; // the rest next round
+                }
+
+                _nextAsk[orderId] = now + Options.RetryPeriod;
+                GrainFactory.GetGrain<IOrderPaymentDueGrain>(orderId).PaymentDueAsync(deadline).Ignore();
             }
 
-            if (asked++ == Options.BatchSize)
+            if (asked > Options.BatchSize)
             {
-                break; // the rest next round
+                break;
             }
-
-            _nextAsk[orderId] = now + Options.RetryPeriod;
-            GrainFactory.GetGrain<IOrderPaymentDueGrain>(orderId).PaymentDueAsync(deadline).Ignore();
         }
 
         if (asked > 0)
         {
-            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, Options.BatchSize), Due.Count);
+            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, Options.BatchSize), Held);
         }
+    }
 
-        return Task.CompletedTask;
+    private sealed class Page(DeferredState<PaymentDeadlinePage> record, DateTimeOffset earliest)
+    {
+        public DeferredState<PaymentDeadlinePage> Record { get; } = record;
+
+        public DateTimeOffset Earliest { get; } = earliest;
+
+        public Dictionary<string, DateTimeOffset> Due => Record.State.Due;
+
+        public bool Dirty { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Payment deadline shard {Shard} asked {Count} orders past their deadline; {Held} await payment")]
@@ -205,6 +411,9 @@ public sealed partial class PaymentDeadlineShardGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not write its state")]
     private partial void LogWriteFailed(Exception exception, long shard);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not write or delete its page {Page}; it tries again")]
+    private partial void LogPageWriteFailed(Exception exception, long shard, long page);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not update its reminder")]
     private partial void LogReminderFailed(Exception exception, long shard);

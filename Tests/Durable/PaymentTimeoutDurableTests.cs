@@ -87,10 +87,24 @@ public sealed class PaymentTimeoutDurableTests(PaymentTimeoutDurableFixture fixt
             await orders.PlaceAsync(id, "user-pt", OrderDriver.Items(("sku-pt", 1, 5m)));
         }
 
+        // Twenty unpaid deadlines of one shard do not fit its open record: pages were sealed, none over the page size.
+        var sealedPages = (await fixture.ReadDeadlineRecordsAsync(shard)).Pages;
+        Assert.True(sealedPages.Count(page => page.Due.Keys.Any(unpaid.Contains)) >= 2, $"{sealedPages.Count} pages stored");
+        Assert.All(sealedPages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutDurableFixture.PageSize));
+
         await Eventually.Until(() => fixture.Cluster.GrainFactory.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync(unpaid),
             all => all.All(o => o.Status == OrderStatus.Cancelled), TimeSpan.FromSeconds(90),
             all => $"{all.Count(o => o.Status != OrderStatus.Cancelled)} of {count} orders not yet cancelled, e.g. {all.First(o => o.Status != OrderStatus.Cancelled).OrderId}");
         var requests = Difference(fixture.ReminderRequests(), before);
+
+        // Every order of those pages was cancelled and disarmed: their records are deleted and no longer listed.
+        var ours = sealedPages.Where(page => page.Due.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
+        await Eventually.Until(() => fixture.ReadDeadlineRecordsAsync(shard), r => !r.Pages.Any(page => ours.Contains(page.Number)),
+            TimeSpan.FromSeconds(30), r => $"pages {string.Join(", ", r.Pages.Select(p => p.Number))} listed");
+        foreach (var number in ours)
+        {
+            Assert.False(await StoredTimeouts.DeadlinePageExistsAsync(fixture.Cluster, shard, number), $"page {number} still stored");
+        }
 
         output.WriteLine($"reminder table requests for {count} paid and {count} timed-out orders of one shard: {Describe(requests)}");
         foreach (var id in ids)
@@ -118,6 +132,9 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>Small, so that the shards seal and delete page records in Azure Table storage.</summary>
+    public const int PageSize = 8;
 
     private readonly string _id = $"pt-{Guid.NewGuid():N}"[..20];
 
@@ -159,6 +176,9 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
     /// <summary>The stored record of a payment deadline shard, read from the silo's grain storage (nothing activated).</summary>
     public Task<IReadOnlyDictionary<string, DateTimeOffset>> ReadStoredDeadlinesAsync(int shard) => StoredTimeouts.DeadlinesAsync(Cluster, shard);
 
+    public Task<(IReadOnlyDictionary<string, DateTimeOffset> Open, IReadOnlyList<(long Number, bool Exists, IReadOnlyDictionary<string, DateTimeOffset> Due)> Pages)>
+        ReadDeadlineRecordsAsync(int shard) => StoredTimeouts.DeadlineRecordsAsync(Cluster, shard);
+
     /// <summary>The stored reminders of one order grain, from the silo's reminder table (the order is not activated).</summary>
     public Task<IReadOnlyList<string>> RemindersOfAsync(string orderId) => StoredTimeouts.OrderRemindersAsync(Cluster, orderId);
 
@@ -194,6 +214,7 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
             {
                 o.PaymentTimeout = Timeout;
                 o.RetryPeriod = RetryPeriod;
+                o.DeadlinePageSize = PageSize;
             });
         }
     }
