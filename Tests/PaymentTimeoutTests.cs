@@ -252,6 +252,72 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         }
     }
 
+    /// <summary>
+    /// Storage faults while pages are sealed and deleted lose no deadline: a seal whose open-record write lands but
+    /// answers with a failure still serves the sealed page (read back, not forgotten), and a page delete whose answer is
+    /// lost is read back and counted as done.
+    /// </summary>
+    [Fact]
+    public async Task A_seal_and_a_page_delete_whose_answers_are_lost_keep_every_deadline_and_leave_no_page_behind()
+    {
+        var cluster = fixture.Cluster;
+        var id = OrderDriver.NewId("seal-fault-");
+        // A shard with nothing stored (so the eighth arm seals) and a two-digit key (so the fault's key prefix names it alone).
+        var shard = -1;
+        for (var candidate = 16; candidate < IOrderRelayGrain.Shards && shard < 0; candidate++)
+        {
+            var (open, pages) = await StoredTimeouts.DeadlineRecordsAsync(cluster, candidate);
+            shard = open.Count == 0 && pages.Count == 0 ? candidate : -1;
+        }
+
+        Assert.True(shard >= 0, "no empty shard among 16-63");
+        var ids = Enumerable.Range(0, 100_000).Select(i => $"{id}-{i}").Where(o => IOrderRelayGrain.ShardOf(o) == shard)
+            .Take(PaymentTimeoutFixture.PageSize).ToArray();
+        var deadlines = SiloGrains.Of(cluster).GetGrain<IPaymentDeadlineShardGrain>(shard);
+        var key = deadlines.GetGrainId().Key.ToString();
+        var far = DateTimeOffset.UtcNow.AddHours(1);
+        foreach (var order in ids[..^1])
+        {
+            Assert.True(await deadlines.ArmAsync(order, far));
+        }
+
+        // The last arm's own write, then the page's, go through; the open record's write that lists the page lands and fails.
+        using (var lost = fixture.Faults.Fail(new StorageFault
+               {
+                   StorageName = StorageNames.Orders, GrainType = "payment-deadlines", KeyPrefix = key,
+                   Operations = StorageOperations.Write, Skip = 2, Times = 1, Mode = StorageFaultMode.AfterCall,
+               }))
+        {
+            Assert.True(await deadlines.ArmAsync(ids[^1], far));
+            Assert.Equal(1, lost.Hits);
+        }
+
+        var (stored, sealedPages) = await StoredTimeouts.DeadlineRecordsAsync(cluster, shard);
+        Assert.Empty(stored);
+        var page = Assert.Single(sealedPages);
+        Assert.Equal(ids.Order(), page.Due.Keys.Order());
+        foreach (var order in ids)
+        {
+            Assert.Equal(far, await deadlines.FindAsync(order)); // the activation serves the page it sealed
+        }
+
+        // Every order of the page disarmed: its delete lands and answers with a failure; read back, it counts as done.
+        using var deleteLost = fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Orders, GrainType = "payment-deadlines", KeyPrefix = key,
+            Operations = StorageOperations.Clear, Times = 1, Mode = StorageFaultMode.AfterCall,
+        });
+        foreach (var order in ids)
+        {
+            await deadlines.DisarmAsync(order, far);
+        }
+
+        await Eventually.Until(() => StoredTimeouts.DeadlineRecordsAsync(cluster, shard), r => r.Pages.Count == 0,
+            Bound, r => $"pages {string.Join(", ", r.Pages.Select(p => p.Number))} still listed");
+        Assert.Equal(1, deleteLost.Hits);
+        Assert.False(await StoredTimeouts.DeadlinePageExistsAsync(cluster, shard, page.Number));
+    }
+
     /// <summary>A disarm overtaken by a newer arm of the same order (one-way calls may arrive in any order) removes nothing.</summary>
     [Fact]
     public async Task A_stale_disarm_leaves_a_newer_deadline_of_the_same_order_armed()
@@ -291,7 +357,7 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
-            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging();
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
             siloBuilder.Services.Configure<OrderTimeoutOptions>(o =>
             {
                 o.PaymentTimeout = Timeout;

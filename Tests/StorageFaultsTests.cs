@@ -33,6 +33,20 @@ public sealed class StorageFaultsTests
     }
 
     [Fact]
+    public void A_fault_that_skips_two_lets_the_first_two_matching_calls_through_and_fails_the_third()
+    {
+        var fault = _faults.Fail(new StorageFault { Operations = StorageOperations.Write, GrainType = "order", Skip = 2, Times = 1 });
+
+        Assert.Null(_faults.Meet(StorageNames.Ledgers, Ledger, StorageOperations.Write)); // not matching: not counted
+        Assert.Null(_faults.Meet(StorageNames.Orders, Order, StorageOperations.Write));
+        Assert.Null(_faults.Meet(StorageNames.Orders, Order, StorageOperations.Write));
+        Assert.Same(fault, _faults.Meet(StorageNames.Orders, Order, StorageOperations.Write));
+        Assert.Null(_faults.Meet(StorageNames.Orders, Order, StorageOperations.Write));
+        Assert.Equal(1, fault.Hits);
+        Assert.Throws<ArgumentOutOfRangeException>(() => _faults.Fail(new StorageFault { Skip = -1 }));
+    }
+
+    [Fact]
     public void A_fault_for_a_time_window_fails_every_matching_call_until_the_window_has_passed()
     {
         var fault = _faults.Fail(new StorageFault { For = TimeSpan.FromSeconds(10) });

@@ -211,6 +211,9 @@ public static class OrderMessagingSiloBuilderExtensions
                 // The Orleans serializer, as on the wire: the state types are [GenerateSerializer] with [Id]s and
                 // aliases, so a renamed property or type does not orphan stored state.
                 o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services);
+                // A cleared record is a deleted row, not an empty one left behind: the payment deadline shards delete
+                // their emptied pages (the only clears in this store), one per 256 placements of a shard.
+                o.DeleteStateOnClear = name == StorageNames.Orders;
             }));
         }
 

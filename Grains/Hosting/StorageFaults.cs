@@ -52,6 +52,9 @@ public sealed record StorageFault
     /// <summary>The start of the grain's key (ordinal); a whole key names one grain of <see cref="GrainType"/>. Null: every key.</summary>
     public string? KeyPrefix { get; init; }
 
+    /// <summary>Let this many matching calls through before failing any (e.g. the second write of one grain). Default 0.</summary>
+    public int Skip { get; init; }
+
     /// <summary>Fail only the next this many matching calls. Null: no limit by count.</summary>
     public int? Times { get; init; }
 
@@ -69,7 +72,7 @@ public sealed record StorageFault
 
     public override string ToString() =>
         $"{Operations} on {StorageName ?? "every storage"}, grain {GrainType ?? "*"}/{KeyPrefix ?? ""}*, " +
-        $"{(Times is { } n ? $"next {n} calls" : "every call")}{(For is { } window ? $" for {window}" : "")}, {Mode}";
+        $"{(Skip > 0 ? $"after {Skip} calls, " : "")}{(Times is { } n ? $"next {n} calls" : "every call")}{(For is { } window ? $" for {window}" : "")}, {Mode}";
 }
 
 /// <summary>
@@ -87,6 +90,7 @@ public sealed class StorageFaultHandle : IDisposable
         Fault = fault;
         EndsAt = endsAt;
         Remaining = fault.Times;
+        ToSkip = fault.Skip;
     }
 
     public StorageFault Fault { get; }
@@ -98,6 +102,9 @@ public sealed class StorageFaultHandle : IDisposable
 
     /// <summary>Calls left to fail when the fault counts calls; changed only under the owner's lock.</summary>
     internal int? Remaining { get; private set; }
+
+    /// <summary>Matching calls still to let through before failing; changed only under the owner's lock.</summary>
+    internal int ToSkip { get; set; }
 
     internal bool IsSpent(DateTimeOffset now) => Remaining <= 0 || EndsAt <= now;
 
@@ -131,6 +138,11 @@ public sealed partial class StorageFaults(TimeProvider clock, ILogger<StorageFau
         if (fault.Operations == StorageOperations.None || (fault.Operations & ~StorageOperations.All) != 0)
         {
             throw new ArgumentException($"Operations must be a combination of Read, Write and Clear, not {fault.Operations}", nameof(fault));
+        }
+
+        if (fault.Skip < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fault), fault.Skip, "Skip must be zero or positive");
         }
 
         if (fault.Times is <= 0)
@@ -197,6 +209,12 @@ public sealed partial class StorageFaults(TimeProvider clock, ILogger<StorageFau
             {
                 if (handle.Fault.Matches(storageName, grainId, operation))
                 {
+                    if (handle.ToSkip > 0)
+                    {
+                        handle.ToSkip--;
+                        return null; // let through, as asked
+                    }
+
                     handle.Hit();
                     return handle;
                 }

@@ -188,15 +188,15 @@ public sealed partial class PaymentDeadlineShardGrain(
             return false;
         }
 
-        if (sealedIn is not null && sealedIn.Due.Remove(orderId))
-        {
-            sealedIn.Dirty = true; // armed again with another deadline: the open record's entry is the one that counts
-        }
-
         Due[orderId] = deadline;
         _nextAsk.Remove(orderId);
-        await _state.WriteOrReloadAsync(this);
-        _dirty = false;
+        await WriteOpenRecordAsync();
+        if (sealedIn is not null && sealedIn.Due.Remove(orderId))
+        {
+            // Armed again with another deadline, now stored in the open record: that entry is the one that counts. Not
+            // before the write: a failed write must leave the stored entry where it was.
+            sealedIn.Dirty = true;
+        }
         if (Due.Count >= Options.DeadlinePageSize)
         {
             await SealPageAsync();
@@ -293,18 +293,52 @@ public sealed partial class PaymentDeadlineShardGrain(
         _state.State.Pages.Add(number);
         _state.State.NextPage = number + 1;
         _state.State.Due = new(StringComparer.Ordinal);
+        _pages[number] = new Page(record, earliest);
         try
         {
-            await _state.WriteOrReloadAsync(this);
+            await WriteOpenRecordAsync();
         }
         catch (Exception ex)
         {
-            LogWriteFailed(ex, this.GetPrimaryKeyLong()); // read back: the deadlines are open again, the page unlisted
-            return;
+            // Read back: either the write did not land (the deadlines are open again and the page record is unlisted, to
+            // be overwritten by the next seal) or it did (the page is listed and the open record empty).
+            LogWriteFailed(ex, this.GetPrimaryKeyLong());
         }
+    }
 
-        _dirty = false;
-        _pages[number] = new Page(record, earliest);
+    /// <summary>
+    /// Writes the open record. If the write fails it is read back (<see cref="GuardedState{T}"/>), and the pages in
+    /// memory are made the ones it lists: a page it lists and memory lacks is read (a seal whose write landed though it
+    /// answered with a failure), one memory holds and it does not list is let go (its deadlines are open again). If that
+    /// read fails too, the activation goes, and the next one reads everything.
+    /// </summary>
+    private async Task WriteOpenRecordAsync()
+    {
+        try
+        {
+            await _state.WriteOrReloadAsync(this);
+            _dirty = false;
+        }
+        catch when (_state.IsTrusted)
+        {
+            _dirty = false; // memory is what storage holds
+            foreach (var number in _pages.Keys.Where(n => !_state.State.Pages.Contains(n)).ToList())
+            {
+                _pages.Remove(number);
+            }
+
+            try
+            {
+                await Task.WhenAll(_state.State.Pages.Where(n => !_pages.ContainsKey(n)).Select(LoadPageAsync));
+            }
+            catch (Exception readFailure)
+            {
+                LogPageWriteFailed(readFailure, this.GetPrimaryKeyLong(), -1);
+                DeactivateOnIdle();
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Deletes the pages whose orders are all disarmed, then stores the open record without them.</summary>
@@ -313,13 +347,8 @@ public sealed partial class PaymentDeadlineShardGrain(
         var dropped = false;
         foreach (var (number, page) in _pages.Where(p => p.Value.Due.Count == 0).ToList())
         {
-            try
+            if (!await TryDeletePageAsync(number, page))
             {
-                await page.Record.ClearStateAsync();
-            }
-            catch (Exception ex)
-            {
-                LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
                 continue; // listed still: the next round tries again
             }
 
@@ -332,14 +361,43 @@ public sealed partial class PaymentDeadlineShardGrain(
         {
             try
             {
-                // A page deleted but still listed (this write failed) reads as empty at the next activation.
-                await _state.WriteOrReloadAsync(this);
-                _dirty = false;
+                // A page deleted but still listed (this write failed) reads as empty, and goes again, when next seen.
+                await WriteOpenRecordAsync();
             }
             catch (Exception ex)
             {
                 LogWriteFailed(ex, this.GetPrimaryKeyLong());
             }
+        }
+    }
+
+    /// <summary>
+    /// Deletes an emptied page's record. A delete that fails may have landed (its answer lost): the record is read back
+    /// and counts as deleted if it is gone; otherwise it keeps the fresh ETag, and nothing of what it holds (deadlines
+    /// disarmed in memory, not yet in storage), for the next round's try.
+    /// </summary>
+    private async Task<bool> TryDeletePageAsync(long number, Page page)
+    {
+        try
+        {
+            await page.Record.ClearStateAsync();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
+        }
+
+        try
+        {
+            await page.Record.ReadStateAsync();
+            page.Due.Clear();
+            return !page.Record.RecordExists;
+        }
+        catch (Exception ex)
+        {
+            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
+            return false;
         }
     }
 
@@ -365,6 +423,7 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         var now = clock.GetUtcNow();
         var asked = 0;
+        var batch = BatchSize(Held);
         foreach (var entries in _pages.Values.Where(page => page.Earliest <= now).Select(page => page.Due).Append(Due))
         {
             foreach (var (orderId, deadline) in entries)
@@ -374,7 +433,7 @@ public sealed partial class PaymentDeadlineShardGrain(
                     continue;
                 }
 
-                if (asked++ == Options.BatchSize)
+                if (asked++ == batch)
                 {
                     break; // the rest next round
                 }
@@ -383,7 +442,7 @@ public sealed partial class PaymentDeadlineShardGrain(
                 GrainFactory.GetGrain<IOrderPaymentDueGrain>(orderId).PaymentDueAsync(deadline).Ignore();
             }
 
-            if (asked > Options.BatchSize)
+            if (asked > batch)
             {
                 break;
             }
@@ -391,8 +450,20 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         if (asked > 0)
         {
-            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, Options.BatchSize), Held);
+            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, batch), Held);
         }
+    }
+
+    /// <summary>
+    /// Orders one round may ask: <see cref="OrderTimeoutOptions.BatchSize"/>, or more when the shard holds so many that
+    /// at that pace some would wait longer than <see cref="OrderTimeoutOptions.RetryPeriod"/> for their turn (the rounds
+    /// look from the oldest page on, and an order asked is not asked again within that period, so every held order is
+    /// reached within one period even if none of them answers).
+    /// </summary>
+    private int BatchSize(int held)
+    {
+        var roundsPerRetry = Math.Max(1, (int)(Options.RetryPeriod / Options.CheckPeriod));
+        return Math.Max(Options.BatchSize, (held + roundsPerRetry - 1) / roundsPerRetry);
     }
 
     private sealed class Page(DeferredState<PaymentDeadlinePage> record, DateTimeOffset earliest)
