@@ -1,6 +1,10 @@
+using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Orders;
 using OrderFlow.Tests.Infrastructure;
+using Orleans.Storage;
+using Orleans.TestingHost;
 
 namespace OrderFlow.Tests;
 
@@ -26,6 +30,90 @@ public sealed class RelayTests(PipelineFixture fixture)
         // Settled: the relay forgets the order, so it holds only orders with undelivered work.
         var shard = fixture.Grains.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(id));
         await Eventually.Until(() => shard.FindAsync(id), entry => entry is null, OrderDriver.CatchUpTimeout, entry => $"relay still holds {entry}");
+    }
+
+    /// <summary>
+    /// A shard holding more orders than a page (a backlog) writes no more than a page per mark: it keeps at most
+    /// <see cref="OrderRelayOptions.PageSize"/> orders in its open record and seals the rest into page records; a mark of an
+    /// order held in a page goes to the open record; a new activation serves every order again; once all are forgotten,
+    /// their pages are deleted.
+    /// </summary>
+    [Fact]
+    public async Task A_shard_holding_more_than_a_page_of_orders_keeps_each_write_to_a_page_and_deletes_pages_it_no_longer_needs()
+    {
+        const int PageSize = PipelineFixture.RelayPageSize;
+        var id = OrderDriver.NewId("relay-paged-");
+        var shard = IOrderRelayGrain.ShardOf(id);
+        // Marks of orders never written: the relay holds them (a check finds nothing at or above the mark).
+        var ids = Enumerable.Range(0, 100_000).Select(i => $"{id}-{i}").Where(o => IOrderRelayGrain.ShardOf(o) == shard).Take(3 * PageSize + 1).ToArray();
+        var relay = fixture.Grains.GetGrain<IOrderRelayGrain>(shard);
+        foreach (var order in ids)
+        {
+            await relay.MarkAsync(order, 1);
+        }
+
+        var (open, pages) = await StoredRelayAsync(shard);
+        Assert.InRange(open.Count, 0, PageSize - 1);
+        Assert.All(pages, page => Assert.True(page.Exists && page.Held.Count <= PageSize, $"page {page.Number}: {page.Held.Count} orders"));
+        var stored = pages.SelectMany(page => page.Held).Concat(open).ToDictionary(e => e.Key, e => e.Value);
+        Assert.All(ids, order => Assert.Equal(1L, stored[order].Sequence));
+        var sealedOrder = pages.SelectMany(page => page.Held.Keys).First(ids.Contains);
+
+        // A later mark of an order held in a sealed page is stored in the open record, and counts.
+        await relay.MarkAsync(sealedOrder, 2);
+        Assert.Equal(2L, (await StoredRelayAsync(shard)).Open[sealedOrder].Sequence);
+
+        // A new activation serves every order again.
+        var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
+        await Eventually.Until(async () =>
+            {
+                await management.ForceActivationCollection(TimeSpan.Zero);
+                return (await management.GetDetailedGrainStatistics()).Any(g => g.GrainId == relay.GetGrainId());
+            }, active => !active, OrderDriver.CatchUpTimeout, _ => "the relay shard is still active");
+        foreach (var order in ids)
+        {
+            Assert.Equal(order == sealedOrder ? 2L : 1L, (await relay.FindAsync(order))?.Sequence);
+        }
+
+        // All forgotten: the pages that held them are deleted and no longer listed.
+        var ours = (await StoredRelayAsync(shard)).Pages.Where(page => page.Held.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
+        Assert.NotEmpty(ours);
+        foreach (var order in ids)
+        {
+            await relay.DeliveredAsync(order, 2);
+        }
+
+        await Eventually.Until(() => StoredRelayAsync(shard), r => !r.Pages.Any(page => ours.Contains(page.Number)) && !r.Open.Keys.Any(ids.Contains),
+            OrderDriver.CatchUpTimeout, r => $"pages {string.Join(", ", r.Pages.Select(p => p.Number))}, {r.Open.Count} open");
+        var storage = SiloStorage();
+        foreach (var number in ours)
+        {
+            var page = new GrainState<ShardPage<RelayRecord>>();
+            await storage.ReadStateAsync($"relay.{number}", relay.GetGrainId(), page);
+            Assert.False(page.RecordExists, $"page {number} still stored");
+        }
+    }
+
+    private IGrainStorage SiloStorage() =>
+        ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
+
+    /// <summary>A relay shard's stored records, read from storage (nothing activated): its open record, and each page it lists.</summary>
+    private async Task<(IReadOnlyDictionary<string, RelayRecord> Open, IReadOnlyList<(long Number, bool Exists, IReadOnlyDictionary<string, RelayRecord> Held)> Pages)>
+        StoredRelayAsync(int shard)
+    {
+        var storage = SiloStorage();
+        var grainId = fixture.Grains.GetGrain<IOrderRelayGrain>(shard).GetGrainId();
+        var open = new GrainState<RelayShardState>();
+        await storage.ReadStateAsync("relay", grainId, open);
+        var pages = new List<(long, bool, IReadOnlyDictionary<string, RelayRecord>)>();
+        foreach (var number in open.State?.Pages ?? [])
+        {
+            var page = new GrainState<ShardPage<RelayRecord>>();
+            await storage.ReadStateAsync($"relay.{number}", grainId, page);
+            pages.Add((number, page.RecordExists, page.State?.Entries ?? []));
+        }
+
+        return (open.State?.Pending ?? [], pages);
     }
 
     [Fact]

@@ -27,11 +27,18 @@ public sealed class OrderRelayOptions
     public TimeSpan MaxRecheck { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// Most orders one shard holds. Its state is one storage row (~80 bytes an order) and every mark rewrites it, so
-    /// the bound keeps both the row (≤ 200 KB, far below Azure Table's 1 MB) and the cost of a mark under a backlog in
-    /// check. A full shard refuses new marks, which fails the command with a retriable error: the order path slows
-    /// down rather than accept work nobody would relay. Default 2,500 (160,000 undelivered orders in all).
+    /// Most orders one shard holds (~80 bytes of its memory an order, more with orders' subscribers behind). A full shard
+    /// refuses new marks, which fails the command with a retriable error: the order path slows down rather than accept
+    /// work nobody would relay. Default 2,500 (160,000 undelivered orders in all).
     /// </summary>
     [Range(100, 12_000)]
     public int MaxPendingPerShard { get; set; } = 2_500;
+
+    /// <summary>
+    /// Orders a shard keeps in the record every mark rewrites before it seals them into a page record of their own
+    /// (<c>ShardPages</c>): bounds the bytes of a mark's write (~80 an order) however many orders a backlog leaves held.
+    /// Default 256.
+    /// </summary>
+    [Range(2, 1_000)]
+    public int PageSize { get; set; } = 256;
 }

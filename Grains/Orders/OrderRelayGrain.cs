@@ -1,15 +1,29 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using Orleans.Storage;
 
 namespace OrderFlow.Grains.Orders;
 
 [GenerateSerializer, Alias("relay.RelayShardState.v1")]
-public sealed class RelayShardState
+public sealed class RelayShardState : IPagedShardState<RelayRecord>
 {
-    /// <summary>Orders with undelivered work: order id → what is known about it.</summary>
+    /// <summary>
+    /// The shard's open record: orders with undelivered work marked since its last page was sealed, order id → what is
+    /// known about it. (A record written before pages holds every order of its shard here.)
+    /// </summary>
     [Id(0)] public Dictionary<string, RelayRecord> Pending { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The sealed pages this shard stores, each a record of its own (state name <c>relay.{n}</c>).</summary>
+    [Id(1)] public List<long> Pages { get; set; } = [];
+
+    [Id(2)] public long NextPage { get; set; }
+
+    Dictionary<string, RelayRecord> IPagedShardState<RelayRecord>.Open => Pending;
+
+    void IPagedShardState<RelayRecord>.ClearOpen() => Pending = new(StringComparer.Ordinal);
 }
 
 [GenerateSerializer, Alias("relay.RelayRecord.v1")]
@@ -50,45 +64,40 @@ public sealed partial class OrderRelayGrain(
     // Settle requests sent and not answered yet: at most BatchSize, so a slow cluster is never sent more work than it
     // answers (an unanswered request counts until its order's next check is due).
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
+    private ShardPages<RelayShardState, RelayRecord>? _pages;
     private ShardUpkeep? _upkeep;
-    private bool _dirty;
 
-    private Dictionary<string, RelayRecord> Pending => _state.State.Pending;
+    // The orders held, in the open record and the sealed pages (ShardPages: a mark writes only the open record).
+    private ShardPages<RelayShardState, RelayRecord> Pages => _pages ??= new(this, _state, "relay",
+        ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders), Options.PageSize, logger);
 
     private ShardUpkeep Upkeep => _upkeep ??= new(this, RelayReminder, Options.Period, RoundAsync, ex => LogReminderFailed(ex, this.GetPrimaryKeyLong()));
 
     private OrderRelayOptions Options => options.Value;
 
+    private RelayRecord? Find(string orderId) => Pages.HolderOf(orderId) is { } holder ? holder[orderId] : null;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        await Pages.LoadAsync();
         // After a crash or a restart every held order is due at once: nothing says how long it has waited.
         var now = clock.GetUtcNow();
-        foreach (var orderId in Pending.Keys)
+        foreach (var (orderId, _) in Pages.All)
         {
             _nextCheck[orderId] = now;
         }
 
-        if (Pending.Count > 0)
+        if (Pages.Count > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        if (_dirty && _state.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
-        {
-            try
-            {
-                await _state.WriteStateAsync(cancellationToken);
-            }
-            catch (Exception ex)
-            {
-                // Only forgotten (settled) orders are at stake: they are checked again and forgotten again.
-                LogWriteFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-    }
+    // Only forgotten (settled) orders are at stake: they are checked again and forgotten again.
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _state.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown
+            ? Pages.FlushOnDeactivateAsync(cancellationToken)
+            : Task.CompletedTask;
 
     public async Task MarkAsync(string orderId, long sequence)
     {
@@ -98,95 +107,119 @@ public sealed partial class OrderRelayGrain(
         }
 
         var now = clock.GetUtcNow();
-        if (Pending.TryGetValue(orderId, out var record))
+        var sealedIn = Pages.PageOf(orderId);
+        if (Find(orderId) is { } record)
         {
             if (record.Sequence >= sequence)
             {
                 return;
             }
 
-            record.Sequence = sequence;
+            if (sealedIn is null)
+            {
+                record.Sequence = sequence;
+            }
+            else
+            {
+                // Held in a sealed page: the new mark goes to the open record, which counts over the page; the page
+                // forgets its older entry after the write, so that a failed write leaves the stored entry where it was.
+                Pages.Open[orderId] = new RelayRecord { Sequence = sequence, Since = record.Since, Checks = record.Checks, Behind = record.Behind };
+            }
         }
         else
         {
-            if (Pending.Count >= Options.MaxPendingPerShard)
+            if (Pages.Count >= Options.MaxPendingPerShard)
             {
-                LogShardFull(this.GetPrimaryKeyLong(), Pending.Count);
+                LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
                 throw new InvalidOperationException(
-                    $"relay shard {this.GetPrimaryKeyLong()} holds {Pending.Count} orders with undelivered work, its limit; retry later");
+                    $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later");
             }
 
-            Pending[orderId] = new RelayRecord { Sequence = sequence, Since = now };
+            Pages.Open[orderId] = new RelayRecord { Sequence = sequence, Since = now };
         }
 
         // The normal path (publish, deliver) gets SettleAfter before the relay looks.
         _nextCheck[orderId] = now + Options.SettleAfter;
-        await _state.WriteOrReloadAsync(this);
-        _dirty = false;
+        await Pages.WriteOpenAsync();
+        if (sealedIn is not null && sealedIn.Entries.Remove(orderId))
+        {
+            sealedIn.Dirty = true;
+        }
+
+        await Pages.SealIfFullAsync();
         await EnsureRunningAsync();
     }
 
     public async Task UnmarkAsync(string orderId, long sequence)
     {
-        if (!Pending.TryGetValue(orderId, out var record) || record.Sequence != sequence)
+        if (Pages.HolderOf(orderId) is not { } holder || holder[orderId].Sequence != sequence)
         {
             return;
         }
 
+        var sealedIn = Pages.PageOf(orderId);
         if (sequence <= 1)
         {
-            Pending.Remove(orderId);
+            holder.Remove(orderId);
             _nextCheck.Remove(orderId);
             _inFlight.Remove(orderId);
         }
         else
         {
             // The event before may still be undelivered: it stays held (a check forgets it if it was delivered).
-            record.Sequence = sequence - 1;
+            holder[orderId].Sequence = sequence - 1;
         }
 
-        await _state.WriteOrReloadAsync(this);
-        _dirty = false;
+        // Stored now, in whichever record holds the order: a mark left for an event that was never written would keep
+        // the order held for good (the relay forgets only at or above the latest mark).
+        if (sealedIn is null)
+        {
+            await Pages.WriteOpenAsync();
+        }
+        else
+        {
+            await Pages.WritePageAsync(sealedIn);
+        }
     }
 
     public Task ReportAsync(SettleReport report)
     {
         _inFlight.Remove(report.OrderId);
-        if (!Pending.TryGetValue(report.OrderId, out var record))
+        if (Find(report.OrderId) is not { } record)
         {
             return Task.CompletedTask;
         }
 
         // Forget the order only if the check saw every event marked so far: a mark made after the check began is newer.
+        // Written with the next round (or mark): a forgotten order lost in a crash is only checked once more.
         if (report.Settled && record.Sequence <= report.LastSequence)
         {
-            Pending.Remove(report.OrderId);
+            Pages.Remove(report.OrderId);
             _nextCheck.Remove(report.OrderId);
         }
         else
         {
+            // Who is behind is for operators: stored with the next write of its record (a page's is not rewritten for it).
             record.Behind = report.Behind.ToList();
+            Pages.OpenDirty |= Pages.Open.ContainsKey(report.OrderId);
         }
 
-        // Written with the next round (or mark): a forgotten order lost in a crash is only checked once more.
-        _dirty = true;
         return Task.CompletedTask;
     }
 
     public Task DeliveredAsync(string orderId, long sequence)
     {
-        if (Pending.TryGetValue(orderId, out var record) && record.Sequence <= sequence)
+        // Written with the next round (or mark): a forgotten order lost in a crash is only checked once more.
+        if (Find(orderId) is { } record && record.Sequence <= sequence && Pages.Remove(orderId))
         {
-            Pending.Remove(orderId);
             _nextCheck.Remove(orderId);
             _inFlight.Remove(orderId);
-            _dirty = true; // written with the next round (or mark): a forgotten order lost in a crash is only checked once more
         }
 
         return Task.CompletedTask;
     }
 
-    public Task<RelayEntry?> FindAsync(string orderId) => Task.FromResult(Pending.TryGetValue(orderId, out var record)
+    public Task<RelayEntry?> FindAsync(string orderId) => Task.FromResult(Find(orderId) is { } record
         ? new RelayEntry(orderId, record.Sequence, record.Since, record.Checks, record.Behind.ToArray())
         : null);
 
@@ -194,8 +227,10 @@ public sealed partial class OrderRelayGrain(
     {
         var behind = new Dictionary<string, int>(StringComparer.Ordinal);
         var oldest = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        foreach (var record in Pending.Values)
+        DateTimeOffset? oldestOfAll = null;
+        foreach (var (_, record) in Pages.All)
         {
+            oldestOfAll = oldestOfAll < record.Since ? oldestOfAll : record.Since;
             // Not checked yet: every subscriber may be behind; the "*" row says so.
             foreach (var name in record.Checks == 0 ? ["*"] : record.Behind)
             {
@@ -204,40 +239,27 @@ public sealed partial class OrderRelayGrain(
             }
         }
 
-        return Task.FromResult(new RelayShardStatus((int)this.GetPrimaryKeyLong(), Pending.Count,
-            Pending.Count == 0 ? null : Pending.Values.Min(r => r.Since), behind, oldest));
+        return Task.FromResult(new RelayShardStatus((int)this.GetPrimaryKeyLong(), Pages.Count, oldestOfAll, behind, oldest));
     }
 
     public async Task WakeAsync()
     {
-        if (Pending.Count > 0)
+        if (Pages.Count > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
     // Nothing held at the reminder's tick: no reason to come back after a crash until the next mark registers it again.
-    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Pending.Count > 0);
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Pages.Count > 0);
 
     private Task EnsureRunningAsync() => Upkeep.EnsureRunningAsync();
 
-    /// <summary>One relay round: persist what was forgotten, then send the due settle requests (one-way, bounded).</summary>
+    /// <summary>One relay round: store what was forgotten, then send the due settle requests (one-way, bounded).</summary>
     private async Task RoundAsync()
     {
-        if (_dirty)
-        {
-            try
-            {
-                await _state.WriteOrReloadAsync(this);
-                _dirty = false;
-            }
-            catch (Exception ex)
-            {
-                LogWriteFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-
-        if (Pending.Count == 0)
+        await Pages.FlushAsync();
+        if (Pages.Count == 0)
         {
             // Idle: stop the timer and let the activation go; a mark starts it again.
             Upkeep.StopTimer();
@@ -245,7 +267,7 @@ public sealed partial class OrderRelayGrain(
         }
 
         var now = clock.GetUtcNow();
-        var due = Pending
+        var due = Pages.All
             .Select(pair => (OrderId: pair.Key, Record: pair.Value, At: _nextCheck.GetValueOrDefault(pair.Key, now)))
             .Where(entry => entry.At <= now)
             .OrderBy(entry => entry.At)
@@ -275,15 +297,12 @@ public sealed partial class OrderRelayGrain(
 
         if (due.Length > 0)
         {
-            LogRound(this.GetPrimaryKeyLong(), due.Length, Pending.Count);
+            LogRound(this.GetPrimaryKeyLong(), due.Length, Pages.Count);
         }
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay shard {Shard} asked {Count} orders to settle; {Pending} hold undelivered work")]
     private partial void LogRound(long shard, int count, int pending);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Relay shard {Shard} could not write its state")]
-    private partial void LogWriteFailed(Exception exception, long shard);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Relay shard {Shard} could not update its reminder")]
     private partial void LogReminderFailed(Exception exception, long shard);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -41,26 +40,22 @@ public interface IOrderPaymentDueGrain : IGrainWithStringKey
 }
 
 [GenerateSerializer, Alias("orders.PaymentDeadlineShardState.v1")]
-public sealed class PaymentDeadlineShardState
+public sealed class PaymentDeadlineShardState : IPagedShardState<DateTimeOffset>
 {
     /// <summary>
-    /// The shard's open page, order id → payment deadline: orders placed since its last page was sealed, perhaps not yet
-    /// paid or cancelled. (A record written before pages holds every deadline of its shard here.)
+    /// The shard's open record, order id → payment deadline: orders placed since its last page was sealed, perhaps not
+    /// yet paid or cancelled. (A record written before pages holds every deadline of its shard here.)
     /// </summary>
     [Id(0)] public Dictionary<string, DateTimeOffset> Due { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>The sealed pages this shard stores, each a record of its own (<see cref="PaymentDeadlinePage"/>, state name <c>deadlines.{n}</c>).</summary>
+    /// <summary>The sealed pages this shard stores, each a record of its own (state name <c>deadlines.{n}</c>).</summary>
     [Id(1)] public List<long> Pages { get; set; } = [];
 
-    /// <summary>The number the next sealed page gets.</summary>
     [Id(2)] public long NextPage { get; set; }
-}
 
-/// <summary>A sealed page of a payment deadline shard: order id → payment deadline, shrinking as its orders are paid or cancelled.</summary>
-[GenerateSerializer, Alias("orders.PaymentDeadlinePage.v1")]
-public sealed class PaymentDeadlinePage
-{
-    [Id(0)] public Dictionary<string, DateTimeOffset> Due { get; set; } = new(StringComparer.Ordinal);
+    Dictionary<string, DateTimeOffset> IPagedShardState<DateTimeOffset>.Open => Due;
+
+    void IPagedShardState<DateTimeOffset>.ClearOpen() => Due = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -101,73 +96,36 @@ public sealed partial class PaymentDeadlineShardGrain(
 
     private readonly GuardedState<PaymentDeadlineShardState> _state = new(state);
 
-    // The sealed pages, read at activation: each its record, the earliest deadline it was sealed with (no order of the
-    // page is due before it), and whether disarms changed it since its last write.
-    private readonly SortedDictionary<long, Page> _pages = [];
+    // The earliest deadline of each sealed page as first seen: a page only loses deadlines, so none of its orders is due
+    // before it, and a round skips the page until then.
+    private readonly Dictionary<long, DateTimeOffset> _earliest = [];
 
     // When each due order is asked next (its deadline until it was asked once).
     private readonly Dictionary<string, DateTimeOffset> _nextAsk = new(StringComparer.Ordinal);
+    private ShardPages<PaymentDeadlineShardState, DateTimeOffset>? _pages;
     private ShardUpkeep? _upkeep;
-    private bool _dirty;
 
-    private Dictionary<string, DateTimeOffset> Due => _state.State.Due;
-
-    private int Held => Due.Count + _pages.Values.Sum(page => page.Due.Count);
+    private ShardPages<PaymentDeadlineShardState, DateTimeOffset> Pages => _pages ??= new(this, _state, "deadlines",
+        ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders), Options.DeadlinePageSize, logger);
 
     private ShardUpkeep Upkeep => _upkeep ??= new(this, ShardReminder, Options.CheckPeriod, AskDueOrders, ex => LogReminderFailed(ex, this.GetPrimaryKeyLong()));
 
     private OrderTimeoutOptions Options => options.Value;
 
-    private IGrainStorage Storage => ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
-
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(_state.State.Pages.Select(LoadPageAsync));
-        if (Held > 0)
+        await Pages.LoadAsync();
+        if (Pages.Count > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
-    private async Task LoadPageAsync(long number)
-    {
-        var record = PageRecord(number);
-        await record.ReadStateAsync();
-        _pages[number] = new Page(record, EarliestOf(record.State.Due));
-    }
-
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        if (!_state.IsTrusted || reason.ReasonCode == DeactivationReasonCode.ShuttingDown)
-        {
-            return;
-        }
-
-        // Only disarmed orders are at stake: they are asked once more and disarm again.
-        foreach (var (number, page) in _pages.Where(p => p.Value.Dirty))
-        {
-            try
-            {
-                await page.Record.WriteStateAsync(cancellationToken);
-            }
-            catch (Exception ex)
-            {
-                LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
-            }
-        }
-
-        if (_dirty)
-        {
-            try
-            {
-                await _state.WriteStateAsync(cancellationToken);
-            }
-            catch (Exception ex)
-            {
-                LogWriteFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-    }
+    // Only disarmed orders are at stake: they are asked once more and disarm again.
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _state.IsTrusted && reason.ReasonCode != DeactivationReasonCode.ShuttingDown
+            ? Pages.FlushOnDeactivateAsync(cancellationToken)
+            : Task.CompletedTask;
 
     public async Task<bool> ArmAsync(string orderId, DateTimeOffset deadline)
     {
@@ -176,245 +134,75 @@ public sealed partial class PaymentDeadlineShardGrain(
             throw new ArgumentException(problem, nameof(orderId));
         }
 
-        var sealedIn = PageOf(orderId);
-        if ((sealedIn?.Due ?? Due).TryGetValue(orderId, out var known) && known == deadline)
+        var held = Pages.HolderOf(orderId);
+        if (held is not null && held[orderId] == deadline)
         {
             return true; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
         }
 
-        if (sealedIn is null && !Due.ContainsKey(orderId) && Held >= Options.MaxAwaitingPaymentPerShard)
+        if (held is null && Pages.Count >= Options.MaxAwaitingPaymentPerShard)
         {
-            LogShardFull(this.GetPrimaryKeyLong(), Held);
+            LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
             return false;
         }
 
-        Due[orderId] = deadline;
+        // Armed again with another deadline, or new: the open record's entry is the one that counts (a page forgets its
+        // older one after the write, so that a failed write leaves the stored entry where it was).
+        var sealedIn = Pages.PageOf(orderId);
+        Pages.Open[orderId] = deadline;
         _nextAsk.Remove(orderId);
-        await WriteOpenRecordAsync();
-        if (sealedIn is not null && sealedIn.Due.Remove(orderId))
+        await Pages.WriteOpenAsync();
+        if (sealedIn is not null && sealedIn.Entries.Remove(orderId))
         {
-            // Armed again with another deadline, now stored in the open record: that entry is the one that counts. Not
-            // before the write: a failed write must leave the stored entry where it was.
             sealedIn.Dirty = true;
         }
-        if (Due.Count >= Options.DeadlinePageSize)
-        {
-            await SealPageAsync();
-        }
 
+        await Pages.SealIfFullAsync();
         await EnsureRunningAsync();
         return true;
     }
 
     public Task DisarmAsync(string orderId, DateTimeOffset deadline)
     {
-        var sealedIn = PageOf(orderId);
-        var entries = sealedIn?.Due ?? Due;
-        if (entries.TryGetValue(orderId, out var armed) && armed <= deadline && entries.Remove(orderId))
+        // Stored with the next write of its record, or as the shard deactivates; a page that empties is deleted at the
+        // next round. A lost disarm only asks a paid order once more.
+        if (Pages.HolderOf(orderId) is { } held && held[orderId] <= deadline && Pages.Remove(orderId))
         {
             _nextAsk.Remove(orderId);
-            // Stored with the next write of its record, or as the shard deactivates; a page that empties is deleted at
-            // the next round. A lost disarm only asks a paid order once more.
-            if (sealedIn is null)
-            {
-                _dirty = true;
-            }
-            else
-            {
-                sealedIn.Dirty = true;
-            }
         }
 
         return Task.CompletedTask;
     }
 
     public Task<DateTimeOffset?> FindAsync(string orderId) =>
-        Task.FromResult((PageOf(orderId)?.Due ?? Due).TryGetValue(orderId, out var deadline) ? deadline : (DateTimeOffset?)null);
+        Task.FromResult(Pages.HolderOf(orderId) is { } held ? held[orderId] : (DateTimeOffset?)null);
 
     public async Task WakeAsync()
     {
-        if (Held > 0)
+        if (Pages.Count > 0)
         {
             await EnsureRunningAsync();
         }
     }
 
     // Nothing due at the reminder's tick: no reason to come back after a crash until the next arm registers it again.
-    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Held > 0);
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) => Upkeep.OnReminderAsync(Pages.Count > 0);
 
     private Task EnsureRunningAsync() => Upkeep.EnsureRunningAsync();
 
-    private Page? PageOf(string orderId)
-    {
-        foreach (var page in _pages.Values)
-        {
-            if (page.Due.ContainsKey(orderId))
-            {
-                return page;
-            }
-        }
-
-        return null;
-    }
+    private DateTimeOffset EarliestOf(ShardPages<PaymentDeadlineShardState, DateTimeOffset>.Page page) =>
+        _earliest.TryGetValue(page.Number, out var earliest)
+            ? earliest
+            : _earliest[page.Number] = page.Entries.Count == 0 ? DateTimeOffset.MaxValue : page.Entries.Values.Min();
 
     /// <summary>
-    /// Moves the open record's deadlines into a page record of their own: the page first, then the open record, emptied
-    /// and listing it. If the page cannot be written the deadlines stay open and the next arm tries again; if the open
-    /// record cannot, it is read back (its deadlines still there) and the page record is left unlisted, to be overwritten
-    /// by the next seal under the same number.
-    /// </summary>
-    private async Task SealPageAsync()
-    {
-        var number = _state.State.NextPage;
-        var record = PageRecord(number);
-        try
-        {
-            record.AssumeNew();
-            record.State.Due = new(Due, StringComparer.Ordinal);
-            try
-            {
-                await record.WriteStateAsync();
-            }
-            catch (InconsistentStateException)
-            {
-                // Left by a seal whose open record's write failed: its deadlines are still open, so overwrite it.
-                await record.ReadStateAsync();
-                record.State.Due = new(Due, StringComparer.Ordinal);
-                await record.WriteStateAsync();
-            }
-        }
-        catch (Exception ex)
-        {
-            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
-            return;
-        }
-
-        var earliest = EarliestOf(Due);
-        _state.State.Pages.Add(number);
-        _state.State.NextPage = number + 1;
-        _state.State.Due = new(StringComparer.Ordinal);
-        _pages[number] = new Page(record, earliest);
-        try
-        {
-            await WriteOpenRecordAsync();
-        }
-        catch (Exception ex)
-        {
-            // Read back: either the write did not land (the deadlines are open again and the page record is unlisted, to
-            // be overwritten by the next seal) or it did (the page is listed and the open record empty).
-            LogWriteFailed(ex, this.GetPrimaryKeyLong());
-        }
-    }
-
-    /// <summary>
-    /// Writes the open record. If the write fails it is read back (<see cref="GuardedState{T}"/>), and the pages in
-    /// memory are made the ones it lists: a page it lists and memory lacks is read (a seal whose write landed though it
-    /// answered with a failure), one memory holds and it does not list is let go (its deadlines are open again). If that
-    /// read fails too, the activation goes, and the next one reads everything.
-    /// </summary>
-    private async Task WriteOpenRecordAsync()
-    {
-        try
-        {
-            await _state.WriteOrReloadAsync(this);
-            _dirty = false;
-        }
-        catch when (_state.IsTrusted)
-        {
-            _dirty = false; // memory is what storage holds
-            foreach (var number in _pages.Keys.Where(n => !_state.State.Pages.Contains(n)).ToList())
-            {
-                _pages.Remove(number);
-            }
-
-            try
-            {
-                await Task.WhenAll(_state.State.Pages.Where(n => !_pages.ContainsKey(n)).Select(LoadPageAsync));
-            }
-            catch (Exception readFailure)
-            {
-                LogPageWriteFailed(readFailure, this.GetPrimaryKeyLong(), -1);
-                DeactivateOnIdle();
-            }
-
-            throw;
-        }
-    }
-
-    /// <summary>Deletes the pages whose orders are all disarmed, then stores the open record without them.</summary>
-    private async Task DropEmptyPagesAsync()
-    {
-        var dropped = false;
-        foreach (var (number, page) in _pages.Where(p => p.Value.Due.Count == 0).ToList())
-        {
-            if (!await TryDeletePageAsync(number, page))
-            {
-                continue; // listed still: the next round tries again
-            }
-
-            _pages.Remove(number);
-            _state.State.Pages.Remove(number);
-            dropped = true;
-        }
-
-        if (dropped)
-        {
-            try
-            {
-                // A page deleted but still listed (this write failed) reads as empty, and goes again, when next seen.
-                await WriteOpenRecordAsync();
-            }
-            catch (Exception ex)
-            {
-                LogWriteFailed(ex, this.GetPrimaryKeyLong());
-            }
-        }
-    }
-
-    /// <summary>
-    /// Deletes an emptied page's record. A delete that fails may have landed (its answer lost): the record is read back
-    /// and counts as deleted if it is gone; otherwise it keeps the fresh ETag, and nothing of what it holds (deadlines
-    /// disarmed in memory, not yet in storage), for the next round's try.
-    /// </summary>
-    private async Task<bool> TryDeletePageAsync(long number, Page page)
-    {
-        try
-        {
-            await page.Record.ClearStateAsync();
-            return true;
-        }
-        catch (Exception ex)
-        {
-            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
-        }
-
-        try
-        {
-            await page.Record.ReadStateAsync();
-            page.Due.Clear();
-            return !page.Record.RecordExists;
-        }
-        catch (Exception ex)
-        {
-            LogPageWriteFailed(ex, this.GetPrimaryKeyLong(), number);
-            return false;
-        }
-    }
-
-    private DeferredState<PaymentDeadlinePage> PageRecord(long number) =>
-        new($"deadlines.{number.ToString(CultureInfo.InvariantCulture)}", this.GetGrainId(), Storage);
-
-    private static DateTimeOffset EarliestOf(Dictionary<string, DateTimeOffset> due) =>
-        due.Count == 0 ? DateTimeOffset.MaxValue : due.Values.Min();
-
-    /// <summary>
-    /// One round: deletes emptied pages, then asks each order whose deadline (or retry) has come, at most
-    /// <see cref="OrderTimeoutOptions.BatchSize"/>; a page none of whose orders can be due yet is not looked through.
+    /// One round: stores what changed lazily (emptied pages deleted), then asks each order whose deadline (or retry) has
+    /// come, at most <see cref="BatchSize"/>; a page none of whose orders can be due yet is not looked through.
     /// </summary>
     private async Task AskDueOrders()
     {
-        await DropEmptyPagesAsync();
-        if (Held == 0)
+        await Pages.FlushAsync();
+        if (Pages.Count == 0)
         {
             // Idle: stop the timer and let the activation go; an arm starts it again.
             Upkeep.StopTimer();
@@ -423,8 +211,8 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         var now = clock.GetUtcNow();
         var asked = 0;
-        var batch = BatchSize(Held);
-        foreach (var entries in _pages.Values.Where(page => page.Earliest <= now).Select(page => page.Due).Append(Due))
+        var batch = BatchSize(Pages.Count);
+        foreach (var entries in Pages.Sealed.Where(page => EarliestOf(page) <= now).Select(page => page.Entries).Append(Pages.Open))
         {
             foreach (var (orderId, deadline) in entries)
             {
@@ -450,7 +238,7 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         if (asked > 0)
         {
-            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, batch), Held);
+            LogAsked(this.GetPrimaryKeyLong(), Math.Min(asked, batch), Pages.Count);
         }
     }
 
@@ -466,25 +254,8 @@ public sealed partial class PaymentDeadlineShardGrain(
         return Math.Max(Options.BatchSize, (held + roundsPerRetry - 1) / roundsPerRetry);
     }
 
-    private sealed class Page(DeferredState<PaymentDeadlinePage> record, DateTimeOffset earliest)
-    {
-        public DeferredState<PaymentDeadlinePage> Record { get; } = record;
-
-        public DateTimeOffset Earliest { get; } = earliest;
-
-        public Dictionary<string, DateTimeOffset> Due => Record.State.Due;
-
-        public bool Dirty { get; set; }
-    }
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "Payment deadline shard {Shard} asked {Count} orders past their deadline; {Held} await payment")]
     private partial void LogAsked(long shard, int count, int held);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not write its state")]
-    private partial void LogWriteFailed(Exception exception, long shard);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not write or delete its page {Page}; it tries again")]
-    private partial void LogPageWriteFailed(Exception exception, long shard, long page);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Payment deadline shard {Shard} could not update its reminder")]
     private partial void LogReminderFailed(Exception exception, long shard);

@@ -23,6 +23,9 @@ public sealed class PipelineFixture : IAsyncLifetime
     /// Grains as the silo itself reaches them (its hosted client): internal grains (ledgers, replicas, inboxes) answer
     /// here, while the external <c>Cluster.Client</c> may call only the client-callable interfaces.
     /// </summary>
+    /// <summary>The relay's page size here (<see cref="OrderRelayOptions.PageSize"/>).</summary>
+    public const int RelayPageSize = 4;
+
     public IGrainFactory Grains => SiloGrains.Of(Cluster);
 
     public DrillBoard Drills => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<DrillBoard>();
@@ -79,6 +82,7 @@ public sealed class PipelineFixture : IAsyncLifetime
                 o.SettleAfter = TimeSpan.FromSeconds(2);
                 o.Period = TimeSpan.FromMilliseconds(200);
                 o.MaxRecheck = TimeSpan.FromSeconds(2);
+                o.PageSize = RelayPageSize; // small, so that every pipeline test runs across sealed relay pages too
             });
             siloBuilder.Services.Configure<DrillOptions>(d =>
             {

@@ -32,9 +32,9 @@ public static class StoredTimeouts
         var pages = new List<(long, bool, IReadOnlyDictionary<string, DateTimeOffset>)>();
         foreach (var number in open.State?.Pages ?? [])
         {
-            var page = new GrainState<PaymentDeadlinePage>();
+            var page = new GrainState<ShardPage<DateTimeOffset>>();
             await storage.ReadStateAsync($"deadlines.{number}", grainId, page);
-            pages.Add((number, page.RecordExists, page.State?.Due ?? []));
+            pages.Add((number, page.RecordExists, page.State?.Entries ?? []));
         }
 
         return (open.State?.Due ?? [], pages);
@@ -44,7 +44,7 @@ public static class StoredTimeouts
     public static async Task<bool> DeadlinePageExistsAsync(TestCluster cluster, int shard, long number)
     {
         var services = SiloServices(cluster);
-        var page = new GrainState<PaymentDeadlinePage>();
+        var page = new GrainState<ShardPage<DateTimeOffset>>();
         await services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders).ReadStateAsync($"deadlines.{number}",
             services.GetRequiredService<IGrainFactory>().GetGrain<IPaymentDeadlineShardGrain>(shard).GetGrainId(), page);
         return page.RecordExists;
