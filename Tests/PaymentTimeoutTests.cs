@@ -220,9 +220,11 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         var stored = await StoredTimeouts.DeadlinesAsync(cluster, shard);
         Assert.All(ids, order => Assert.Equal(far, stored[order]));
         Assert.InRange(open.Count, 0, PaymentTimeoutFixture.PageSize - 1);
-        Assert.True(pages.Count >= 3, $"{pages.Count} pages");
-        Assert.All(pages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutFixture.PageSize, $"page {page.Number}: {page.Due.Count} deadlines"));
-        var sealedPage = pages.First(page => page.Due.Keys.Any(ids.Contains));
+        // (Other tests of this cluster may hold deadlines in the same shard: only pages holding these orders are looked at.)
+        var ourPages = pages.Where(page => page.Due.Keys.Any(ids.Contains)).ToArray();
+        Assert.True(ourPages.Length >= 3, $"{ourPages.Length} pages hold these orders");
+        Assert.All(ourPages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutFixture.PageSize, $"page {page.Number}: {page.Due.Count} deadlines"));
+        var sealedPage = ourPages[0];
 
         // A new activation of the shard reads its pages back: every deadline is found again.
         var management = cluster.Client.GetGrain<IManagementGrain>(0);

@@ -107,6 +107,19 @@ public sealed class DeferredState<T>(string stateName, GrainId grainId, IGrainSt
         IsAssumedNew = false;
     }
 
+    /// <summary>
+    /// Learns the stored record's ETag (and whether it exists) without taking its state: for a writer whose write failed,
+    /// perhaps after landing, and whose state in memory is still what it means to store.
+    /// </summary>
+    public async Task RefreshETagAsync()
+    {
+        var stored = new GrainState<T>(new T());
+        await storage.ReadStateAsync(stateName, grainId, stored);
+        _record.ETag = stored.ETag;
+        _record.RecordExists = stored.RecordExists;
+        IsAssumedNew = false;
+    }
+
     public Task WriteStateAsync() => WriteStateAsync(CancellationToken.None);
 
     public async Task WriteStateAsync(CancellationToken cancellationToken)

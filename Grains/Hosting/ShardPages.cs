@@ -21,7 +21,7 @@ public interface IPagedShardState<TEntry>
 }
 
 /// <summary>A sealed page of a shard: entries by key, shrinking as they are removed; deleted once empty.</summary>
-[GenerateSerializer, Alias("hosting.ShardPage.v1")]
+[GenerateSerializer, Alias("hosting.ShardPage`1")]
 public sealed class ShardPage<TEntry>
 {
     [Id(0)] public Dictionary<string, TEntry> Entries { get; set; } = new(StringComparer.Ordinal);
@@ -79,14 +79,20 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
         }
     }
 
-    /// <summary>Where an entry is held: the open record's entries, a page's, or null.</summary>
-    public Dictionary<string, TEntry>? HolderOf(string key) =>
-        Open.ContainsKey(key) ? Open : PageOf(key)?.Entries;
+    /// <summary>
+    /// Where an entry is held: the open record's entries, or the newest page's that holds it (the later record counts, as
+    /// at load), with that page; null if nowhere.
+    /// </summary>
+    public (Dictionary<string, TEntry> Entries, Page? Page)? Locate(string key) =>
+        Open.ContainsKey(key) ? (Open, null) : PageOf(key) is { } page ? (page.Entries, page) : null;
 
-    /// <summary>The sealed page that holds the entry, or null (in the open record, or nowhere).</summary>
+    /// <summary>The entries that hold the key (<see cref="Locate"/>), or null.</summary>
+    public Dictionary<string, TEntry>? HolderOf(string key) => Locate(key)?.Entries;
+
+    /// <summary>The newest sealed page that holds the entry, or null (in the open record only, or nowhere).</summary>
     public Page? PageOf(string key)
     {
-        foreach (var page in _pages.Values)
+        foreach (var page in _pages.Values.Reverse())
         {
             if (page.Entries.ContainsKey(key))
             {
@@ -151,31 +157,24 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
     }
 
     /// <summary>
-    /// Writes a page whose entries must be stored now (a change that has to be durable). If the write fails the page is
-    /// read back and the failure rethrown; if that read fails too, the activation goes.
+    /// Writes a page whose entries must be stored now (a change that has to be durable). A write that fails may have
+    /// landed: the page learns the stored ETag and writes once more, its entries in memory being what it means to store
+    /// (storage's, less removals that are always safe to store). If that fails too, the failure is thrown.
     /// </summary>
     public async Task WritePageAsync(Page page)
     {
         try
         {
             await page.Record.WriteStateAsync();
-            page.Dirty = false;
         }
-        catch
+        catch (Exception ex)
         {
-            try
-            {
-                await page.Record.ReadStateAsync();
-                page.Dirty = false;
-            }
-            catch (Exception readFailure)
-            {
-                LogPageFailed(readFailure, Shard, page.Number);
-                grain.DeactivateOnIdle();
-            }
-
-            throw;
+            LogPageFailed(ex, Shard, page.Number);
+            await page.Record.RefreshETagAsync();
+            await page.Record.WriteStateAsync();
         }
+
+        page.Dirty = false;
     }
 
     /// <summary>
@@ -231,10 +230,13 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
     }
 
     /// <summary>
-    /// Stores what changed lazily: deletes the pages that emptied, writes the pages that changed, then the open record if
-    /// it changed or no longer lists a page. Failures are logged and tried again at the next call.
+    /// Stores what changed lazily: deletes the pages that emptied and, with <paramref name="writeChanged"/>, writes the
+    /// pages that changed; then the open record if it no longer lists a page (or, with <paramref name="writeChanged"/>,
+    /// changed). Without it, removals from a page still holding entries are stored only with the page's next write or as
+    /// the shard deactivates. Failures are logged and tried again at the next call; a page write that failed learns the
+    /// stored ETag for that try.
     /// </summary>
-    public async Task FlushAsync()
+    public async Task FlushAsync(bool writeChanged)
     {
         var dropped = false;
         foreach (var page in _pages.Values.ToList())
@@ -248,12 +250,11 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
                     dropped = true;
                 }
             }
-            else if (page.Dirty)
+            else if (page.Dirty && writeChanged)
             {
                 try
                 {
-                    await page.Record.WriteStateAsync();
-                    page.Dirty = false;
+                    await WritePageAsync(page);
                 }
                 catch (Exception ex)
                 {
@@ -262,7 +263,7 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
             }
         }
 
-        if (dropped || OpenDirty)
+        if (dropped || (OpenDirty && writeChanged))
         {
             try
             {

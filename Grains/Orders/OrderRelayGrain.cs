@@ -34,7 +34,10 @@ public sealed class RelayRecord
 
     [Id(1)] public DateTimeOffset Since { get; set; }
 
-    /// <summary>Settle checks so far, and who was behind at the last one (written lazily, with the next write).</summary>
+    /// <summary>
+    /// Settle checks so far, and who was behind at the last one: for operators, written lazily with the next write of the
+    /// record that holds the order (a sealed page is not rewritten for them).
+    /// </summary>
     [Id(2)] public int Checks { get; set; }
     [Id(3)] public List<string> Behind { get; set; } = [];
 }
@@ -107,8 +110,9 @@ public sealed partial class OrderRelayGrain(
         }
 
         var now = clock.GetUtcNow();
-        var sealedIn = Pages.PageOf(orderId);
-        if (Find(orderId) is { } record)
+        var located = Pages.Locate(orderId);
+        var sealedIn = located?.Page;
+        if (located is var (holder, _) && holder[orderId] is var record)
         {
             if (record.Sequence >= sequence)
             {
@@ -152,12 +156,11 @@ public sealed partial class OrderRelayGrain(
 
     public async Task UnmarkAsync(string orderId, long sequence)
     {
-        if (Pages.HolderOf(orderId) is not { } holder || holder[orderId].Sequence != sequence)
+        if (Pages.Locate(orderId) is not var (holder, sealedIn) || holder[orderId].Sequence != sequence)
         {
             return;
         }
 
-        var sealedIn = Pages.PageOf(orderId);
         if (sequence <= 1)
         {
             holder.Remove(orderId);
@@ -258,7 +261,7 @@ public sealed partial class OrderRelayGrain(
     /// <summary>One relay round: store what was forgotten, then send the due settle requests (one-way, bounded).</summary>
     private async Task RoundAsync()
     {
-        await Pages.FlushAsync();
+        await Pages.FlushAsync(writeChanged: true);
         if (Pages.Count == 0)
         {
             // Idle: stop the timer and let the activation go; a mark starts it again.

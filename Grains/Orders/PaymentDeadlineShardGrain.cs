@@ -134,7 +134,8 @@ public sealed partial class PaymentDeadlineShardGrain(
             throw new ArgumentException(problem, nameof(orderId));
         }
 
-        var held = Pages.HolderOf(orderId);
+        var located = Pages.Locate(orderId);
+        var held = located?.Entries;
         if (held is not null && held[orderId] == deadline)
         {
             return true; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
@@ -148,7 +149,7 @@ public sealed partial class PaymentDeadlineShardGrain(
 
         // Armed again with another deadline, or new: the open record's entry is the one that counts (a page forgets its
         // older one after the write, so that a failed write leaves the stored entry where it was).
-        var sealedIn = Pages.PageOf(orderId);
+        var sealedIn = located?.Page;
         Pages.Open[orderId] = deadline;
         _nextAsk.Remove(orderId);
         await Pages.WriteOpenAsync();
@@ -201,7 +202,12 @@ public sealed partial class PaymentDeadlineShardGrain(
     /// </summary>
     private async Task AskDueOrders()
     {
-        await Pages.FlushAsync();
+        await Pages.FlushAsync(writeChanged: false); // disarms ride the next arm's write: only emptied pages go now
+        foreach (var gone in _earliest.Keys.Where(number => Pages.Sealed.All(page => page.Number != number)).ToList())
+        {
+            _earliest.Remove(gone); // deleted, or never listed: its number may be sealed again
+        }
+
         if (Pages.Count == 0)
         {
             // Idle: stop the timer and let the activation go; an arm starts it again.

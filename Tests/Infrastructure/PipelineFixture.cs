@@ -19,13 +19,13 @@ public sealed class PipelineFixture : IAsyncLifetime
 
     public TestCluster Cluster { get; private set; } = null!;
 
+    /// <summary>The relay's page size here (<see cref="OrderRelayOptions.PageSize"/>).</summary>
+    public const int RelayPageSize = 4;
+
     /// <summary>
     /// Grains as the silo itself reaches them (its hosted client): internal grains (ledgers, replicas, inboxes) answer
     /// here, while the external <c>Cluster.Client</c> may call only the client-callable interfaces.
     /// </summary>
-    /// <summary>The relay's page size here (<see cref="OrderRelayOptions.PageSize"/>).</summary>
-    public const int RelayPageSize = 4;
-
     public IGrainFactory Grains => SiloGrains.Of(Cluster);
 
     public DrillBoard Drills => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<DrillBoard>();
