@@ -320,6 +320,48 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         Assert.False(await StoredTimeouts.DeadlinePageExistsAsync(cluster, shard, page.Number));
     }
 
+    /// <summary>
+    /// A shard holding deadlines keeps one reminder, which brings it back if its silo dies. When registering it fails (the
+    /// reminder table down), the shard registers it at its next round once the table answers again, not only at its next
+    /// arm — which might never come for the orders it holds.
+    /// </summary>
+    [Fact]
+    public async Task A_shard_whose_reminder_registration_failed_registers_it_at_a_later_round_with_no_new_arm()
+    {
+        var cluster = fixture.Cluster;
+        var table = ((InProcessSiloHandle)cluster.Primary!).SiloHost!.Services.GetRequiredService<IReminderTable>();
+        var id = OrderDriver.NewId("reminder-fault-");
+        // A shard holding nothing and with no reminder: its next arm is the one that registers it.
+        var shard = -1;
+        for (var candidate = 0; candidate < IOrderRelayGrain.Shards && shard < 0; candidate++)
+        {
+            var (open, pages) = await StoredTimeouts.DeadlineRecordsAsync(cluster, candidate);
+            var grain = SiloGrains.Of(cluster).GetGrain<IPaymentDeadlineShardGrain>(candidate).GetGrainId();
+            shard = open.Count == 0 && pages.Count == 0 && (await table.ReadRows(grain)).Reminders.Count == 0 ? candidate : -1;
+        }
+
+        Assert.True(shard >= 0, "no idle shard without a reminder");
+        var deadlines = SiloGrains.Of(cluster).GetGrain<IPaymentDeadlineShardGrain>(shard);
+        var order = Enumerable.Range(0, 100_000).Select(i => $"{id}-{i}").First(o => IOrderRelayGrain.ShardOf(o) == shard);
+        var far = DateTimeOffset.UtcNow.AddHours(1);
+        var faults = fixture.ReminderFaults;
+        try
+        {
+            faults.FailWrites = true;
+            Assert.True(await deadlines.ArmAsync(order, far)); // armed and stored: the reminder is not
+            Assert.True(faults.Failed > 0);
+            Assert.Empty((await table.ReadRows(deadlines.GetGrainId())).Reminders);
+        }
+        finally
+        {
+            faults.FailWrites = false;
+        }
+
+        await Eventually.Until(async () => (await table.ReadRows(deadlines.GetGrainId())).Reminders.Select(r => r.ReminderName).ToArray(),
+            names => names.Contains("payment-deadlines"), Bound, names => $"reminders: [{string.Join(", ", names)}]");
+        await deadlines.DisarmAsync(order, far);
+    }
+
     /// <summary>A disarm overtaken by a newer arm of the same order (one-way calls may arrive in any order) removes nothing.</summary>
     [Fact]
     public async Task A_stale_disarm_leaves_a_newer_deadline_of_the_same_order_armed()
@@ -345,6 +387,8 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
     public const int MaxPerShard = 100;
     public const int PageSize = 8;
 
+    public ReminderTableFaults ReminderFaults => ((InProcessSiloHandle)Cluster.Primary!).SiloHost!.Services.GetRequiredService<ReminderTableFaults>();
+
     public IPaymentDeadlineShardGrain Deadlines(string orderId) => SiloGrains.Of(Cluster).GetGrain<IPaymentDeadlineShardGrain>(IOrderRelayGrain.ShardOf(orderId));
 
     /// <summary>The stored record of the order's deadline shard, read from the silo's grain storage (nothing activated).</summary>
@@ -359,7 +403,7 @@ public sealed class PaymentTimeoutFixture : SiloFixture<PaymentTimeoutFixture.Co
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
-            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection();
+            siloBuilder.UseEmbeddedOrderStorage().AddOrderMessaging().AddStorageFaultInjection().AddReminderTableFaults();
             siloBuilder.Services.Configure<OrderTimeoutOptions>(o =>
             {
                 o.PaymentTimeout = Timeout;

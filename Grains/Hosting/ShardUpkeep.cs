@@ -13,22 +13,42 @@ internal sealed class ShardUpkeep(Grain grain, string reminderName, TimeSpan per
     private IGrainTimer? _timer;
     private bool _reminderSet;
 
-    /// <summary>Starts the timer and registers the reminder, if not done yet. A failed registration is tried again by the next call.</summary>
+    /// <summary>
+    /// Starts the timer and registers the reminder, if not done yet. A failed registration is tried again by the next
+    /// call and by every round of the timer meanwhile: a shard that holds work without a reminder would not come back
+    /// after its silo dies until another silo starts or new work reaches it.
+    /// </summary>
     public async Task EnsureRunningAsync()
     {
-        _timer ??= grain.RegisterGrainTimer(_ => round(), new GrainTimerCreationOptions(period, period) { KeepAlive = true });
-        if (!_reminderSet)
+        _timer ??= grain.RegisterGrainTimer(_ => RoundAsync(), new GrainTimerCreationOptions(period, period) { KeepAlive = true });
+        await EnsureReminderAsync();
+    }
+
+    private async Task RoundAsync()
+    {
+        await round();
+        if (_timer is not null)
         {
-            try
-            {
-                await grain.RegisterOrUpdateReminder(reminderName, ReminderPeriod, ReminderPeriod);
-                _reminderSet = true;
-            }
-            catch (Exception ex)
-            {
-                // The timer runs meanwhile; the next call registers it again.
-                reminderFailed(ex);
-            }
+            await EnsureReminderAsync(); // still holding work after the round
+        }
+    }
+
+    private async Task EnsureReminderAsync()
+    {
+        if (_reminderSet)
+        {
+            return;
+        }
+
+        try
+        {
+            await grain.RegisterOrUpdateReminder(reminderName, ReminderPeriod, ReminderPeriod);
+            _reminderSet = true;
+        }
+        catch (Exception ex)
+        {
+            // The timer runs meanwhile, and its next round registers it again.
+            reminderFailed(ex);
         }
     }
 
