@@ -221,9 +221,9 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         Assert.All(ids, order => Assert.Equal(far, stored[order]));
         Assert.InRange(open.Count, 0, PaymentTimeoutFixture.PageSize - 1);
         // (Other tests of this cluster may hold deadlines in the same shard: only pages holding these orders are looked at.)
-        var ourPages = pages.Where(page => page.Due.Keys.Any(ids.Contains)).ToArray();
+        var ourPages = pages.Where(page => page.Entries.Keys.Any(ids.Contains)).ToArray();
         Assert.True(ourPages.Length >= 3, $"{ourPages.Length} pages hold these orders");
-        Assert.All(ourPages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutFixture.PageSize, $"page {page.Number}: {page.Due.Count} deadlines"));
+        Assert.All(ourPages, page => Assert.True(page.Exists && page.Entries.Count <= PaymentTimeoutFixture.PageSize, $"page {page.Number}: {page.Entries.Count} deadlines"));
         var sealedPage = ourPages[0];
 
         // A new activation of the shard reads its pages back: every deadline is found again.
@@ -240,7 +240,7 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         }
 
         // Disarm the orders of one sealed page: its record is deleted and the open record stops listing it.
-        foreach (var order in sealedPage.Due.Keys)
+        foreach (var order in sealedPage.Entries.Keys)
         {
             await deadlines.DisarmAsync(order, far);
         }
@@ -297,7 +297,7 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
         var (stored, sealedPages) = await StoredTimeouts.DeadlineRecordsAsync(cluster, shard);
         Assert.Empty(stored);
         var page = Assert.Single(sealedPages);
-        Assert.Equal(ids.Order(), page.Due.Keys.Order());
+        Assert.Equal(ids.Order(), page.Entries.Keys.Order());
         foreach (var order in ids)
         {
             Assert.Equal(far, await deadlines.FindAsync(order)); // the activation serves the page it sealed

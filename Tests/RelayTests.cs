@@ -55,17 +55,17 @@ public sealed class RelayTests(PipelineFixture fixture)
         // (Other tests of this cluster may hold orders in the same shard: only these orders' records are looked at.)
         var (open, pages) = await StoredRelayAsync(shard);
         Assert.InRange(open.Count, 0, PageSize - 1);
-        var ourPages = pages.Where(page => page.Held.Keys.Any(ids.Contains)).ToArray();
+        var ourPages = pages.Where(page => page.Entries.Keys.Any(ids.Contains)).ToArray();
         Assert.True(ourPages.Length >= 3, $"{ourPages.Length} pages hold these orders");
-        Assert.All(ourPages, page => Assert.True(page.Exists && page.Held.Count <= PageSize, $"page {page.Number}: {page.Held.Count} orders"));
-        var stored = Merged(open, pages);
+        Assert.All(ourPages, page => Assert.True(page.Exists && page.Entries.Count <= PageSize, $"page {page.Number}: {page.Entries.Count} orders"));
+        var stored = new StoredShardPages<RelayRecord>(open, pages).Merged();
         Assert.All(ids, order => Assert.Equal(1L, stored[order].Sequence));
-        var sealedOrder = ourPages[0].Held.Keys.First(ids.Contains);
+        var sealedOrder = ourPages[0].Entries.Keys.First(ids.Contains);
 
         // A later mark of an order held in a sealed page is stored in a later record, and counts.
         await relay.MarkAsync(sealedOrder, 2);
         var remarked = await StoredRelayAsync(shard);
-        Assert.Equal(2L, Merged(remarked.Open, remarked.Pages)[sealedOrder].Sequence);
+        Assert.Equal(2L, remarked.Merged()[sealedOrder].Sequence);
 
         // A new activation serves every order again.
         var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
@@ -80,7 +80,7 @@ public sealed class RelayTests(PipelineFixture fixture)
         }
 
         // All forgotten: the pages that held them are deleted and no longer listed.
-        var ours = (await StoredRelayAsync(shard)).Pages.Where(page => page.Held.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
+        var ours = (await StoredRelayAsync(shard)).Pages.Where(page => page.Entries.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
         Assert.NotEmpty(ours);
         foreach (var order in ids)
         {
@@ -125,7 +125,7 @@ public sealed class RelayTests(PipelineFixture fixture)
         }
 
         var page = Assert.Single((await StoredRelayAsync(shard)).Pages);
-        Assert.Equal(ids.Order(), page.Held.Keys.Order());
+        Assert.Equal(ids.Order(), page.Entries.Keys.Order());
 
         using (var lost = fixture.Faults.Fail(new StorageFault
                {
@@ -139,48 +139,20 @@ public sealed class RelayTests(PipelineFixture fixture)
 
         Assert.Null(await relay.FindAsync(ids[0]));
         var stored = await StoredRelayAsync(shard);
-        Assert.DoesNotContain(ids[0], Merged(stored.Open, stored.Pages).Keys);
-        Assert.All(ids[1..], order => Assert.Contains(order, Merged(stored.Open, stored.Pages).Keys));
+        Assert.DoesNotContain(ids[0], stored.Merged().Keys);
+        Assert.All(ids[1..], order => Assert.Contains(order, stored.Merged().Keys));
         foreach (var order in ids)
         {
             await relay.DeliveredAsync(order, 1);
         }
     }
 
-    // As the shard reads them back: a later record counts over an earlier one (pages in order, then the open record).
-    private static Dictionary<string, RelayRecord> Merged(IReadOnlyDictionary<string, RelayRecord> open,
-        IEnumerable<(long Number, bool Exists, IReadOnlyDictionary<string, RelayRecord> Held)> pages)
-    {
-        var merged = new Dictionary<string, RelayRecord>(StringComparer.Ordinal);
-        foreach (var (key, record) in pages.OrderBy(page => page.Number).SelectMany(page => page.Held).Concat(open))
-        {
-            merged[key] = record;
-        }
-
-        return merged;
-    }
-
     private IGrainStorage SiloStorage() =>
         ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
 
     /// <summary>A relay shard's stored records, read from storage (nothing activated): its open record, and each page it lists.</summary>
-    private async Task<(IReadOnlyDictionary<string, RelayRecord> Open, IReadOnlyList<(long Number, bool Exists, IReadOnlyDictionary<string, RelayRecord> Held)> Pages)>
-        StoredRelayAsync(int shard)
-    {
-        var storage = SiloStorage();
-        var grainId = fixture.Grains.GetGrain<IOrderRelayGrain>(shard).GetGrainId();
-        var open = new GrainState<RelayShardState>();
-        await storage.ReadStateAsync("relay", grainId, open);
-        var pages = new List<(long, bool, IReadOnlyDictionary<string, RelayRecord>)>();
-        foreach (var number in open.State?.Pages ?? [])
-        {
-            var page = new GrainState<ShardPage<RelayRecord>>();
-            await storage.ReadStateAsync($"relay.{number}", grainId, page);
-            pages.Add((number, page.RecordExists, page.State?.Entries ?? []));
-        }
-
-        return (open.State?.Pending ?? [], pages);
-    }
+    private Task<StoredShardPages<RelayRecord>> StoredRelayAsync(int shard) =>
+        StoredShardPages<RelayRecord>.ReadAsync<RelayShardState>(SiloStorage(), fixture.Grains.GetGrain<IOrderRelayGrain>(shard).GetGrainId(), "relay");
 
     [Fact]
     public async Task Order_show_says_whether_the_relay_holds_the_order_and_lag_counts_it_until_it_settles()

@@ -89,8 +89,8 @@ public sealed class PaymentTimeoutDurableTests(PaymentTimeoutDurableFixture fixt
 
         // Twenty unpaid deadlines of one shard do not fit its open record: pages were sealed, none over the page size.
         var sealedPages = (await fixture.ReadDeadlineRecordsAsync(shard)).Pages;
-        Assert.True(sealedPages.Count(page => page.Due.Keys.Any(unpaid.Contains)) >= 2, $"{sealedPages.Count} pages stored");
-        Assert.All(sealedPages, page => Assert.True(page.Exists && page.Due.Count <= PaymentTimeoutDurableFixture.PageSize));
+        Assert.True(sealedPages.Count(page => page.Entries.Keys.Any(unpaid.Contains)) >= 2, $"{sealedPages.Count} pages stored");
+        Assert.All(sealedPages, page => Assert.True(page.Exists && page.Entries.Count <= PaymentTimeoutDurableFixture.PageSize));
 
         await Eventually.Until(() => fixture.Cluster.GrainFactory.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync(unpaid),
             all => all.All(o => o.Status == OrderStatus.Cancelled), TimeSpan.FromSeconds(90),
@@ -98,7 +98,7 @@ public sealed class PaymentTimeoutDurableTests(PaymentTimeoutDurableFixture fixt
         var requests = Difference(fixture.ReminderRequests(), before);
 
         // Every order of those pages was cancelled and disarmed: their records are deleted and no longer listed.
-        var ours = sealedPages.Where(page => page.Due.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
+        var ours = sealedPages.Where(page => page.Entries.Keys.All(ids.Contains)).Select(page => page.Number).ToArray();
         Assert.NotEmpty(ours);
         await Eventually.Until(() => fixture.ReadDeadlineRecordsAsync(shard), r => !r.Pages.Any(page => ours.Contains(page.Number)),
             TimeSpan.FromSeconds(30), r => $"pages {string.Join(", ", r.Pages.Select(p => p.Number))} listed");
@@ -181,8 +181,7 @@ public sealed class PaymentTimeoutDurableFixture : IAsyncLifetime
     /// <summary>The stored record of a payment deadline shard, read from the silo's grain storage (nothing activated).</summary>
     public Task<IReadOnlyDictionary<string, DateTimeOffset>> ReadStoredDeadlinesAsync(int shard) => StoredTimeouts.DeadlinesAsync(Cluster, shard);
 
-    public Task<(IReadOnlyDictionary<string, DateTimeOffset> Open, IReadOnlyList<(long Number, bool Exists, IReadOnlyDictionary<string, DateTimeOffset> Due)> Pages)>
-        ReadDeadlineRecordsAsync(int shard) => StoredTimeouts.DeadlineRecordsAsync(Cluster, shard);
+    public Task<StoredShardPages<DateTimeOffset>> ReadDeadlineRecordsAsync(int shard) => StoredTimeouts.DeadlineRecordsAsync(Cluster, shard);
 
     /// <summary>The stored reminders of one order grain, from the silo's reminder table (the order is not activated).</summary>
     public Task<IReadOnlyList<string>> RemindersOfAsync(string orderId) => StoredTimeouts.OrderRemindersAsync(Cluster, orderId);

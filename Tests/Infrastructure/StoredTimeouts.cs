@@ -11,33 +11,15 @@ namespace OrderFlow.Tests.Infrastructure;
 public static class StoredTimeouts
 {
     /// <summary>The stored deadlines of a payment deadline shard, its open record's and its pages': order id → deadline.</summary>
-    public static async Task<IReadOnlyDictionary<string, DateTimeOffset>> DeadlinesAsync(TestCluster cluster, int shard)
-    {
-        var (open, pages) = await DeadlineRecordsAsync(cluster, shard);
-        return pages.SelectMany(page => page.Due).Concat(open).GroupBy(e => e.Key).ToDictionary(g => g.Key, g => g.Last().Value);
-    }
+    public static async Task<IReadOnlyDictionary<string, DateTimeOffset>> DeadlinesAsync(TestCluster cluster, int shard) =>
+        (await DeadlineRecordsAsync(cluster, shard)).Merged();
 
-    /// <summary>
-    /// A payment deadline shard's stored records as they are: its open record's deadlines, and each page it lists with
-    /// the page record's deadlines (empty if the record is missing).
-    /// </summary>
-    public static async Task<(IReadOnlyDictionary<string, DateTimeOffset> Open, IReadOnlyList<(long Number, bool Exists, IReadOnlyDictionary<string, DateTimeOffset> Due)> Pages)>
-        DeadlineRecordsAsync(TestCluster cluster, int shard)
+    /// <summary>A payment deadline shard's stored records as they are: its open record, and each page it lists.</summary>
+    public static Task<StoredShardPages<DateTimeOffset>> DeadlineRecordsAsync(TestCluster cluster, int shard)
     {
         var services = SiloServices(cluster);
-        var storage = services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders);
-        var grainId = services.GetRequiredService<IGrainFactory>().GetGrain<IPaymentDeadlineShardGrain>(shard).GetGrainId();
-        var open = new GrainState<PaymentDeadlineShardState>();
-        await storage.ReadStateAsync("deadlines", grainId, open);
-        var pages = new List<(long, bool, IReadOnlyDictionary<string, DateTimeOffset>)>();
-        foreach (var number in open.State?.Pages ?? [])
-        {
-            var page = new GrainState<ShardPage<DateTimeOffset>>();
-            await storage.ReadStateAsync($"deadlines.{number}", grainId, page);
-            pages.Add((number, page.RecordExists, page.State?.Entries ?? []));
-        }
-
-        return (open.State?.Due ?? [], pages);
+        return StoredShardPages<DateTimeOffset>.ReadAsync<PaymentDeadlineShardState>(services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Orders),
+            services.GetRequiredService<IGrainFactory>().GetGrain<IPaymentDeadlineShardGrain>(shard).GetGrainId(), "deadlines");
     }
 
     /// <summary>Whether a page record of a payment deadline shard exists, listed or not.</summary>
