@@ -26,10 +26,16 @@ internal sealed class ShardUpkeep(Grain grain, string reminderName, TimeSpan per
 
     private async Task RoundAsync()
     {
-        await round();
-        if (_timer is not null)
+        try
         {
-            await EnsureReminderAsync(); // still holding work after the round
+            await round();
+        }
+        finally
+        {
+            if (_timer is not null)
+            {
+                await EnsureReminderAsync(); // still holding work after the round (it never throws)
+            }
         }
     }
 
