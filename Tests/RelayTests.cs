@@ -99,6 +99,44 @@ public sealed class RelayTests(PipelineFixture fixture)
     }
 
     /// <summary>
+    /// A page whose orders are nearly all forgotten does not stay behind for the one held long: its remaining order moves
+    /// into the open record and the page record is deleted, so pages do not pile up behind a few long-held orders.
+    /// </summary>
+    [Fact]
+    public async Task A_page_left_with_one_long_held_order_is_folded_into_the_open_record_and_deleted()
+    {
+        const int PageSize = PipelineFixture.RelayPageSize;
+        var id = OrderDriver.NewId("relay-compact-");
+        var shard = IOrderRelayGrain.ShardOf(id);
+        var ids = Enumerable.Range(0, 100_000).Select(i => $"{id}-{i}").Where(o => IOrderRelayGrain.ShardOf(o) == shard).Take(2 * PageSize).ToArray();
+        var relay = fixture.Grains.GetGrain<IOrderRelayGrain>(shard);
+        foreach (var order in ids)
+        {
+            await relay.MarkAsync(order, 1);
+        }
+
+        // A page holding only these orders: forget all of them but one.
+        var page = (await StoredRelayAsync(shard)).Pages.First(p => p.Entries.Count == PageSize && p.Entries.Keys.All(ids.Contains));
+        var kept = page.Entries.Keys.First();
+        foreach (var order in page.Entries.Keys.Where(o => o != kept))
+        {
+            await relay.DeliveredAsync(order, 1);
+        }
+
+        var folded = await Eventually.Until(() => StoredRelayAsync(shard), r => r.Pages.All(p => p.Number != page.Number),
+            OrderDriver.CatchUpTimeout, r => $"page {page.Number} still listed");
+        Assert.Equal(1L, folded.Merged()[kept].Sequence);
+        Assert.Equal(1L, (await relay.FindAsync(kept))?.Sequence);
+        var record = new GrainState<ShardPage<RelayRecord>>();
+        await SiloStorage().ReadStateAsync($"relay.{page.Number}", relay.GetGrainId(), record);
+        Assert.False(record.RecordExists);
+        foreach (var order in ids)
+        {
+            await relay.DeliveredAsync(order, 1);
+        }
+    }
+
+    /// <summary>
     /// A mark taken back (<c>UnmarkAsync</c>) must be stored, or the order stays held for good. When the order is held in a
     /// sealed page and the page's write lands but answers with a failure, the shard learns the page's new ETag and
     /// writes it again: the order is no longer held, in memory or in storage.
