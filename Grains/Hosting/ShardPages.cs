@@ -104,6 +104,24 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
         return null;
     }
 
+    /// <summary>
+    /// Stores an entry, new or changed, in the open record (one write; it counts over a page that holds the key), then
+    /// lets that page forget its older copy — after the write, so that a failed write leaves the stored entry where it
+    /// was — and seals the open record if it is full. The write's failure is thrown (the open record is read back).
+    /// </summary>
+    public async Task PutAsync(string key, TEntry entry)
+    {
+        var superseded = Open.ContainsKey(key) ? null : PageOf(key);
+        Open[key] = entry;
+        await WriteOpenAsync();
+        if (superseded is not null && superseded.Entries.Remove(key))
+        {
+            superseded.Dirty = true;
+        }
+
+        await SealIfFullAsync();
+    }
+
     /// <summary>Removes an entry from memory wherever it is held; stored lazily. False if it was not held.</summary>
     public bool Remove(string key)
     {

@@ -110,47 +110,26 @@ public sealed partial class OrderRelayGrain(
         }
 
         var now = clock.GetUtcNow();
-        var located = Pages.Locate(orderId);
-        var sealedIn = located?.Page;
-        if (located is var (holder, _) && holder[orderId] is var record)
+        var record = Find(orderId);
+        if (record?.Sequence >= sequence)
         {
-            if (record.Sequence >= sequence)
-            {
-                return;
-            }
-
-            if (sealedIn is null)
-            {
-                record.Sequence = sequence;
-            }
-            else
-            {
-                // Held in a sealed page: the new mark goes to the open record, which counts over the page; the page
-                // forgets its older entry after the write, so that a failed write leaves the stored entry where it was.
-                Pages.Open[orderId] = new RelayRecord { Sequence = sequence, Since = record.Since, Checks = record.Checks, Behind = record.Behind };
-            }
-        }
-        else
-        {
-            if (Pages.Count >= Options.MaxPendingPerShard)
-            {
-                LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
-                throw new InvalidOperationException(
-                    $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later");
-            }
-
-            Pages.Open[orderId] = new RelayRecord { Sequence = sequence, Since = now };
+            return;
         }
 
-        // The normal path (publish, deliver) gets SettleAfter before the relay looks.
+        if (record is null && Pages.Count >= Options.MaxPendingPerShard)
+        {
+            LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
+            throw new InvalidOperationException(
+                $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later");
+        }
+
+        // The normal path (publish, deliver) gets SettleAfter before the relay looks. A new record, not the held one
+        // changed: that may sit in a sealed page, which must keep its stored entry if this write fails.
         _nextCheck[orderId] = now + Options.SettleAfter;
-        await Pages.WriteOpenAsync();
-        if (sealedIn is not null && sealedIn.Entries.Remove(orderId))
+        await Pages.PutAsync(orderId, new RelayRecord
         {
-            sealedIn.Dirty = true;
-        }
-
-        await Pages.SealIfFullAsync();
+            Sequence = sequence, Since = record?.Since ?? now, Checks = record?.Checks ?? 0, Behind = record?.Behind ?? [],
+        });
         await EnsureRunningAsync();
     }
 

@@ -134,8 +134,7 @@ public sealed partial class PaymentDeadlineShardGrain(
             throw new ArgumentException(problem, nameof(orderId));
         }
 
-        var located = Pages.Locate(orderId);
-        var held = located?.Entries;
+        var held = Pages.HolderOf(orderId);
         if (held is not null && held[orderId] == deadline)
         {
             return true; // stored already: an entry is only ever added by a write, and a failed write re-reads the record
@@ -147,18 +146,9 @@ public sealed partial class PaymentDeadlineShardGrain(
             return false;
         }
 
-        // Armed again with another deadline, or new: the open record's entry is the one that counts (a page forgets its
-        // older one after the write, so that a failed write leaves the stored entry where it was).
-        var sealedIn = located?.Page;
-        Pages.Open[orderId] = deadline;
+        // New, or armed again with another deadline: the open record's entry is the one that counts.
         _nextAsk.Remove(orderId);
-        await Pages.WriteOpenAsync();
-        if (sealedIn is not null && sealedIn.Entries.Remove(orderId))
-        {
-            sealedIn.Dirty = true;
-        }
-
-        await Pages.SealIfFullAsync();
+        await Pages.PutAsync(orderId, deadline);
         await EnsureRunningAsync();
         return true;
     }
