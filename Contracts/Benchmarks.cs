@@ -92,6 +92,12 @@ public interface IBenchControlGrain : IGrainWithIntegerKey
     [Alias("StorageOperations")] Task<IReadOnlyList<StorageOperationCount>> GetStorageOperationsAsync();
 
     /// <summary>
+    /// Grain calls this silo took since it started, by target grain type (system targets and stream queues included).
+    /// The bench takes it before and after a phase: grain calls per order event.
+    /// </summary>
+    [Alias("GrainCalls")] Task<IReadOnlyList<GrainCallCount>> GetGrainCallsAsync();
+
+    /// <summary>
     /// Bench only: while on, this silo's placements reserve no stock and no coupon use (the "without reservations" side
     /// of <c>bench --workload consistency</c>'s ratio). Off by default; the bench turns it off again when it is done.
     /// </summary>
@@ -186,3 +192,9 @@ public sealed record StorageOperationCount(
     [property: Id(3)] long Requests,
     [property: Id(4)] long Failed,
     [property: Id(5)] long Messages);
+
+/// <summary>Grain calls a silo took, for one target grain type (<see cref="IBenchControlGrain.GetGrainCallsAsync"/>).</summary>
+[GenerateSerializer, Immutable, Alias("bench.GrainCallCount.v1")]
+public sealed record GrainCallCount(
+    [property: Id(0)] string GrainType,
+    [property: Id(1)] long Calls);

@@ -1,5 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Benchmarks;
+using OrderFlow.Grains.Security;
 using OrderFlow.Tests.Infrastructure;
+using Orleans.TestingHost;
 
 namespace OrderFlow.Tests;
 
@@ -31,6 +35,14 @@ public sealed class ClientCallFilterTests(PipelineFixture fixture)
         // Nothing was written by the refused calls; the silo itself still reaches the ledger.
         Assert.False((await External.GetGrain<IStoredStateGrain>(0).ReadLedgersAsync(LedgerKind.Points, [$"user-{id}"]))[0].Exists);
         Assert.Equal(0m, (await fixture.Grains.GetGrain<IPointsAccountGrain>($"user-{id}").GetAsync()).Balance);
+    }
+
+    [Fact]
+    public void A_silo_not_started_for_benchmarks_has_no_call_counter_in_its_call_path()
+    {
+        var filters = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetServices<IIncomingGrainCallFilter>();
+        Assert.Contains(filters, f => f is ClientCallFilter);
+        Assert.DoesNotContain(filters, f => f is BenchCallCounter);
     }
 
     [Fact]

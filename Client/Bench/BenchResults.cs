@@ -67,6 +67,24 @@ public sealed record StoredPerOrder(string Kind, double Records, double StateByt
     }
 }
 
+/// <summary>
+/// Grain calls per order event of one target grain type over a phase: what the silo's call counter
+/// (<see cref="IBenchControlGrain.GetGrainCallsAsync"/>) added between two snapshots, divided by the phase's events.
+/// </summary>
+public sealed record CallsPerEvent(string GrainType, double Calls)
+{
+    public static IReadOnlyList<CallsPerEvent> Between(IReadOnlyList<GrainCallCount> before, IReadOnlyList<GrainCallCount> after, long events)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(events, 1);
+        var earlier = before.ToDictionary(c => c.GrainType, c => c.Calls, StringComparer.Ordinal);
+        return after
+            .Select(c => new CallsPerEvent(c.GrainType, (double)(c.Calls - earlier.GetValueOrDefault(c.GrainType)) / events))
+            .Where(c => c.Calls > 0)
+            .OrderByDescending(c => c.Calls).ThenBy(c => c.GrainType, StringComparer.Ordinal)
+            .ToArray();
+    }
+}
+
 /// <summary>One goal of issue 5: measured value against its target.</summary>
 public sealed record GoalResult(string Goal, string Measured, string Target, bool Met);
 

@@ -34,14 +34,18 @@ public static partial class BenchCommand
     public sealed record BrokersReport(
         string RunId, DateTimeOffset StartedAt, string Machine, string Settings, IReadOnlyList<string> Subscribers,
         double BaselineCallsPerSecond, ThroughputResult StreamBaseline, ThroughputResult Workload, LatencySummary Commands,
-        LatencyPercentiles PublishToApply, double ClientCpuPercent, long Lost, long Audited, long AuditDiscrepancies, double TotalSeconds)
+        LatencyPercentiles PublishToApply, double ClientCpuPercent, IReadOnlyList<CallsPerEvent> GrainCalls, long Lost, long Audited, long AuditDiscrepancies,
+        double TotalSeconds)
     {
+        /// <summary>Every grain call the silo took during the workload, per order event.</summary>
+        public double GrainCallsPerEvent => GrainCalls.Sum(c => c.Calls);
+
         public string ResultLine() =>
             "RESULT workload=brokers " +
             $"workload_deliveries_per_s={BenchReport.F(Workload.DeliveriesPerSecond, "0")} workload_p50_ms={BenchReport.F(Commands.P50, "0.00")} " +
             $"workload_p99_ms={BenchReport.F(Commands.P99, "0.00")} publish_to_apply_p50_ms={BenchReport.F(PublishToApply.P50, "0.00")} " +
             $"publish_to_apply_p99_ms={BenchReport.F(PublishToApply.P99, "0.00")} silo_cpu_percent={BenchReport.F(Workload.Silo.CpuPercent, "0")} " +
-            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
+            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} grain_calls_per_event={BenchReport.F(GrainCallsPerEvent, "0.00")} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
             $"baseline_deliveries_per_s={BenchReport.F(StreamBaseline.DeliveriesPerSecond, "0")} lost={Lost} audit_discrepancies={AuditDiscrepancies}";
     }
 
@@ -77,9 +81,11 @@ public static partial class BenchCommand
         await phases.SetUpAsync(plans);
         await probe.Control.TakeApplyLatencyAsync(); // a new period: only this phase's events
         var commands = new LongConcurrentHistogram(1, 3_600_000_000L, 3);
+        var callsBefore = await probe.Control.GetGrainCallsAsync();
         var clientCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var workload = await phases.PipelineAsync("brokers workload", plans, commands);
         var clientCpu = Process.GetCurrentProcess().TotalProcessorTime - clientCpuBefore;
+        var grainCalls = CallsPerEvent.Between(callsBefore, await probe.Control.GetGrainCallsAsync(), (long)orders * BenchOrders.EventsPerOrder);
         var publishToApply = await probe.Control.TakeApplyLatencyAsync();
 
         output.WriteLine("  3/3 checks from stored state: lost events, then the audit of every order's effects ...");
@@ -93,7 +99,7 @@ public static partial class BenchCommand
         });
 
         var report = new BrokersReport(runId, DateTimeOffset.UtcNow - total.Elapsed, machine, settings, subscribers, callsPerSecond, stream, workload,
-            LatencySummary.From(commands), publishToApply, 100 * clientCpu.TotalSeconds / workload.Seconds, lost, audited.Checked, audited.Discrepancies,
+            LatencySummary.From(commands), publishToApply, 100 * clientCpu.TotalSeconds / workload.Seconds, grainCalls, lost, audited.Checked, audited.Discrepancies,
             total.Elapsed.TotalSeconds);
         output.WriteLine($"  trivial grain calls: {callsPerSecond:N0}/s; trivial stream deliveries: {stream.DeliveriesPerSecond:N0}/s");
         output.WriteLine($"  workload: {workload.Deliveries:N0} deliveries in {workload.Seconds:0.00} s = {workload.DeliveriesPerSecond:N0} deliveries/s " +
@@ -105,6 +111,9 @@ public static partial class BenchCommand
         output.WriteLine($"  CPU: silo {workload.Silo.CpuPercent:0} %, client {report.ClientCpuPercent:0} % (of one core; {Environment.ProcessorCount} cores); " +
                          $"silo {workload.CpuMicrosPerDelivery:0} µs and {workload.AllocatedBytesPerDelivery:N0} B allocated per delivery; " +
                          $"duplicates dropped {workload.Silo.Duplicates}");
+        output.WriteLine($"  grain calls per event: {report.GrainCallsPerEvent:0.00} (the bench's own polling included): " +
+                         string.Join(", ", grainCalls.Take(16).Select(c => $"{c.GrainType} {c.Calls:0.00}")) +
+                         (grainCalls.Count > 16 ? $", {grainCalls.Count - 16} more {grainCalls.Skip(16).Sum(c => c.Calls):0.00}" : ""));
         output.WriteLine($"  stored state: lost {lost}; audit of {audited.Checked:N0} orders: {audited.Discrepancies} discrepancies");
         var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench-brokers");
         output.WriteLine($"  json: {path}; load average now {LoadAverage()}");

@@ -24,6 +24,7 @@ public sealed class BenchControlGrain(
     SubscriberMetrics metrics,
     DrillBoard drills,
     StorageOperationCounter storage,
+    BenchCallCounter calls,
     BenchSwitches switches,
     Orleans.Serialization.Serializer serializer,
     IServiceProvider services) : Grain, IBenchControlGrain
@@ -91,6 +92,12 @@ public sealed class BenchControlGrain(
     {
         EnsureEnabled();
         return Task.FromResult(storage.Snapshot());
+    }
+
+    public Task<IReadOnlyList<GrainCallCount>> GetGrainCallsAsync()
+    {
+        EnsureEnabled();
+        return Task.FromResult(calls.Snapshot());
     }
 
     public Task<IReadOnlyList<StoredRecordGroup>> GetStoredRecordsAsync()

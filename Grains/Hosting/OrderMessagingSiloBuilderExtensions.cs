@@ -1,6 +1,7 @@
 using Azure.Core;
 using Azure.Data.Tables;
 using Azure.Storage.Queues;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -94,6 +95,13 @@ public static class OrderMessagingSiloBuilderExtensions
             }
         });
         builder.AddIncomingGrainCallFilter<ClientCallFilter>();
+        services.TryAddSingleton<BenchCallCounter>();
+        if (builder.Configuration.GetValue<bool>($"{BenchmarkOptions.SectionName}:{nameof(BenchmarkOptions.Enabled)}"))
+        {
+            // Only a bench silo counts its grain calls: elsewhere the counter is not in the call path.
+            services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<BenchCallCounter>());
+        }
+
         services.TryAddSingleton<BenchDeliveryCounter>();
         services.TryAddSingleton<BenchSwitches>();
         services.TryAddSingleton<StorageOperationCounter>();
