@@ -66,7 +66,8 @@ public sealed record SiloSample(
     [property: Id(14)] bool ConcurrentGc,
     [property: Id(15)] int ProcessorCount,
     [property: Id(16)] long JitCompiledMethods = 0,
-    [property: Id(17)] double GcPauseSeconds = 0);
+    [property: Id(17)] double GcPauseSeconds = 0,
+    [property: Id(18)] long SubscriberDone = 0);
 
 /// <summary>
 /// The bench's handle on the silo it measures (embedded profile: one silo). It is refused unless the silo runs

@@ -24,6 +24,43 @@ public abstract record OrderEvent(
     /// under a new id: older records and messages read as null). Not part of the event's meaning: no rule reads it.
     /// </summary>
     [Id(4)] public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// The kinds of the order's earlier events, sequences 1 to <see cref="Sequence"/> − 1, one letter each
+    /// (<see cref="OrderEventKinds"/>): set on the copy the order publishes, never stored in its log. It lets the order's
+    /// dispatcher leave out a subscriber for an event kind it does nothing for, and that subscriber step over such events
+    /// when a later one arrives, without reading the order's log. Null (an event published before it was carried, or
+    /// read from the log) means "unknown": every subscriber is then handed the event and no step is taken over a gap.
+    /// </summary>
+    [Id(5)] public string? EarlierKinds { get; init; }
+
+    /// <summary>This event's <see cref="EarlierKinds"/> if it has one for every earlier sequence, else null.</summary>
+    public string? KnownEarlierKinds => EarlierKinds is { } kinds && kinds.Length == Sequence - 1 ? kinds : null;
+}
+
+/// <summary>One letter per event kind, for <see cref="OrderEvent.EarlierKinds"/>; '?' for a kind it does not know.</summary>
+public static class OrderEventKinds
+{
+    public static char CodeOf(Type eventType) =>
+        eventType == typeof(OrderPlaced) ? 'P'
+        : eventType == typeof(OrderPaid) ? 'A'
+        : eventType == typeof(OrderShipped) ? 'S'
+        : eventType == typeof(OrderReceived) ? 'R'
+        : eventType == typeof(OrderCancelled) ? 'C'
+        : '?';
+
+    /// <summary>The kinds of the first <paramref name="count"/> events of <paramref name="log"/>, in sequence order.</summary>
+    public static string Of(IReadOnlyList<OrderEvent> log, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, log.Count);
+        return string.Create(count, log, static (letters, events) =>
+        {
+            for (var i = 0; i < letters.Length; i++)
+            {
+                letters[i] = CodeOf(events[i].GetType());
+            }
+        });
+    }
 }
 
 /// <summary>An order was placed.</summary>

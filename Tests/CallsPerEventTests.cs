@@ -50,6 +50,70 @@ public sealed class BenchCallCounterTests(BenchSiloFixture fixture)
     }
 
     [Fact]
+    public async Task A_subscriber_is_handed_only_the_events_it_handles_and_the_order_s_last_one()
+    {
+        var (orders, id, items) = await NewOrderAsync("handed-");
+        var before = await Control.GetGrainCallsAsync();
+
+        await orders.FullLifecycleAsync(id, $"user-{id}", items);
+        await FinishedInStorageAsync(id);
+
+        var added = await AddedSinceAsync(before);
+        Assert.True(added.GetValueOrDefault("order-dispatch") >= 4); // four deliveries and the stream's handshake
+        Assert.Equal(4, added.GetValueOrDefault("order-sync")); // every kind
+        Assert.Equal(3, added.GetValueOrDefault("sms")); // paid, shipped, and received (the last)
+        foreach (var paidOrCancelled in new[] { "coupon", "points", "activity-gmv", "inventory" })
+        {
+            Assert.Equal(2, added.GetValueOrDefault(paidOrCancelled)); // paid, and received (the last)
+        }
+    }
+
+    [Fact]
+    public async Task An_order_awaiting_payment_activates_only_the_subscriber_that_handles_placed_and_its_cancellation_reaches_all()
+    {
+        var (orders, id, items) = await NewOrderAsync("awaiting-");
+        var before = await Control.GetGrainCallsAsync();
+
+        await orders.PlaceAsync(id, $"user-{id}", items);
+        var placed = await Eventually.Until(() => AddedSinceAsync(before), added => added.GetValueOrDefault("order-sync") >= 1,
+            TimeSpan.FromSeconds(10), added => string.Join(", ", added));
+        foreach (var name in new[] { "coupon", "points", "activity-gmv", "inventory", "sms" })
+        {
+            Assert.Equal(0, placed.GetValueOrDefault(name));
+        }
+
+        await orders.CancelAsync(id);
+        await FinishedInStorageAsync(id);
+        var added = await AddedSinceAsync(before);
+        Assert.Equal(2, added.GetValueOrDefault("order-sync"));
+        foreach (var name in new[] { "coupon", "points", "activity-gmv", "inventory", "sms" })
+        {
+            Assert.Equal(1, added.GetValueOrDefault(name)); // the cancellation, the order's last event
+        }
+    }
+
+    private IBenchControlGrain Control => fixture.Cluster.Client.GetGrain<IBenchControlGrain>(0);
+
+    private async Task<(OrderDriver Orders, string Id, IReadOnlyList<OrderLine> Items)> NewOrderAsync(string prefix)
+    {
+        var orders = new OrderDriver(fixture.Cluster.Client);
+        var id = OrderDriver.NewId(prefix);
+        var items = OrderDriver.Items(($"sku-{id}", 1, 10m));
+        await orders.EnsureInventoryAsync(items);
+        return (orders, id, items);
+    }
+
+    private async Task<Dictionary<string, double>> AddedSinceAsync(IReadOnlyList<GrainCallCount> before) =>
+        CallsPerEvent.Between(before, await Control.GetGrainCallsAsync(), events: 1).ToDictionary(c => c.GrainType, c => c.Calls);
+
+    // From storage, so that waiting calls no subscriber (an inspection would add calls of its own).
+    private Task FinishedInStorageAsync(string orderId) => Eventually.Until(
+        () => fixture.Cluster.Client.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync([orderId]),
+        stored => stored[0].IsFinal && stored[0].Subscribers.Count >= 6 && stored[0].Subscribers.All(s => s.Finished),
+        TimeSpan.FromSeconds(30),
+        stored => string.Join(", ", stored[0].Subscribers.Select(s => $"{s.Subscriber}={s.AppliedSequence}{(s.Finished ? " finished" : "")}")));
+
+    [Fact]
     public void The_bench_silo_has_the_counter_in_its_call_path()
     {
         var filters = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetServices<IIncomingGrainCallFilter>();

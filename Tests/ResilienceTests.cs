@@ -23,11 +23,13 @@ public sealed class ResilienceTests(PipelineFixture fixture)
             r => r.Subscribers.All(s => s.Subscriber == "inventory" ? s.Parked : s.AppliedSequence == 4),
             OrderDriver.CatchUpTimeout, r => string.Join(", ", r.Subscribers.Select(s => $"{s.Subscriber}={s.AppliedSequence}/{s.Parked}")));
         var inventory = report.Subscribers.Single(s => s.Subscriber == "inventory");
-        Assert.Equal(0, inventory.AppliedSequence);
-        Assert.Equal([1L, 2, 3, 4], inventory.BufferedSequences);
+        // Placed (1) has nothing for inventory, which steps over it; it parks at paid (2) and holds the received (4) it
+        // was handed next. Shipped (3) has nothing for it either: it is held only if the relay handed it the order's log.
+        Assert.Equal(1, inventory.AppliedSequence);
+        Assert.Equal([2L, 4], inventory.BufferedSequences.Where(seq => seq != 3));
         Assert.Equal(PipelineFixture.MaxAttempts, inventory.Attempts);
         Assert.Contains("drill", inventory.LastError);
-        Assert.All(report.Subscribers.Where(s => s.Subscriber != "inventory"), s => Assert.Equal(4, s.HandlerRuns));
+        Assert.All(report.Subscribers.Where(s => s.Subscriber != "inventory"), s => Assert.Equal(Handed.Runs(s.Subscriber, Handed.FullLifecycle), s.HandlerRuns));
         Assert.Equal(decimal.Floor(total), (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
         var coupon = await Grain<ICouponGrain>($"coupon-{id}").GetAsync();
         Assert.Equal((1L, 0L), (coupon.Redeemed, coupon.Reserved));
@@ -36,7 +38,7 @@ public sealed class ResilienceTests(PipelineFixture fixture)
         Assert.Equal((0L, 2L, OrderDriver.StockPerSku - 2), (stock.Sold, stock.Reserved, stock.Available));
         Assert.Equal(ReservationState.Reserved, (await fixture.Grains.GetGrain<IStockReservationsGrain>($"sku-{id}").GetReservationAsync(id))!.State);
         var letter = Assert.Single(await _orders.Operations.ListDeadLettersAsync("inventory"), l => l.OrderId == id);
-        Assert.Equal((1L, "OrderPlaced", PipelineFixture.MaxAttempts), (letter.Sequence, letter.EventKind, letter.Attempts));
+        Assert.Equal((2L, "OrderPaid", PipelineFixture.MaxAttempts), (letter.Sequence, letter.EventKind, letter.Attempts));
     }
 
     [Fact]

@@ -28,10 +28,10 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
         Assert.True(byName["activity-gmv"].Sum(s => s.FailedAttempts) > 0, "the activity-gmv drill never fired");
         foreach (var (name, statuses) in byName.Where(kv => kv.Key is not ("coupon" or "activity-gmv")))
         {
-            Assert.True(statuses.All(s => s.HandlerRuns == 4 && s.FailedAttempts == 0), $"{name} ran a handler more than once per event");
+            Assert.True(statuses.All(s => s.HandlerRuns == Handed.Runs(name, Handed.FullLifecycle) && s.FailedAttempts == 0), $"{name} ran a handler more than once per event");
         }
 
-        Assert.All(byName["coupon"].Concat(byName["activity-gmv"]), s => Assert.Equal(4 + s.FailedAttempts, s.HandlerRuns));
+        Assert.All(byName["coupon"].Concat(byName["activity-gmv"]), s => Assert.Equal(Handed.Runs(s.Subscriber, Handed.FullLifecycle) + s.FailedAttempts, s.HandlerRuns));
         Assert.All(reports.SelectMany(r => r.Subscribers), s => Assert.False(s.Parked, $"{s.Subscriber} parked {s.OrderId}"));
 
         var coupons = await Task.WhenAll(plans.Select(p => Grain<ICouponGrain>(p.Coupon).GetAsync()));
@@ -67,7 +67,9 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
             var points = report.Subscribers.Single(s => s.Subscriber == "points");
             Assert.True(points.Parked);
             Assert.Equal(1, points.AppliedSequence);
-            Assert.Equal([2L, 3, 4], points.BufferedSequences);
+            // Shipped (3) has nothing for points: the dispatcher does not hand it, so it is held only if the relay handed
+            // points the order's log.
+            Assert.Equal([2L, 4], points.BufferedSequences.Where(seq => seq != 3));
             Assert.Equal(PipelineFixture.MaxAttempts, points.Attempts);
             Assert.All(report.Subscribers.Where(s => s.Subscriber != "points"), s => Assert.Equal(4, s.AppliedSequence));
         }
@@ -145,7 +147,7 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
 
         Assert.All(report.Subscribers, s =>
         {
-            Assert.Equal(4, s.HandlerRuns);
+            Assert.Equal(Handed.Runs(s.Subscriber, Handed.FullLifecycle), s.HandlerRuns);
             Assert.True(s.GapRepairs >= 1, $"{s.Subscriber} reached 4 without a gap repair");
         });
         Assert.Equal(decimal.Floor(total), (await Grain<IPointsAccountGrain>(user).GetAsync()).Balance);
@@ -173,6 +175,6 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
             Assert.True((stock.Sold, stock.Reserved, stock.Available) == (1 + i % 5, 0, OrderDriver.StockPerSku - (1 + i % 5)), $"stock of {ids[i]}: {stock}");
         }
 
-        Assert.All(reports.SelectMany(r => r.Subscribers), s => Assert.Equal(4, s.HandlerRuns));
+        Assert.All(reports.SelectMany(r => r.Subscribers), s => Assert.Equal(Handed.Runs(s.Subscriber, Handed.FullLifecycle), s.HandlerRuns));
     }
 }

@@ -323,11 +323,14 @@ public static partial class BenchCommand
         public async Task<PacedResult> PacedAsync(IReadOnlyList<OrderPlan> plans, double ordersPerSecond)
         {
             var before = await probe.SampleAsync();
+            var (gen0, gen1, gen2, paused) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
             var result = await PacedLoad.RunAsync(client, plans, ordersPerSecond);
+            var tool = $"load tool GC {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}, " +
+                       $"paused {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:0} ms";
             var after = await WaitAppliedAsync("paced load", before, plans);
             var cost = SiloCost.Between(before, after, result.Seconds);
             output.WriteLine($"     {result.Orders} orders in {result.Seconds:0.0} s, p99 {result.FromIntended.P99:0.00} ms, " +
-                             $"silo CPU {cost.CpuPercent:0} %, {cost.DescribeGc((after.TakenAt - before.TakenAt).TotalSeconds)}");
+                             $"silo CPU {cost.CpuPercent:0} %, {cost.DescribeGc((after.TakenAt - before.TakenAt).TotalSeconds)}; {tool}");
             return result;
         }
 

@@ -289,8 +289,8 @@ public static class ConsistencyBench
             var seconds = clock.Elapsed.TotalSeconds;
             var atEnd = await probe.SampleAsync();
             // The next round starts with the subscribers caught up (each placement is one event for every subscriber).
-            await probe.WaitForAsync($"round {round}: subscriber applications", s => s.SubscriberApplied,
-                before.SubscriberApplied + (long)plans.Count * subscriberCount, args.DrainTimeout);
+            await probe.WaitForAsync($"round {round}: subscriber applications", s => s.SubscriberDone,
+                before.SubscriberDone + (long)plans.Count * subscriberCount, args.DrainTimeout);
             return new PlacementRound(round, reserving, plans.Count, seconds, refused, SiloCost.Between(before, atEnd, seconds).CpuPercent);
         }
 

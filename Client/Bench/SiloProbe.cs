@@ -49,10 +49,13 @@ public sealed class SiloProbe(IClusterClient client)
         }
     }
 
-    /// <summary>Waits until the subscribers applied every event of <paramref name="plans"/> since <paramref name="before"/>.</summary>
+    /// <summary>
+    /// Waits until the subscribers are done with every event of <paramref name="plans"/> since <paramref name="before"/>:
+    /// applied, or left out as having nothing to do for it (<c>HandlesOnly</c>).
+    /// </summary>
     public Task<SiloSample> WaitAppliedAsync(string what, SiloSample before, IReadOnlyList<OrderPlan> plans, int subscriberCount, TimeSpan timeout) =>
-        WaitForAsync($"{what}: subscriber applications", s => s.SubscriberApplied,
-            before.SubscriberApplied + BenchOrders.Events(plans) * subscriberCount, timeout);
+        WaitForAsync($"{what}: subscriber applications", s => s.SubscriberDone,
+            before.SubscriberDone + BenchOrders.Events(plans) * subscriberCount, timeout);
 
     /// <summary>
     /// Polls until <paramref name="counter"/> reaches <paramref name="target"/>; returns the sample that first did,

@@ -59,7 +59,8 @@ public sealed class BenchControlGrain(
             GCSettings.LatencyMode != GCLatencyMode.Batch,
             Environment.ProcessorCount,
             System.Runtime.JitInfo.GetCompiledMethodCount(),
-            GC.GetTotalPauseDuration().TotalSeconds));
+            GC.GetTotalPauseDuration().TotalSeconds,
+            metrics.Done));
     }
 
     public Task<LatencyPercentiles> TakeApplyLatencyAsync()

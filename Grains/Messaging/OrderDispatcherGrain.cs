@@ -31,7 +31,11 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 {
     private static readonly Task<bool> NotAsked = Task.FromResult(false);
 
+    // Left out as having nothing to do for the event: it counts as taken, for the relay's word below.
+    private static readonly Task<bool> NothingToAsk = Task.FromResult(true);
+
     private IOrderSubscriberGrain[]? _subscribers;
+    private string?[]? _kinds;
 
     // The event whose delivery failed last and which subscribers stored it anyway, so its redelivery asks only the
     // others. Cleared by a delivery that succeeds: any later copy goes to every subscriber, which drops and counts it as
@@ -46,9 +50,12 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
     public Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
         handleFactory.Create<OrderEvent>().ResumeAsync(this);
 
+    // What each subscriber handles (HandlesOnlyAttribute), in the order of Subscribers.
+    private string?[] Kinds => _kinds ??= catalog.Names.Select(catalog.KindsOf).ToArray();
+
     public async Task OnNextAsync(OrderEvent item, StreamSequenceToken? token = null)
     {
-        var subscribers = Subscribers;
+        var (subscribers, kinds) = (Subscribers, Kinds);
         if (item.Sequence != _sequence || _stored.Length != subscribers.Length)
         {
             _sequence = item.Sequence;
@@ -58,7 +65,22 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
         var calls = new Task<bool>[subscribers.Length];
         for (var i = 0; i < subscribers.Length; i++)
         {
-            calls[i] = _stored[i] ? NotAsked : subscribers[i].DeliverAsync(item);
+            if (_stored[i])
+            {
+                calls[i] = NotAsked;
+            }
+            else if (HandlesOnlyAttribute.MustDeliver(kinds[i], item))
+            {
+                calls[i] = subscribers[i].DeliverAsync(item);
+            }
+            else
+            {
+                // Nothing to do for this kind of event (and it is not the order's last): the subscriber is not asked, and
+                // steps over the event when a later one arrives, by the kinds that event carries (HandlesOnlyAttribute).
+                // (The order counted it done for the subscriber's lag when it published it.)
+                calls[i] = NothingToAsk;
+                _stored[i] = true;
+            }
         }
 
         try

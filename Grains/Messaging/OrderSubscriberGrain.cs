@@ -96,6 +96,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private SubscriberState S => _inbox.State;
 
+    // The event kinds this subscriber handles (HandlesOnlyAttribute), or null for every kind.
+    private string? Kinds => HandlesOnlyAttribute.KindsOf(GetType());
+
     private SubscriberTally Tally => _tally ??= _services.Metrics.For(Name);
 
     /// <summary>
@@ -156,7 +159,9 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
 
     private async ValueTask LoadAndStartAsync(OrderEvent? delivered)
     {
-        await _deferred!.LoadAsync(knownNew: delivered is { Sequence: 1 });
+        // The order's first event, or one whose earlier events are all of kinds this subscriber is never handed (so none
+        // of them can have made it write): a new order's inbox, as far as deliveries go.
+        await _deferred!.LoadAsync(knownNew: delivered is not null && HandlesOnlyAttribute.SkippableThrough(Kinds, 0, delivered) == delivered.Sequence - 1);
         Start();
     }
 
@@ -220,6 +225,7 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     {
         await EnsureStartedAsync(item);
         Tally.DeliveredOne();
+        StepOverNothingToDo(item);
         if (_mayBeBehind && item.Sequence == S.AppliedSequence + 1)
         {
             // The transport feeds this activation from where its stored progress stands: nothing to catch up.
@@ -266,6 +272,54 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
 
         await DrainAsync(inboxChanged: true);
+    }
+
+    /// <summary>
+    /// The inbox's event after the applied sequence, if it holds it — stepping first over events this subscriber has
+    /// nothing to do for, by the kinds the earliest held event carries (after a park, a failure or a gap, the held events
+    /// are all that is left of what the dispatcher handed it).
+    /// </summary>
+    private OrderEvent? NextInSequence()
+    {
+        if (S.Inbox.Count > 0 && !S.HeadReady)
+        {
+            StepOverNothingToDo(S.Inbox.First().Value);
+        }
+
+        return S.Inbox.GetValueOrDefault(S.AppliedSequence + 1);
+    }
+
+    /// <summary>
+    /// Steps over the events before <paramref name="item"/> that this subscriber has nothing to do for
+    /// (<see cref="HandlesOnlyAttribute"/>; the kinds travel with the event) as if it had applied them with nothing to do:
+    /// the dispatcher does not hand it those events, so without this every later event would wait behind a gap. Stops at
+    /// the first event it handles, of unknown kind, or already held in the inbox (a held or failing event is the drain's).
+    /// Progress moves in memory only, written with the next write, like any event with nothing to do.
+    /// </summary>
+    private void StepOverNothingToDo(OrderEvent item)
+    {
+        var through = HandlesOnlyAttribute.SkippableThrough(Kinds, S.AppliedSequence, item);
+        while (S.AppliedSequence < through && !S.Parked && !S.Inbox.ContainsKey(S.AppliedSequence + 1))
+        {
+            StepOne();
+        }
+    }
+
+    /// <summary>The next event in sequence is one this subscriber has nothing to do for: applied, in memory.</summary>
+    private void StepOne()
+    {
+        S.AppliedSequence++;
+        _unsaved = true;
+        if (S.AppliedSequence > _countedThrough)
+        {
+            // With the dispatcher's fan-out the dispatcher counted the event when it left this subscriber out.
+            if (_services.Options.FanOut == OrderFanOut.PerSubscriber)
+            {
+                Tally.SkippedOne();
+            }
+
+            _countedThrough = S.AppliedSequence;
+        }
     }
 
     public Task OnCompletedAsync() => Task.CompletedTask;
@@ -389,12 +443,21 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         var changed = false;
         var finished = false;
         OrderEvent? parkedEvent = null;
-        while (!S.Parked && S.Inbox.TryGetValue(S.AppliedSequence + 1, out var next))
+        while (!S.Parked && NextInSequence() is { } next)
         {
             var now = _services.Clock.GetUtcNow();
             if (S.NextAttemptAt is { } due && due > now)
             {
                 break;
+            }
+
+            if (!HandlesOnlyAttribute.Handles(Kinds, next))
+            {
+                // Not a kind this subscriber handles (it got here from the order's log, or with a per-subscriber stream):
+                // nothing to do, and the handler is not called for it.
+                S.Inbox.Remove(next.Sequence);
+                StepOne();
+                continue;
             }
 
             S.HandlerRuns++;

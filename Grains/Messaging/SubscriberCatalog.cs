@@ -13,12 +13,34 @@ public sealed class SubscriberCatalog
 {
     private readonly Lazy<IReadOnlyDictionary<string, GrainType>> _subscribers;
     private readonly Lazy<IReadOnlyDictionary<string, (string StateName, string StorageName)>> _inboxes;
+    private readonly Lazy<IReadOnlyDictionary<string, string?>> _kinds;
 
     public SubscriberCatalog(IOptions<GrainTypeOptions> grainTypes)
     {
         _subscribers = new(() => Discover(grainTypes.Value.Classes));
         _inboxes = new(() => DiscoverInboxes(grainTypes.Value.Classes));
+        _kinds = new(() => grainTypes.Value.Classes
+            .Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t))
+            .ToDictionary(t => t.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, t).ToString()!, HandlesOnlyAttribute.KindsOf, StringComparer.OrdinalIgnoreCase));
     }
+
+    /// <summary>
+    /// Subscribers the order's dispatcher will not hand <paramref name="published"/> (<see cref="HandlesOnlyAttribute"/>):
+    /// the event is done for them as it is published.
+    /// </summary>
+    public IEnumerable<string> LeftOutOf(OrderEvent published)
+    {
+        foreach (var (name, kinds) in _kinds.Value)
+        {
+            if (!HandlesOnlyAttribute.MustDeliver(kinds, published))
+            {
+                yield return name;
+            }
+        }
+    }
+
+    /// <summary>The event kinds subscriber <paramref name="name"/> handles (<see cref="HandlesOnlyAttribute"/>), or null for every kind.</summary>
+    public string? KindsOf(string name) => _kinds.Value[name];
 
     /// <summary>Where a subscriber's inbox is stored: the state and storage names of its <c>[PersistentState]</c> or <see cref="KeyedEffectsAttribute"/>.</summary>
     public (string StateName, string StorageName) InboxOf(string name) => _inboxes.Value[name];

@@ -77,6 +77,9 @@ public sealed class SubscriberMetrics : IDisposable
     public long OutboxBacklog => Volatile.Read(ref _outboxBacklog);
     public long Deliveries => Sum(static t => Volatile.Read(ref t.Delivered));
     public long Applied => Sum(static t => Volatile.Read(ref t.Applied));
+
+    /// <summary>(Subscriber, event) pairs done for the first time in this silo: applied, stepped over or left out with nothing to do, or skipped by an operator.</summary>
+    public long Done => Sum(static t => Volatile.Read(ref t.Done));
     public long Duplicates => Sum(static t => Volatile.Read(ref t.Duplicates));
     public long Writes => Sum(static t => Volatile.Read(ref t.Writes));
 
@@ -193,6 +196,6 @@ public sealed class SubscriberTally(string name, SubscriberMetrics? metrics = nu
         }
     }
 
-    /// <summary>An operator skipped an event: it no longer counts as lag.</summary>
+    /// <summary>An operator skipped an event, or the subscriber has nothing to do for it and was not handed it: it no longer counts as lag.</summary>
     public void SkippedOne() => Interlocked.Increment(ref Done);
 }

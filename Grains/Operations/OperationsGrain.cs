@@ -27,7 +27,33 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
         var order = GrainFactory.GetGrain<IOrderGrain>(orderId).GetAsync();
         var statuses = Task.WhenAll(catalog.Names.Select(name => Subscriber(name, orderId).GetStatusAsync()));
         var relay = GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(orderId)).FindAsync(orderId);
-        return new OrderReport(await order, await statuses, await relay);
+        var snapshot = await order;
+        return new OrderReport(snapshot, await WithNothingToDoAsync(snapshot, await statuses), await relay);
+    }
+
+    /// <summary>
+    /// A subscriber is not handed the events it has nothing to do for (<c>HandlesOnly</c>) and steps over them when a
+    /// later one comes: until then its own progress stops short of them. Reported here as applied, as the subscriber
+    /// itself will count them: when every event after its progress is of a kind it has nothing to do for, none final,
+    /// and it holds nothing. (The order's log is read only for such a subscriber.)
+    /// </summary>
+    private async Task<SubscriberStatus[]> WithNothingToDoAsync(OrderSnapshot order, SubscriberStatus[] statuses)
+    {
+        var behind = statuses.Where(s => s.AppliedSequence < order.LastSequence && !s.Parked && s.BufferedSequences.Count == 0
+                                         && catalog.KindsOf(s.Subscriber) is not null).ToArray();
+        if (behind.Length == 0)
+        {
+            return statuses;
+        }
+
+        var log = await GrainFactory.GetGrain<IOrderGrain>(order.OrderId).GetEventsAsync(0);
+        var last = log.Count == 0 ? null : log[^1] with { EarlierKinds = OrderEventKinds.Of(log, log.Count - 1) };
+        return statuses.Select(s => behind.Contains(s) && last is not null && !last.IsFinal
+                                    && !HandlesOnlyAttribute.Handles(catalog.KindsOf(s.Subscriber), last)
+                                    && HandlesOnlyAttribute.SkippableThrough(catalog.KindsOf(s.Subscriber), s.AppliedSequence, last) == last.Sequence - 1
+                ? s with { AppliedSequence = last.Sequence }
+                : s)
+            .ToArray();
     }
 
     public async Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds)

@@ -28,6 +28,7 @@ public sealed partial class OrderGrain(
     IOptions<OrderMessagingOptions> options,
     Orleans.Serialization.Serializer serializer,
     SubscriberMetrics metrics,
+    SubscriberCatalog subscribers,
     TimeProvider clock,
     ILogger<OrderGrain> logger,
     BenchSwitches benchSwitches) : Grain, IOrderGrain, IRemindable
@@ -388,11 +389,15 @@ public sealed partial class OrderGrain(
         while (State.PublishedSequence < State.LastSequence)
         {
             var evt = State.Events[(int)State.PublishedSequence];
+            OrderEvent published;
             // A child of the command's stored context, also when a timer, a reminder or the relay publishes it later.
             using var activity = OrderFlowTelemetry.StartPublish(evt);
             try
             {
-                await publisher.PublishAsync(_stream!, evt);
+                // The published copy says what came before it, so the dispatcher can leave out a subscriber with nothing
+                // to do for it (OrderEvent.EarlierKinds); the log keeps the event as written.
+                published = evt with { EarlierKinds = OrderEventKinds.Of(State.Events, (int)evt.Sequence - 1) };
+                await publisher.PublishAsync(_stream!, published);
             }
             catch (Exception ex)
             {
@@ -409,6 +414,15 @@ public sealed partial class OrderGrain(
 
             State.PublishedSequence = evt.Sequence;
             metrics.PublishedOne();
+            if (options.Value.FanOut == OrderFanOut.Dispatcher)
+            {
+                // Subscribers the dispatcher will not hand it (nothing to do for its kind) are done with it now, for their lag.
+                foreach (var name in subscribers.LeftOutOf(published))
+                {
+                    metrics.For(name).SkippedOne();
+                }
+            }
+
             SyncBacklog();
             _publishError = null;
             _publishFailingSince = null;

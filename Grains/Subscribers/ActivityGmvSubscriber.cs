@@ -6,6 +6,7 @@ namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Adds a paid order's amount to its marketing activity's GMV; takes it back when a paid order is cancelled.</summary>
 [GrainType("activity-gmv"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("activity-gmv", StorageNames.Subscribers)]
+[HandlesOnly(typeof(OrderPaid), typeof(OrderCancelled))]
 public sealed class ActivityGmvSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IActivityGmvSubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch

@@ -6,6 +6,7 @@ namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Redeems the use the order reserved on its coupon when it is paid; gives it back when the order is cancelled.</summary>
 [GrainType("coupon"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("coupon", StorageNames.Subscribers)]
+[HandlesOnly(typeof(OrderPaid), typeof(OrderCancelled))]
 public sealed class CouponSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), ICouponSubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch

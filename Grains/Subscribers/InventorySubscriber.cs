@@ -10,6 +10,7 @@ namespace OrderFlow.Grains.Subscribers;
 /// redelivered or re-run event changes nothing twice.
 /// </summary>
 [GrainType("inventory"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("inventory", StorageNames.Subscribers)]
+[HandlesOnly(typeof(OrderPaid), typeof(OrderCancelled))]
 public sealed class InventorySubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IInventorySubscriberGrain
 {
     protected override Task HandleAsync(OrderEvent evt) => evt switch

@@ -6,6 +6,7 @@ namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Awards one point per whole unit paid; revokes the same points when a paid order is cancelled.</summary>
 [GrainType("points"), ImplicitStreamSubscription(OrderStreams.Namespace), KeyedEffects("points", StorageNames.Subscribers)]
+[HandlesOnly(typeof(OrderPaid), typeof(OrderCancelled))]
 public sealed class PointsSubscriber(SubscriberServices services) : OrderSubscriberGrain(services), IPointsSubscriberGrain
 {
     public static decimal PointsFor(decimal amount) => decimal.Floor(amount);

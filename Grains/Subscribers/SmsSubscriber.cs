@@ -6,6 +6,7 @@ namespace OrderFlow.Grains.Subscribers;
 
 /// <summary>Texts the buyer when the order is paid and when it ships (weak dedupe at the gateway).</summary>
 [GrainType("sms"), ImplicitStreamSubscription(OrderStreams.Namespace)]
+[HandlesOnly(typeof(OrderPaid), typeof(OrderShipped))]
 public sealed class SmsSubscriber(
     [PersistentState("sms", StorageNames.Subscribers)] IPersistentState<SubscriberState> inbox,
     SubscriberServices services) : OrderSubscriberGrain(inbox, services), ISmsSubscriberGrain

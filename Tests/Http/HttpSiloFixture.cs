@@ -39,10 +39,10 @@ public abstract class HttpSiloFixture : IAsyncLifetime
     /// <summary>The settings of this configuration, as <c>--Section:Key=value</c> arguments (the highest-priority source).</summary>
     protected abstract IEnumerable<string> Settings { get; }
 
-    /// <summary>A drill that makes <c>points</c> fail every <c>OrderShipped</c> of orders whose id starts with <paramref name="prefix"/>, parking them after one attempt.</summary>
+    /// <summary>A drill that makes <c>points</c> fail every <c>OrderPaid</c> of orders whose id starts with <paramref name="prefix"/>, parking them after one attempt.</summary>
     protected static IEnumerable<string> ParkingDrill(string prefix) =>
     [
-        "--Drills:points:FailEventKind=OrderShipped",
+        "--Drills:points:FailEventKind=OrderPaid",
         $"--Drills:points:OrderIdPrefix={prefix}",
         "--OrderMessaging:SubscriberRetry:points:MaxAttempts=1",
     ];
@@ -97,7 +97,7 @@ public abstract class HttpSiloFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// The API with a key, and a drill that makes <c>points</c> fail every <c>OrderShipped</c> of orders whose id starts with
+/// The API with a key, and a drill that makes <c>points</c> fail every <c>OrderPaid</c> of orders whose id starts with
 /// <see cref="ParkPrefix"/>, parking them after one attempt — no other order is touched.
 /// </summary>
 public sealed class HttpApiFixture : HttpSiloFixture

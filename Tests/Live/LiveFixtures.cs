@@ -4,7 +4,7 @@ namespace OrderFlow.Tests.Live;
 
 /// <summary>
 /// The silo's app with an API key and the dashboard on (its default), and a drill that parks at <c>points</c> every
-/// <c>OrderShipped</c> of orders whose id starts with <see cref="ParkPrefix"/>, after one attempt.
+/// <c>OrderPaid</c> of orders whose id starts with <see cref="ParkPrefix"/>, after one attempt.
 /// </summary>
 public sealed class LiveSiloFixture : HttpSiloFixture
 {

@@ -91,8 +91,8 @@ public sealed class LivePageBrowserTests(LiveSiloFixture fixture)
         await Assertions.Expect(page.Locator("#timeline-title")).ToHaveTextAsync($"Order {parked}", new() { Timeout = BrowserTimeoutMs });
         var points = progress.Filter(new() { Has = page.Locator("td:first-child", new() { HasTextString = "points" }) }).First;
         await Assertions.Expect(points).ToHaveClassAsync("parked");
-        await Assertions.Expect(points.Locator("td:nth-child(7)")).ToContainTextAsync("#3 OrderShipped: ");
-        await Assertions.Expect(points.Locator("td:nth-child(7)")).ToContainTextAsync("drill: points always fails OrderShipped");
+        await Assertions.Expect(points.Locator("td:nth-child(7)")).ToContainTextAsync("#2 OrderPaid: ");
+        await Assertions.Expect(points.Locator("td:nth-child(7)")).ToContainTextAsync("drill: points always fails OrderPaid");
 
         // The dead-letter count links to the subscriber's list, whose rows name the parked order.
         await page.ClickAsync("#subscribers tbody tr:has(td:first-child:text-is('points')) button");
