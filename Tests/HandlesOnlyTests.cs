@@ -37,6 +37,15 @@ public sealed class HandlesOnlyTests
     }
 
     [Fact]
+    public void A_declaration_names_one_or_more_event_types_that_have_a_kind_letter()
+    {
+        Assert.Throws<ArgumentException>(() => new HandlesOnlyAttribute());
+        Assert.Throws<ArgumentException>(() => new HandlesOnlyAttribute(typeof(OrderEvent))); // the base: no letter, never handed
+        Assert.Throws<ArgumentException>(() => new HandlesOnlyAttribute(typeof(OrderPaid), typeof(string)));
+        Assert.Equal([typeof(OrderPaid)], new HandlesOnlyAttribute(typeof(OrderPaid)).EventTypes);
+    }
+
+    [Fact]
     public void The_published_kinds_name_each_earlier_event_by_its_letter()
     {
         IReadOnlyList<OrderEvent> log =

@@ -1,5 +1,6 @@
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
 using OrderFlow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
@@ -44,6 +45,37 @@ public sealed class StreamSkipTests(StreamSkipFixture fixture)
 
         var done = await StoredProgress.WaitFinishedAsync(fixture.Cluster.GrainFactory, [id], OrderDriver.CatchUpTimeout);
         Assert.Equal(2L, done[0].Subscribers.Single(s => s.Subscriber == "order-sync").AppliedSequence);
+    }
+
+    [Fact]
+    public async Task A_subscriber_left_out_of_a_later_event_does_not_let_the_relay_forget_an_earlier_one_the_stream_skipped()
+    {
+        var id = OrderDriver.NewId("skip-left-");
+        var orders = new OrderDriver(fixture.Cluster.GrainFactory);
+        var total = await orders.PlaceAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 4m)), coupon: $"coupon-{id}");
+
+        // Coupon's handler fails on the payment and its inbox cannot store that failure: the delivery keeps failing, and
+        // the stream gives up on the payment for coupon (the others take it).
+        var drills = ((InProcessSiloHandle)fixture.Cluster.Primary!).SiloHost!.Services.GetRequiredService<DrillBoard>();
+        drills.Set("coupon", new SubscriberDrill { FailEventKind = nameof(OrderPaid), OrderIdPrefix = id });
+        try
+        {
+            using var fault = fixture.Faults.Fail(new StorageFault { StorageName = StorageNames.Subscribers, GrainType = "coupon", KeyPrefix = id });
+            await orders.PayAsync(id, total);
+            await Eventually.Until(() => Task.FromResult(fault.Hits), hits => hits >= 2, OrderDriver.CatchUpTimeout, hits => $"{hits} failed inbox reads or writes");
+            await Task.Delay(TimeSpan.FromSeconds(1.5)); // past MaxEventDeliveryTime (1 s here): the stream skipped it
+        }
+        finally
+        {
+            drills.Clear("coupon");
+        }
+
+        // Shipped has nothing for coupon, which is left out of it. That must not count as coupon having taken everything
+        // before it: the relay keeps the order, and its settle hands coupon the order's log (gap repair here waits 10 min).
+        await orders.ShipAsync(id);
+        var coupon = SiloGrains.Of(fixture.Cluster).GetGrain<IOrderSubscriberGrain>(GrainId.Create("coupon", id));
+        var status = await Eventually.Until(() => coupon.GetStatusAsync(), s => s.AppliedSequence == 3, OrderDriver.CatchUpTimeout, s => s.ToString());
+        Assert.Equal(1L, status.GapRepairs);
     }
 }
 

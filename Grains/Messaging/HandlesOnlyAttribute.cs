@@ -20,9 +20,11 @@ public sealed class HandlesOnlyAttribute(params Type[] eventTypes) : Attribute
 {
     private static readonly ConcurrentDictionary<Type, string?> Known = new();
 
-    public IReadOnlyList<Type> EventTypes { get; } = eventTypes.All(typeof(OrderEvent).IsAssignableFrom) && eventTypes.Length > 0
+    public IReadOnlyList<Type> EventTypes { get; } = eventTypes.Length > 0 && eventTypes.All(type => OrderEventKinds.CodeOf(type) != '?')
         ? eventTypes
-        : throw new ArgumentException("list one or more OrderEvent types", nameof(eventTypes));
+        : throw new ArgumentException(
+            $"list one or more concrete order event types ({string.Join(", ", eventTypes.Where(type => OrderEventKinds.CodeOf(type) == '?').Select(type => type.Name))} has no kind letter in OrderEventKinds)",
+            nameof(eventTypes));
 
     /// <summary>
     /// The kind letters (<see cref="OrderEventKinds"/>) a subscriber class handles, or null when it declares nothing

@@ -15,8 +15,9 @@ namespace OrderFlow.Grains.Messaging;
 ///   event, an event held back, a failure, or deactivation — one write per order instead of one per effect. A crash
 ///   before it loses only that record: the next activation reads the order's log and runs the handlers again, and
 ///   downstream answers "already done";</item>
-/// <item>a new activation whose first delivery is the order's first event does not read its inbox: a new order has
-///   none. Its first write is an insert; if a record exists after all (a late copy of the first event), storage refuses
+/// <item>a new activation whose first delivery is the order's first event — or the first of a kind it handles, every
+///   earlier one being of a kind it is never handed (<see cref="HandlesOnlyAttribute"/>) — does not read its inbox: a
+///   new order has none. Its first write is an insert; if a record exists after all (a late copy of the first event), storage refuses
 ///   the insert, the inbox is re-read and the delivery retried from it. The handler may have run once more for the
 ///   first event in between, which keyed effects make harmless. Any call other than a delivery reads first.</item>
 /// </list>
@@ -26,12 +27,15 @@ namespace OrderFlow.Grains.Messaging;
 /// its own progress is written, and the relay forgets the order on that word. The same holds for a handler that calls
 /// <c>NothingToDo()</c>: only when it did nothing.
 /// <para>
-/// What it gives up, in one narrow case: an activation that started from a late copy of the order's first event treats
-/// the order as new until its first write or a call other than a delivery. If the stored inbox had parked the order at a
-/// later event, or an operator had skipped one, and copies of those later events reach this activation too (an order
+/// What it gives up, in one narrow case: an activation that started from a late copy of that first event treats
+/// the order as new until its first write or a call other than a delivery. If the stored inbox had parked the order at
+/// that event or a later one, or an operator had skipped one, and copies of those events reach this activation (an order
 /// whose published mark was lost with a crash re-publishes every event after the stored mark), it applies them — each
 /// once, by its key — before the stored park or skip is seen. Nothing is applied twice or lost; an operator's skip can
-/// be overridden. The lag metrics count such a replay's events again.
+/// be overridden. With <see cref="HandlesOnlyAttribute"/> that first event is the first of a kind the subscriber
+/// handles (for most, the payment: the event a poison park most often stops at), so the override meets parks more
+/// often than with the order's placement — under the same rare cause, a re-publish after a lost published mark.
+/// The lag metrics count such a replay's events again.
 /// </para>
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]

@@ -31,11 +31,18 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 {
     private static readonly Task<bool> NotAsked = Task.FromResult(false);
 
-    // Left out as having nothing to do for the event: it counts as taken, for the relay's word below.
+    // Left out as having nothing to do for the event: it counts as taken, for the relay's word below, when this
+    // activation saw the subscriber take everything before it that it handles (LeftOutUnvouched otherwise).
     private static readonly Task<bool> NothingToAsk = Task.FromResult(true);
+    private static readonly Task<bool> LeftOutUnvouched = Task.FromResult(false);
 
     private IOrderSubscriberGrain[]? _subscribers;
     private string?[]? _kinds;
+
+    // How far each subscriber is known, by this activation, to have taken the order's events: its answers, and the events
+    // it was left out of with nothing to do. 0 for a new activation, which then vouches only for steps over events from
+    // the first (an order's placement).
+    private long[] _taken = [];
 
     // The event whose delivery failed last and which subscribers stored it anyway, so its redelivery asks only the
     // others. Cleared by a delivery that succeeds: any later copy goes to every subscriber, which drops and counts it as
@@ -62,6 +69,11 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             _stored = new bool[subscribers.Length];
         }
 
+        if (_taken.Length != subscribers.Length)
+        {
+            _taken = new long[subscribers.Length];
+        }
+
         var calls = new Task<bool>[subscribers.Length];
         for (var i = 0; i < subscribers.Length; i++)
         {
@@ -77,8 +89,11 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             {
                 // Nothing to do for this kind of event (and it is not the order's last): the subscriber is not asked, and
                 // steps over the event when a later one arrives, by the kinds that event carries (HandlesOnlyAttribute).
-                // (The order counted it done for the subscriber's lag when it published it.)
-                calls[i] = NothingToAsk;
+                // (The order counted it done for the subscriber's lag when it published it.) It counts as taken for the
+                // relay only if nothing it handles can be missing before it: an event the stream gave up on, or one this
+                // activation never saw, keeps the order in its relay shard, whose settle hands it the order's log.
+                var vouched = HandlesOnlyAttribute.SkippableThrough(kinds[i], _taken[i], item) == item.Sequence - 1;
+                calls[i] = vouched ? NothingToAsk : LeftOutUnvouched;
                 _stored[i] = true;
             }
         }
@@ -92,10 +107,22 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             for (var i = 0; i < calls.Length; i++)
             {
                 _stored[i] |= calls[i].IsCompletedSuccessfully;
+                if (calls[i].IsCompletedSuccessfully && calls[i].Result && !ReferenceEquals(calls[i], NotAsked))
+                {
+                    _taken[i] = Math.Max(_taken[i], item.Sequence);
+                }
             }
 
             LogDeliveryFailed(ex, this.GetPrimaryKeyString(), item.Sequence, calls.Count(c => !c.IsCompletedSuccessfully));
             throw; // the stream delivers the event again
+        }
+
+        for (var i = 0; i < calls.Length; i++)
+        {
+            if (calls[i].Result && !ReferenceEquals(calls[i], NotAsked))
+            {
+                _taken[i] = Math.Max(_taken[i], item.Sequence);
+            }
         }
 
         if (calls.All(c => c.Result))

@@ -309,7 +309,10 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
     private void StepOne()
     {
         S.AppliedSequence++;
-        _unsaved = true;
+        // Worth a write later only on top of a stored inbox: with none, a new activation steps over the same events again
+        // (the kinds travel with each event), and storing a record for steps alone would only make the next first
+        // delivery's insert (keyed effects) be refused.
+        _unsaved |= _inbox.RecordExists;
         if (S.AppliedSequence > _countedThrough)
         {
             // With the dispatcher's fan-out the dispatcher counted the event when it left this subscriber out.
@@ -402,25 +405,31 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             return new ReachResult(ReachOutcome.Reached, 0);
         }
 
-        var added = 0;
+        var (added, owed) = (0, 0);
         foreach (var evt in log)
         {
+            // Every event, so the drain can step over those with nothing to do; only the ones it handles were owed.
             if (evt.Sequence > S.AppliedSequence && S.Inbox.TryAdd(evt.Sequence, evt))
             {
                 added++;
+                owed += HandlesOnlyAttribute.Handles(Kinds, evt) ? 1 : 0;
             }
         }
 
         if (added > 0)
         {
-            // Events the transport skipped, lost, or has not brought yet: the order's own log has them.
-            S.GapRepairs++;
             _mayBeBehind = false;
             _catchUpAt = null;
         }
 
+        if (owed > 0)
+        {
+            // Events the transport skipped, lost, or has not brought yet: the order's own log has them.
+            S.GapRepairs++;
+        }
+
         await DrainAsync(inboxChanged: added > 0);
-        return new ReachResult(S.Parked ? ReachOutcome.Parked : S.AppliedSequence >= last ? ReachOutcome.Reached : ReachOutcome.Behind, added);
+        return new ReachResult(S.Parked ? ReachOutcome.Parked : S.AppliedSequence >= last ? ReachOutcome.Reached : ReachOutcome.Behind, owed);
     }
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
@@ -669,20 +678,26 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         }
     }
 
-    /// <summary>Adds the order's events after the applied sequence to the inbox; counts a repair when it found any missing.</summary>
+    /// <summary>
+    /// Adds the order's events after the applied sequence to the inbox and says how many; counts a repair when it found
+    /// any missing that this subscriber handles.
+    /// </summary>
     private async Task<int> ReadOrderLogAsync()
     {
         var events = await GrainFactory.GetGrain<IOrderGrain>(OrderId).GetEventsAsync(S.AppliedSequence);
-        var added = 0;
+        var (added, owed) = (0, 0);
         foreach (var evt in events)
         {
+            // Every event, so the drain can step over those with nothing to do; only the ones it handles were owed, and
+            // only those make it a repair (the count operators read as the transport's losses).
             if (evt.Sequence > S.AppliedSequence && S.Inbox.TryAdd(evt.Sequence, evt))
             {
                 added++;
+                owed += HandlesOnlyAttribute.Handles(Kinds, evt) ? 1 : 0;
             }
         }
 
-        if (added > 0)
+        if (owed > 0)
         {
             S.GapRepairs++;
         }
