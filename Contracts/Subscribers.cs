@@ -100,12 +100,13 @@ public interface IOrderSubscriberGrain : IGrainWithStringKey
 
     /// <summary>
     /// <see cref="ReachAsync"/>, also saying how many events of <paramref name="log"/> were new to this inbox (neither
-    /// applied nor held): the backfill counts the orders that needed work.
+    /// applied nor held) and of a kind it handles (<c>HandlesOnly</c>; events it only steps over are not work): the
+    /// backfill counts the orders that needed work.
     /// </summary>
     [Alias("ReachCounted")] Task<ReachResult> ReachCountedAsync(IReadOnlyList<OrderEvent> log);
 }
 
-/// <summary>Where a subscriber stands after being asked to reach an order's last event, and how many events it took from the log.</summary>
+/// <summary>Where a subscriber stands after being asked to reach an order's last event, and how many events it handles it took from the log.</summary>
 [GenerateSerializer, Immutable, Alias("orders.ReachResult.v1")]
 public sealed record ReachResult(
     [property: Id(0)] ReachOutcome Outcome,

@@ -31,17 +31,15 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
 {
     private static readonly Task<bool> NotAsked = Task.FromResult(false);
 
-    // Left out as having nothing to do for the event: it counts as taken, for the relay's word below, when this
-    // activation saw the subscriber take everything before it that it handles (LeftOutUnvouched otherwise).
+    // Left out as having nothing to do for the event (and having taken everything before it): counts as taken.
     private static readonly Task<bool> NothingToAsk = Task.FromResult(true);
-    private static readonly Task<bool> LeftOutUnvouched = Task.FromResult(false);
 
     private IOrderSubscriberGrain[]? _subscribers;
     private string?[]? _kinds;
 
     // How far each subscriber is known, by this activation, to have taken the order's events: its answers, and the events
-    // it was left out of with nothing to do. 0 for a new activation, which then vouches only for steps over events from
-    // the first (an order's placement).
+    // it was left out of with nothing to do. 0 for a new activation, which then leaves a subscriber out only of events it
+    // can step over from the order's first (its placement); later ones it hands over as before.
     private long[] _taken = [];
 
     // The event whose delivery failed last and which subscribers stored it anyway, so its redelivery asks only the
@@ -81,19 +79,20 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             {
                 calls[i] = NotAsked;
             }
-            else if (HandlesOnlyAttribute.MustDeliver(kinds[i], item))
+            else if (HandlesOnlyAttribute.MustDeliver(kinds[i], item)
+                     || HandlesOnlyAttribute.SkippableThrough(kinds[i], _taken[i], item) < item.Sequence - 1)
             {
+                // Its kind, or one this activation cannot vouch the subscriber has everything before (an event the stream
+                // gave up on for it, or a new activation that never saw it take the order's earlier events): asked, it steps
+                // over the event or holds it behind what it lacks, as it would without HandlesOnly.
                 calls[i] = subscribers[i].DeliverAsync(item);
             }
             else
             {
-                // Nothing to do for this kind of event (and it is not the order's last): the subscriber is not asked, and
-                // steps over the event when a later one arrives, by the kinds that event carries (HandlesOnlyAttribute).
-                // (The order counted it done for the subscriber's lag when it published it.) It counts as taken for the
-                // relay only if nothing it handles can be missing before it: an event the stream gave up on, or one this
-                // activation never saw, keeps the order in its relay shard, whose settle hands it the order's log.
-                var vouched = HandlesOnlyAttribute.SkippableThrough(kinds[i], _taken[i], item) == item.Sequence - 1;
-                calls[i] = vouched ? NothingToAsk : LeftOutUnvouched;
+                // Nothing to do for this kind of event (and it is not the order's last), and it took everything before it
+                // that it handles: not asked. It steps over the event when a later one arrives, by the kinds that event
+                // carries (HandlesOnlyAttribute). (The order counted it done for its lag when it published it.)
+                calls[i] = NothingToAsk;
                 _stored[i] = true;
             }
         }
