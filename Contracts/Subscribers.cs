@@ -5,6 +5,9 @@ namespace OrderFlow.Contracts;
 /// counted (handler) failures; <see cref="TransientSince"/>, <see cref="LastTransientError"/> and
 /// <see cref="TransientAttempts"/> its transient infrastructure failures, which are retried without counting until
 /// <c>TransientRetry:GiveUpAfter</c>; <see cref="TransientFailures"/> counts every transient failure of this inbox.
+/// In an order report (<see cref="IOperationsGrain"/>), <see cref="AppliedSequence"/> counts the order's latest events
+/// this subscriber has nothing to do for and was not handed (<c>HandlesOnly</c>) as applied, as the subscriber itself
+/// will when a later event reaches it.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("orders.SubscriberStatus.v1")]
 public sealed record SubscriberStatus(
