@@ -37,7 +37,9 @@ public sealed class FailureRecordingTests(PipelineFixture fixture)
         Assert.True(points is { Attempts: PipelineFixture.MaxAttempts, FailedAttempts: PipelineFixture.MaxAttempts, AppliedSequence: 1 }, points.ToString());
         // Shipped (3) has nothing for points: not handed by the dispatcher, held only if the relay handed it the order's log.
         Assert.Equal([2L, 4], points.HeldSequences.Where(seq => seq != 3));
-        var letters = await orders.Operations.ListDeadLettersAsync("points");
+        // The dead-letter index hears of the park after the inbox stored it (a call of its own): waited for, not assumed.
+        var letters = await Eventually.Until(() => orders.Operations.ListDeadLettersAsync("points"), all => all.Any(l => l.OrderId == id),
+            OrderDriver.CatchUpTimeout, all => $"order {id} not listed as parked at points; listed: {all.Count}");
         Assert.Equal(PipelineFixture.MaxAttempts, Assert.Single(letters, l => l.OrderId == id).Attempts);
     }
 }
