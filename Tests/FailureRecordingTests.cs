@@ -42,4 +42,26 @@ public sealed class FailureRecordingTests(PipelineFixture fixture)
             OrderDriver.CatchUpTimeout, all => $"order {id} not listed as parked at points; listed: {all.Count}");
         Assert.Equal(PipelineFixture.MaxAttempts, Assert.Single(letters, l => l.OrderId == id).Attempts);
     }
+
+    [Fact]
+    public async Task A_park_whose_write_lands_but_answers_with_a_failure_still_reaches_the_dead_letter_index()
+    {
+        // points always fails OrderPaid for poison- orders: four retries, each written, then the fifth attempt parks. That
+        // fifth write lands and answers with a failure.
+        var id = OrderDriver.NewId("poison-landed-");
+        var orders = new OrderDriver(fixture.Grains);
+        using var fault = fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Subscribers, Operations = StorageOperations.Write, GrainType = "points", KeyPrefix = id,
+            Skip = PipelineFixture.MaxAttempts - 1, Times = 1, Mode = StorageFaultMode.AfterCall,
+        });
+        var total = await orders.PlaceAsync(id, $"user-{id}", OrderDriver.Items(($"sku-{id}", 1, 4m)));
+        await orders.PayAsync(id, total);
+
+        await Eventually.Until(() => fixture.Grains.GetGrain<IStoredStateGrain>(0).ReadOrdersAsync([id]),
+            all => all[0].Subscribers.Single(s => s.Subscriber == "points").Parked, OrderDriver.CatchUpTimeout, all => StoredProgress.Describe(all[0]));
+        Assert.Equal(1, fault.Hits);
+        await Eventually.Until(() => orders.Operations.ListDeadLettersAsync("points"), all => all.Any(l => l.OrderId == id),
+            TimeSpan.FromSeconds(20), all => $"order {id} not listed as parked at points; listed: {all.Count}");
+    }
 }

@@ -856,6 +856,13 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
             // on the next delivery if it skips ahead, or by the wake timer.
             _mayBeBehind = !S.Finished && !S.Parked;
             _catchUpAt = _mayBeBehind ? _services.Clock.GetUtcNow() + _services.Options.OutboxRetryPeriod : null;
+            if (S.Parked)
+            {
+                // Stored parked although the write answered with a failure (it landed): the dead-letter index was not told,
+                // and nothing else would tell it while this activation lives (a redelivery is a duplicate). The wake timer does.
+                _indexSyncAt = _services.Clock.GetUtcNow();
+            }
+
             ScheduleWake();
             throw;
         }
