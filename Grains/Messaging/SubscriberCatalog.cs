@@ -19,9 +19,8 @@ public sealed class SubscriberCatalog
     {
         _subscribers = new(() => Discover(grainTypes.Value.Classes));
         _inboxes = new(() => DiscoverInboxes(grainTypes.Value.Classes));
-        _kinds = new(() => grainTypes.Value.Classes
-            .Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t))
-            .ToDictionary(t => t.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, t).ToString()!, HandlesOnlyAttribute.KindsOf, StringComparer.OrdinalIgnoreCase));
+        _kinds = new(() => SubscriberClasses(grainTypes.Value.Classes)
+            .ToDictionary(c => c.Name, c => HandlesOnlyAttribute.KindsOf(c.Type), StringComparer.OrdinalIgnoreCase));
     }
 
     /// <summary>
@@ -76,9 +75,8 @@ public sealed class SubscriberCatalog
     private static IReadOnlyDictionary<string, (string, string)> DiscoverInboxes(IEnumerable<Type> grainClasses)
     {
         var found = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
-        foreach (var type in grainClasses.Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t)))
+        foreach (var (name, type) in SubscriberClasses(grainClasses))
         {
-            var name = type.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, type).ToString()!;
             if (KeyedEffectsAttribute.Of(type) is { } keyed)
             {
                 found[name] = (keyed.StateName, keyed.StorageName);
@@ -95,4 +93,9 @@ public sealed class SubscriberCatalog
 
         return found;
     }
+
+    // The subscriber classes among the grain classes, by name (their grain type; Discover checks each has one).
+    private static IEnumerable<(string Name, Type Type)> SubscriberClasses(IEnumerable<Type> grainClasses) =>
+        grainClasses.Where(t => !t.IsAbstract && typeof(IOrderSubscriberGrain).IsAssignableFrom(t))
+            .Select(t => (t.GetCustomAttribute<GrainTypeAttribute>()!.GetGrainType(null!, t).ToString()!, t));
 }

@@ -47,10 +47,17 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
         }
 
         var log = await GrainFactory.GetGrain<IOrderGrain>(order.OrderId).GetEventsAsync(0);
-        var last = log.Count == 0 ? null : log[^1] with { EarlierKinds = OrderEventKinds.Of(log, log.Count - 1) };
-        return statuses.Select(s => behind.Contains(s) && last is not null && !last.IsFinal
-                                    && !HandlesOnlyAttribute.Handles(catalog.KindsOf(s.Subscriber), last)
-                                    && HandlesOnlyAttribute.SkippableThrough(catalog.KindsOf(s.Subscriber), s.AppliedSequence, last) == last.Sequence - 1
+        if (log.Count == 0 || log[^1].IsFinal)
+        {
+            return statuses;
+        }
+
+        // The latest event as the dispatcher saw it (with the earlier kinds), and whether it and all before it back to the
+        // subscriber's progress are steps over events it has nothing to do for.
+        var last = log[^1] with { EarlierKinds = OrderEventKinds.Of(log, log.Count - 1) };
+        return statuses.Select(s => behind.Contains(s) && catalog.KindsOf(s.Subscriber) is var kinds
+                                    && !HandlesOnlyAttribute.Handles(kinds, last)
+                                    && HandlesOnlyAttribute.SkippableThrough(kinds, s.AppliedSequence, last) == last.Sequence - 1
                 ? s with { AppliedSequence = last.Sequence }
                 : s)
             .ToArray();
