@@ -40,12 +40,16 @@ public sealed class TransientRetryOptionsTests
     private static TransientRetryOptions Resolve(Dictionary<string, string?> settings) => Resolve<TransientRetryOptions>(settings);
 
     internal static T Resolve<T>(Dictionary<string, string?> settings)
+        where T : class => Resolve<T>(settings, silo => silo.AddOrderMessaging(), Options.DefaultName);
+
+    /// <summary>The options named <paramref name="name"/> of a silo configured by <paramref name="configure"/> with these settings.</summary>
+    internal static T Resolve<T>(Dictionary<string, string?> settings, Action<ISiloBuilder> configure, string name)
         where T : class
     {
         var silo = new ConfiguredSiloBuilder(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
-        silo.AddOrderMessaging();
+        configure(silo);
         using var services = silo.Services.BuildServiceProvider();
-        return services.GetRequiredService<IOptions<T>>().Value;
+        return services.GetRequiredService<IOptionsMonitor<T>>().Get(name);
     }
 
     private sealed class ConfiguredSiloBuilder : ISiloBuilder

@@ -343,14 +343,14 @@ public static partial class BenchCommand
             // Set up before the idle deactivation, so the stock and coupon records it activates are not in the "empty" heap.
             await SetUpAsync(plans);
             var management = client.GetGrain<IManagementGrain>(0);
-            await DeactivateIdleAsync(management);
+            await probe.DeactivateIdleAsync();
             await Task.Delay(idle);
             var empty = await probe.SampleAsync(fullGc: true);
             var storedBefore = await probe.Control.GetStoredRecordsAsync();
             var scale = await PipelineAsync("scale", plans);
             var heldActivations = await management.GetTotalActivationCount();
             var held = await probe.SampleAsync(fullGc: true);
-            var afterActivations = await DeactivateIdleAsync(management);
+            var afterActivations = await probe.DeactivateIdleAsync();
             await Task.Delay(idle);
             var rested = await probe.SampleAsync(fullGc: true);
             var stored = StoredPerOrder.Between(storedBefore, await probe.Control.GetStoredRecordsAsync(), plans.Count);
@@ -362,29 +362,5 @@ public static partial class BenchCommand
 
         private Task<SiloSample> WaitAppliedAsync(string phase, SiloSample before, IReadOnlyList<OrderPlan> plans) =>
             probe.WaitAppliedAsync(phase, before, plans, subscriberCount, drainTimeout);
-
-        /// <summary>
-        /// Runs the activation collector for everything idle for a second, then waits until the activation count stops
-        /// falling (order grains write their outbox mark while they deactivate).
-        /// </summary>
-        private static async Task<int> DeactivateIdleAsync(IManagementGrain management)
-        {
-            await Task.Delay(TimeSpan.FromSeconds(1.5));
-            await management.ForceActivationCollection(TimeSpan.FromSeconds(1));
-            var last = await management.GetTotalActivationCount();
-            for (var i = 0; i < 60; i++)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500));
-                var now = await management.GetTotalActivationCount();
-                if (now >= last)
-                {
-                    return now;
-                }
-
-                last = now;
-            }
-
-            return last;
-        }
     }
 }

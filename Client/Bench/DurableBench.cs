@@ -74,12 +74,15 @@ public static class DurableBench
         await probe.WaitAppliedAsync("warm-up", warmBefore, warmPlans, subscribers.Count, drainTimeout);
         await WaitDeletedAsync(probe, warmOps, drainTimeout);
 
+        // Memory per deactivated order is measured from here: the warm-up's grains deactivated, the silo idle.
+        await probe.DeactivateIdleAsync();
         output.WriteLine($"  1/3 background: {idleSeconds} s with no work ...");
         var idleStart = await probe.Control.GetStorageOperationsAsync();
         var idleClock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
         var idle = Delta(idleStart, await probe.Control.GetStorageOperationsAsync());
         var idleElapsed = idleClock.Elapsed.TotalSeconds;
+        var empty = await probe.SampleAsync(fullGc: true);
 
         RawBaseline? raw = null;
         if (connection is not null)
@@ -106,6 +109,14 @@ public static class DurableBench
         var windowSeconds = clock.Elapsed.TotalSeconds;
         var lost = await BenchChecks.CountLostAsync(client, plans);
 
+        // What the silo keeps per order once every grain of it is deactivated: the Azure profile's state is in the
+        // tables, so this is Orleans' own bookkeeping (the embedded bench's figure includes its in-silo store).
+        output.WriteLine($"  memory: deactivating, then {idleSeconds} s idle, then a full GC ...");
+        var activationsLeft = await probe.DeactivateIdleAsync();
+        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
+        var rested = await probe.SampleAsync(fullGc: true);
+        var memory = new DurableMemory((double)(rested.HeapBytes - empty.HeapBytes) / orders, activationsLeft, rested.HeapBytes);
+
         var events = BenchOrders.Events(plans);
         var window = Delta(opsBefore, opsAfter);
         var rows = window.Select(c => new StorageRow(c.Service, c.Resource, c.Operation, c.Requests, c.Failed, c.Messages,
@@ -116,7 +127,7 @@ public static class DurableBench
             events * subscribers.Count, commandSeconds, applySeconds, windowSeconds, refused, lost,
             orders / applySeconds, events / applySeconds, events * subscribers.Count / applySeconds,
             100 * (after.CpuSeconds - before.CpuSeconds) / applySeconds, emulatorCpu,
-            perEvent, rows.Sum(r => r.Requests) / (double)events, rows, idle.Sum(c => c.Requests) / idleElapsed, raw, total.Elapsed.TotalSeconds);
+            perEvent, rows.Sum(r => r.Requests) / (double)events, rows, idle.Sum(c => c.Requests) / idleElapsed, raw, memory, total.Elapsed.TotalSeconds);
 
         Write(report, output);
         var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench-azure");
@@ -206,6 +217,8 @@ public static class DurableBench
                         $"-> bound {r.EmulatorBoundEventsPerSecond:0} events/s at {r.PerEvent("table"):0.00} table + {r.PerEvent("queue"):0.00} queue requests per event");
         }
 
+        o.WriteLine($"silo memory per deactivated order (managed heap after a full GC, against the idle silo before the orders): {r.Memory.BytesPerOrder:0} B " +
+                    $"({r.Memory.ActivationsLeft} activations left, heap {r.Memory.HeapBytes / 1048576.0:0.0} MB); a heap moves by a few hundred KB between samples, so use 2,000 orders or more");
         o.WriteLine($"  total {r.TotalSeconds:0} s");
     }
 
@@ -230,6 +243,9 @@ public static class DurableBench
         }
     }
 }
+
+/// <summary>The silo's managed heap per order after the run's orders were deactivated and the silo idled.</summary>
+public sealed record DurableMemory(double BytesPerOrder, int ActivationsLeft, long HeapBytes);
 
 /// <summary>One (service, resource, operation) row of the durable bench's window.</summary>
 public sealed record StorageRow(string Service, string Resource, string Operation, long Requests, long Failed, long Messages,
@@ -285,7 +301,8 @@ public sealed record DurableReport(
     string RunId, DateTimeOffset StartedAt, string Settings, IReadOnlyList<string> Subscribers, int Orders, long Events, long Deliveries,
     double CommandSeconds, double ApplySeconds, double WindowSeconds, int Refused, long Lost,
     double OrdersPerSecond, double EventsPerSecond, double DeliveriesPerSecond, double SiloCpuPercent, IReadOnlyDictionary<string, double> EmulatorCpuPercent,
-    double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw, double TotalSeconds)
+    double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw,
+    DurableMemory Memory, double TotalSeconds)
 {
     /// <summary>Requests of one service ("table" or "queue") per event, background excluded.</summary>
     public double PerEvent(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests) / (double)Events;
@@ -317,6 +334,6 @@ public sealed record DurableReport(
                $"orders_per_s={F(OrdersPerSecond, "0.0")} storage_ops_per_event={F(StorageOpsPerEvent, "0.00")} " +
                $"table_ops_per_event={F(PerEvent("table"), "0.00")} queue_ops_per_event={F(PerEvent("queue"), "0.00")} " +
                $"events_per_s={F(EventsPerSecond, "0.0")} emulator_bound_events_per_s={(Raw is null ? "n/a" : F(EmulatorBoundEventsPerSecond, "0"))} " +
-               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} lost={Lost}";
+               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} bytes_per_order={F(Memory.BytesPerOrder, "0")} lost={Lost}";
     }
 }

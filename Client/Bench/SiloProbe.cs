@@ -58,6 +58,31 @@ public sealed class SiloProbe(IClusterClient client)
             before.SubscriberDone + BenchOrders.Events(plans) * subscriberCount, timeout);
 
     /// <summary>
+    /// Runs the activation collector for everything idle for a second, then waits until the activation count stops
+    /// falling (order grains write their outbox mark while they deactivate); returns the count then.
+    /// </summary>
+    public async Task<int> DeactivateIdleAsync()
+    {
+        var management = client.GetGrain<IManagementGrain>(0);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await management.ForceActivationCollection(TimeSpan.FromSeconds(1));
+        var last = await management.GetTotalActivationCount();
+        for (var i = 0; i < 60; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            var now = await management.GetTotalActivationCount();
+            if (now >= last)
+            {
+                return now;
+            }
+
+            last = now;
+        }
+
+        return last;
+    }
+
+    /// <summary>
     /// Polls until <paramref name="counter"/> reaches <paramref name="target"/>; returns the sample that first did,
     /// or throws when <paramref name="timeout"/> passes (naming the counter, target and last value).
     /// </summary>
