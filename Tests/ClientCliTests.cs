@@ -474,6 +474,9 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("bench", "--workload", "brokers", "--scale-orders", "0")]
     [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--orders", "200")]
     [InlineData("bench", "--profile", "azure", "--workload", "consistency", "--flash-orders", "500")]
+    [InlineData("bench", "--memory-orders", "2000")]
+    [InlineData("bench", "--profile", "azure", "--memory-orders", "100001")]
+    [InlineData("bench", "--profile", "azure", "--memory-orders", "-1")]
     [InlineData("demo", "--orders", "0")]
     [InlineData("demo", "--concurrency", "1,000")]
     [InlineData("demo", "--run-id", "run/1")]
@@ -490,6 +493,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("--profile", "azure", "--workload", "consistency", "--hot-orders", "200000",
         "option --hot-orders must be a whole number from 2000 to 100000, was '200000'")]
     [InlineData("--profile", "azure", "--workload", "consistency", "--orders", "200", "option --orders does not apply to bench --profile azure --workload consistency")]
+    [InlineData("--memory-orders", "2000", "option --memory-orders does not apply to bench --profile embedded")]
+    [InlineData("--profile", "azure", "--memory-orders", "100001", "option --memory-orders must be a whole number from 0 to 100000, was '100001'")]
     public async Task The_consistency_workload_names_what_is_wrong(params string[] argsAndMessage)
     {
         var args = argsAndMessage[..^1].Prepend("bench").ToArray();

@@ -52,7 +52,7 @@ public sealed class BenchOptions
     public Option<string> ScaleOrders { get; } = Number("--scale-orders", "Embedded only: orders of the scale phase, 0 skips it (default 100000, 0-1000000)");
 
     public Option<string> IdleSeconds { get; } = Number("--idle-seconds",
-        "Embedded: seconds idle before memory is measured (default 15, 0-3600); azure: seconds of the background measurement (default 10, 1-600)");
+        "Embedded: seconds idle before memory is measured (default 15, 0-3600); azure: seconds of the background measurement, and idle before each memory sample (default 10, 1-600); at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod (./bench.sh: 10 s)");
 
     public Option<string> DrainTimeoutSeconds { get; } = Number("--drain-timeout-seconds", "Longest wait for the subscribers to catch up, in seconds (default 300; azure: 600; 1-3600)");
 
@@ -61,6 +61,9 @@ public sealed class BenchOptions
 
     public Option<string> HotOrders { get; } = Number("--hot-orders",
         "Consistency only: orders placed and paid on one SKU and one activity, in windows of 1000 (a multiple of 1000; default 20000, 2000-1000000; azure: 2000, 2000-100000)");
+
+    public Option<string> MemoryOrders { get; } = Number("--memory-orders",
+        "Azure only: full orders of a last phase that measures the silo's memory per deactivated order (default 0: skipped; 0-100000; 2000 or more rise above the heap's noise)");
 
     public Option<string> Out { get; } = new("--out") { Description = "Folder of the JSON result (default artifacts)", HelpName = "DIR" };
 
@@ -80,7 +83,7 @@ public sealed class BenchOptions
 
     public IEnumerable<Option> All =>
         [Profile, Workload, Orders, Concurrency, BaselineSeconds, LatencySeconds, LoadPercent, ScaleOrders, IdleSeconds, DrainTimeoutSeconds,
-            FlashOrders, HotOrders, Out, AzureStorage, EmulatorPids];
+            FlashOrders, HotOrders, MemoryOrders, Out, AzureStorage, EmulatorPids];
 
     /// <summary>The chosen profile, <see cref="Embedded"/> or <see cref="Azure"/>, in any casing.</summary>
     public string ProfileOf(SymbolResult given)

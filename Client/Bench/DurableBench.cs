@@ -21,14 +21,17 @@ public static class DurableBench
     /// <summary>Tables whose requests are the cluster's upkeep, paid per second and per silo, not per event.</summary>
     private static readonly HashSet<string> ClusterTables = new(StringComparer.Ordinal) { "OrleansSiloInstances" };
 
+    /// <summary>Seconds after which an idle pooled HTTP connection is closed (SocketsHttpHandler's default of 1 minute), and a little more.</summary>
+    private const int PooledConnectionIdleSeconds = 65;
+
     /// <summary>The azure profile's settings (<c>bench --profile azure</c>).</summary>
     public sealed record Settings(int Orders, int Concurrency, int IdleSeconds, int BaselineSeconds, string? Connection,
-        Dictionary<string, int> EmulatorPids, string OutDir, TimeSpan DrainTimeout)
+        Dictionary<string, int> EmulatorPids, string OutDir, TimeSpan DrainTimeout, int MemoryOrders = 0)
     {
         public static Settings Read(SymbolResult given, BenchOptions o)
         {
             o.EnsureOnly(given, BenchOptions.Azure, o.Orders, o.Concurrency, o.IdleSeconds, o.BaselineSeconds, o.AzureStorage, o.EmulatorPids,
-                o.Out, o.DrainTimeoutSeconds);
+                o.Out, o.DrainTimeoutSeconds, o.MemoryOrders);
             return new Settings(
                 BenchOptions.Number(given, o.Orders, 200, 10, 100_000),
                 BenchOptions.Number(given, o.Concurrency, 16, 1, 1024),
@@ -37,13 +40,14 @@ public static class DurableBench
                 given.GetValue(o.AzureStorage),
                 ParsePids(given.GetValue(o.EmulatorPids) ?? []),
                 given.GetValue(o.Out) ?? "artifacts",
-                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 600, 1, 3600)));
+                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 600, 1, 3600)),
+                BenchOptions.Number(given, o.MemoryOrders, 0, 0, 100_000));
         }
     }
 
     public static async Task<int> RunAsync(IClusterClient client, Settings args, TextWriter output)
     {
-        var (orders, concurrency, idleSeconds, baselineSeconds, connection, emulatorPids, outDir, drainTimeout) = args;
+        var (orders, concurrency, idleSeconds, baselineSeconds, connection, emulatorPids, outDir, drainTimeout, memoryOrders) = args;
 
         var total = Stopwatch.StartNew();
         var runId = $"d{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
@@ -60,7 +64,7 @@ public static class DurableBench
         }
 
         var subscribers = await client.GetGrain<IOperationsGrain>(0).GetSubscribersAsync();
-        var settings = $"orders={orders} concurrency={concurrency} idle_seconds={idleSeconds} baseline_seconds={baselineSeconds}";
+        var settings = $"orders={orders} concurrency={concurrency} idle_seconds={idleSeconds} baseline_seconds={baselineSeconds} memory_orders={memoryOrders}";
         output.WriteLine($"bench {runId} (profile azure): {settings}");
         output.WriteLine($"  machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; load average {BenchCommand.LoadAverage()}");
         output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
@@ -74,24 +78,22 @@ public static class DurableBench
         await probe.WaitAppliedAsync("warm-up", warmBefore, warmPlans, subscribers.Count, drainTimeout);
         await WaitDeletedAsync(probe, warmOps, drainTimeout);
 
-        // Memory per deactivated order is measured from here: the warm-up's grains deactivated, the silo idle.
-        await probe.DeactivateIdleAsync();
-        output.WriteLine($"  1/3 background: {idleSeconds} s with no work ...");
+        var phases = memoryOrders > 0 ? 4 : 3;
+        output.WriteLine($"  1/{phases} background: {idleSeconds} s with no work ...");
         var idleStart = await probe.Control.GetStorageOperationsAsync();
         var idleClock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
         var idle = Delta(idleStart, await probe.Control.GetStorageOperationsAsync());
         var idleElapsed = idleClock.Elapsed.TotalSeconds;
-        var empty = await probe.SampleAsync(fullGc: true);
 
         RawBaseline? raw = null;
         if (connection is not null)
         {
-            output.WriteLine($"  2/3 raw emulator baseline: {baselineSeconds} s of table upserts, then of queue put+get+delete, {concurrency} callers ...");
+            output.WriteLine($"  2/{phases} raw emulator baseline: {baselineSeconds} s of table upserts, then of queue put+get+delete, {concurrency} callers ...");
             raw = await RawBaseline.MeasureAsync(connection, runId, concurrency, TimeSpan.FromSeconds(baselineSeconds));
         }
 
-        output.WriteLine($"  3/3 pipeline: {orders} orders x place, pay, ship, receive; {concurrency} callers ...");
+        output.WriteLine($"  3/{phases} pipeline: {orders} orders x place, pay, ship, receive; {concurrency} callers ...");
         var plans = BenchOrders.Create($"{runId}-p", orders);
         // The stock and coupons the orders reserve, outside the measured window.
         await InventoryNeeds.For(plans).ApplyAsync(client, concurrency);
@@ -109,13 +111,31 @@ public static class DurableBench
         var windowSeconds = clock.Elapsed.TotalSeconds;
         var lost = await BenchChecks.CountLostAsync(client, plans);
 
-        // What the silo keeps per order once every grain of it is deactivated: the Azure profile's state is in the
-        // tables, so this is Orleans' own bookkeeping (the embedded bench's figure includes its in-silo store).
-        output.WriteLine($"  memory: deactivating, then {idleSeconds} s idle, then a full GC ...");
-        var activationsLeft = await probe.DeactivateIdleAsync();
-        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
-        var rested = await probe.SampleAsync(fullGc: true);
-        var memory = new DurableMemory((double)(rested.HeapBytes - empty.HeapBytes) / orders, activationsLeft, rested.HeapBytes);
+        DurableMemory? memory = null;
+        if (memoryOrders > 0)
+        {
+            // What the silo keeps per order once every grain of it is deactivated: the Azure profile's state is in the
+            // tables, so this is Orleans' own bookkeeping (the embedded bench's figure includes its in-silo store).
+            // Measured on orders of their own after the storage window, once the pipeline's orders have grown the
+            // silo's bounded caches (the grain directory's, the catalog's): a fresh silo's first orders pay that once.
+            // Each sample waits until the storage clients' pooled HTTP connections have closed (a minute idle, .NET's
+            // default): the pool is sized by the run's peak of concurrent requests (hundreds of connections of ~10 KB
+            // each against the emulator), not by its orders, and would otherwise be counted as theirs.
+            var rest = TimeSpan.FromSeconds(Math.Max(idleSeconds, PooledConnectionIdleSeconds));
+            output.WriteLine($"  4/{phases} memory: {memoryOrders} more orders, deactivated; the silo's heap after a full GC before and after, {rest.TotalSeconds:0} s idle each ...");
+            var memoryPlans = BenchOrders.Create($"{runId}-m", memoryOrders);
+            await InventoryNeeds.For(memoryPlans).ApplyAsync(client, concurrency);
+            await probe.DeactivateIdleAsync();
+            await Task.Delay(rest);
+            var empty = await probe.SampleAsync(fullGc: true);
+            refused += await BenchChecks.RunOrdersAsync(client, memoryPlans, concurrency);
+            await probe.WaitAppliedAsync("memory", empty, memoryPlans, subscribers.Count, drainTimeout);
+            lost += await BenchChecks.CountLostAsync(client, memoryPlans);
+            var activationsLeft = await probe.DeactivateIdleAsync();
+            await Task.Delay(rest);
+            var rested = await probe.SampleAsync(fullGc: true);
+            memory = new DurableMemory(memoryOrders, (double)(rested.HeapBytes - empty.HeapBytes) / memoryOrders, activationsLeft, rested.HeapBytes);
+        }
 
         var events = BenchOrders.Events(plans);
         var window = Delta(opsBefore, opsAfter);
@@ -217,8 +237,12 @@ public static class DurableBench
                         $"-> bound {r.EmulatorBoundEventsPerSecond:0} events/s at {r.PerEvent("table"):0.00} table + {r.PerEvent("queue"):0.00} queue requests per event");
         }
 
-        o.WriteLine($"silo memory per deactivated order (managed heap after a full GC, against the idle silo before the orders): {r.Memory.BytesPerOrder:0} B " +
-                    $"({r.Memory.ActivationsLeft} activations left, heap {r.Memory.HeapBytes / 1048576.0:0.0} MB); a heap moves by a few hundred KB between samples, so use 2,000 orders or more");
+        if (r.Memory is { } m)
+        {
+            o.WriteLine($"silo memory per deactivated full order ({m.Orders:N0} orders; managed heap after a full GC, against the idle silo before them): " +
+                        $"{m.BytesPerOrder:0} B ({m.ActivationsLeft} activations left, heap {m.HeapBytes / 1048576.0:0.0} MB)");
+        }
+
         o.WriteLine($"  total {r.TotalSeconds:0} s");
     }
 
@@ -245,7 +269,7 @@ public static class DurableBench
 }
 
 /// <summary>The silo's managed heap per order after the run's orders were deactivated and the silo idled.</summary>
-public sealed record DurableMemory(double BytesPerOrder, int ActivationsLeft, long HeapBytes);
+public sealed record DurableMemory(int Orders, double BytesPerOrder, int ActivationsLeft, long HeapBytes);
 
 /// <summary>One (service, resource, operation) row of the durable bench's window.</summary>
 public sealed record StorageRow(string Service, string Resource, string Operation, long Requests, long Failed, long Messages,
@@ -302,7 +326,7 @@ public sealed record DurableReport(
     double CommandSeconds, double ApplySeconds, double WindowSeconds, int Refused, long Lost,
     double OrdersPerSecond, double EventsPerSecond, double DeliveriesPerSecond, double SiloCpuPercent, IReadOnlyDictionary<string, double> EmulatorCpuPercent,
     double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw,
-    DurableMemory Memory, double TotalSeconds)
+    DurableMemory? Memory, double TotalSeconds)
 {
     /// <summary>Requests of one service ("table" or "queue") per event, background excluded.</summary>
     public double PerEvent(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests) / (double)Events;
@@ -334,6 +358,6 @@ public sealed record DurableReport(
                $"orders_per_s={F(OrdersPerSecond, "0.0")} storage_ops_per_event={F(StorageOpsPerEvent, "0.00")} " +
                $"table_ops_per_event={F(PerEvent("table"), "0.00")} queue_ops_per_event={F(PerEvent("queue"), "0.00")} " +
                $"events_per_s={F(EventsPerSecond, "0.0")} emulator_bound_events_per_s={(Raw is null ? "n/a" : F(EmulatorBoundEventsPerSecond, "0"))} " +
-               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} bytes_per_order={F(Memory.BytesPerOrder, "0")} lost={Lost}";
+               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} bytes_per_order={(Memory is null ? "n/a" : F(Memory.BytesPerOrder, "0"))} lost={Lost}";
     }
 }
