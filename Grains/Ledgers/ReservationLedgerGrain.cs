@@ -16,7 +16,9 @@ namespace OrderFlow.Grains.Ledgers;
 /// it (right after the order's write). One still unconfirmed after <see cref="ReservationOptions.CheckBackAfter"/> is
 /// sent to a <c>reservation-checker</c>, which asks the order (<see cref="IOrderPlacementGrain"/>, authoritative: it
 /// fences a placement before saying release) and settles it here. A timer runs while anything is pending; a reminder
-/// covers a silo that dies with pending reservations.
+/// covers a silo that dies with pending reservations: registered at a key's first pending reservation, removed by its
+/// own tick finding nothing pending or when the activation deactivates with nothing pending — once per busy spell,
+/// not per reservation.
 /// </para>
 /// </summary>
 [Reentrant]
@@ -62,6 +64,26 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
         }
 
         return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Nothing pending: the reminder this activation registered goes with it. One it does not know of (activated by
+        // a read, or after a failed change) is left to its own tick rather than read on every deactivation.
+        if (_book.Head.Pending.Count == 0 && (_reminderWanted || _reminderStored == true))
+        {
+            WantReminder(false);
+            try
+            {
+                await _reminderChange.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // The silo is out of time for this activation: the reminder's own tick removes it.
+            }
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     public async Task<ReservationResult> ReserveAsync(string orderId, long epoch, long quantity)
@@ -152,9 +174,12 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     }
 
     /// <summary>
-    /// The reminder is wanted while anything is pending and removed by the first timer tick that finds nothing pending
-    /// — not by its own tick a minute later, which would activate the ledger (reading its head) only to remove it:
-    /// under a bench of one coupon per two orders that kept every coupon's ledger in memory for the collection age.
+    /// The reminder is registered when something is pending and kept while this activation lives: it is removed by its
+    /// own tick when that finds nothing pending, or when the activation deactivates with nothing pending — not at every
+    /// moment nothing is pending, which on a busy SKU re-registered and removed it every few seconds (two storage
+    /// requests each, and a removed reminder Orleans keeps in memory until its next re-read of the reminder table).
+    /// Nor only by its own tick: after a deactivation that tick would activate the ledger (reading its head) only to
+    /// remove it, which under a bench of one coupon per two orders kept every coupon's ledger in memory.
     /// </summary>
     private void WantReminder(bool wanted)
     {
@@ -227,10 +252,10 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
         var pending = _book.Head.Pending;
         if (pending.Count == 0)
         {
+            // The reminder stays until its own tick or this activation's end (WantReminder).
             _timer?.Dispose();
             _timer = null;
             _checking.Clear();
-            WantReminder(false);
             return Task.CompletedTask;
         }
 
