@@ -387,8 +387,8 @@ public sealed class ConsistencyFixture : SiloFixture<ConsistencyFixture.Configur
 
     /// <summary>
     /// Deactivates every idle activation of the silo, as its collector does after the collection age, then reads whether
-    /// the reservation ledger's check-back reminder is stored (asked again until it is not: a ledger whose check timer
-    /// was still running is not idle yet).
+    /// the reservation ledger's check-back reminder is stored (asked again until it is not: a ledger busy at that moment
+    /// is not collected).
     /// </summary>
     public async Task<bool> ReminderAfterDeactivationAsync(string grainType, string key)
     {

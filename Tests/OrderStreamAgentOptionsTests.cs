@@ -5,9 +5,9 @@ using OrderFlow.Grains.Hosting;
 namespace OrderFlow.Tests;
 
 /// <summary>
-/// The order stream's pulling agent in both profiles: a quiet stream's state (about 1 KB per order in the agent) is
+/// The order stream's pulling agent in both profiles: a quiet stream's state (~600 B per order in the agent) is
 /// dropped after 2 minutes unless <c>OrderStreams:PullingAgent</c> says otherwise, and the Azure profile polls its
-/// queues at <c>AzureStorage:QueuePollPeriod</c>. Before, the Azure profile read no <c>OrderStreams</c> setting and kept
+/// queues at <c>AzureQueues:QueuePollPeriod</c>. Before, the Azure profile read no <c>OrderStreams</c> setting and kept
 /// every order's stream state for Orleans' default 30 minutes.
 /// </summary>
 public sealed class OrderStreamAgentOptionsTests

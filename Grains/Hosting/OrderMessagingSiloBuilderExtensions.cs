@@ -160,7 +160,7 @@ public static class OrderMessagingSiloBuilderExtensions
         return builder;
     }
 
-    /// <summary>How long a stream agent keeps a quiet order stream's state (about 1 KB per order) by default.</summary>
+    /// <summary>How long a stream agent keeps a quiet order stream's state (~600 B per order) by default.</summary>
     public static readonly TimeSpan OrderStreamInactivityPeriod = TimeSpan.FromMinutes(2);
 
     /// <summary>
@@ -265,7 +265,7 @@ public static class OrderMessagingSiloBuilderExtensions
                 o.MessageVisibilityTimeout = storage.QueueVisibilityTimeout;
             }));
             stream.ConfigureCacheSize(storage.QueueCacheSize);
-            // The queues are polled at AzureStorage:QueuePollPeriod, whatever OrderStreams:PullingAgent says (its 20 ms in
+            // The queues are polled at AzureQueues:QueuePollPeriod, whatever OrderStreams:PullingAgent says (its 20 ms in
             // appsettings.json is the in-memory queue's period: here it would be 50 requests a second per queue, idle).
             stream.ConfigurePullingAgent(options => ConfigureOrderStreamAgent(options)
                 .Configure(o => o.GetQueueMsgsTimerPeriod = storage.QueuePollPeriod));

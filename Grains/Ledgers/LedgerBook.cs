@@ -41,6 +41,9 @@ public sealed partial class LedgerBook<THead>(
     private bool _pumping;
     private bool _journalWritten;
 
+    /// <summary>False once a failed write left the head unknown (<see cref="GuardedState{T}"/>): <see cref="Head"/> then throws.</summary>
+    public bool IsTrusted => _head.IsTrusted;
+
     /// <summary>The head as this activation holds it (committed, plus the current batch's changes inside an operation).</summary>
     public THead Head => _head.State;
 

@@ -32,8 +32,8 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
     private readonly ILogger _logger;
     private readonly Dictionary<string, DateTimeOffset> _checking = new(StringComparer.Ordinal);
     private IGrainTimer? _timer;
-    // The check-back reminder exists while anything is pending: wanted, and whether it is stored (null: this activation
-    // does not know yet), changed one step at a time in the order asked.
+    // The check-back reminder, kept from the first pending reservation until its own tick or deactivation finds nothing
+    // pending: wanted, and whether it is stored (null: this activation does not know yet), changed one step at a time.
     private bool _reminderWanted;
     private bool? _reminderStored;
     private IGrainReminder? _reminder;
@@ -68,18 +68,31 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // Nothing pending: the reminder this activation registered goes with it. One it does not know of (activated by
-        // a read, or after a failed change) is left to its own tick rather than read on every deactivation.
-        if (_book.Head.Pending.Count == 0 && (_reminderWanted || _reminderStored == true))
+        // A head this activation no longer trusts is left as it is: the next activation reads it and arms its checks.
+        if (_book.IsTrusted)
         {
-            WantReminder(false);
-            try
+            // Nothing pending: the reminder this activation registered goes with it. One it does not know of (activated
+            // by a read) is left to its own tick rather than read on every deactivation. Something pending: the
+            // reminder must be stored when the activation goes (a registration that failed, or a stale tick that made
+            // this activation believe it stored), so that the check-back comes back.
+            var pending = _book.Head.Pending.Count > 0;
+            if (pending || _reminderWanted || _reminderStored == true)
             {
-                await _reminderChange.WaitAsync(cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                // The silo is out of time for this activation: the reminder's own tick removes it.
+                if (pending && _reminderStored != true)
+                {
+                    _reminderStored = null;
+                }
+
+                WantReminder(pending);
+                try
+                {
+                    await _reminderChange.WaitAsync(cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The silo is out of time for this activation: the reminder's own tick (or the next activation's
+                    // checks) settles it.
+                }
             }
         }
 
@@ -229,9 +242,11 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             return;
         }
 
-        // An activation that has not changed the reminder learns from the tick that it is stored (it has no handle).
-        // One that has knows better: a tick sent before its removal proves nothing.
-        if (_reminderStored is null)
+        // An activation that has not changed the reminder learns from the tick that it is stored (it has no handle) —
+        // but only with nothing pending: a tick sent before an earlier activation removed it (at deactivation) proves
+        // nothing, and with something pending the checks below register it again (one idempotent write) rather than
+        // trust that. One that has changed it knows better.
+        if (_reminderStored is null && _book.Head.Pending.Count == 0)
         {
             (_reminderStored, _reminderWanted) = (true, true);
         }
