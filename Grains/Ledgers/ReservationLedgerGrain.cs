@@ -76,7 +76,10 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             // reminder must be stored when the activation goes (a registration that failed, or a stale tick that made
             // this activation believe it stored), so that the check-back comes back.
             var pending = _book.Head.Pending.Count > 0;
-            if (pending || _reminderWanted || _reminderStored == true)
+            // A silo shutting down leaves a reminder with nothing pending to its own tick (after the restart, or on
+            // another silo): one storage request fewer per key in the shutdown, whose reminder table may be gone.
+            var removing = !pending && (_reminderWanted || _reminderStored == true) && reason.ReasonCode != DeactivationReasonCode.ShuttingDown;
+            if (pending || removing)
             {
                 if (pending && _reminderStored != true)
                 {
