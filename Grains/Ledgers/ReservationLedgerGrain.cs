@@ -81,11 +81,7 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             var removing = !pending && (_reminderWanted || _reminderStored == true) && reason.ReasonCode != DeactivationReasonCode.ShuttingDown;
             if (pending || removing)
             {
-                if (pending && _reminderStored != true)
-                {
-                    _reminderStored = null;
-                }
-
+                // Wanted and not known to be stored (a failed or unknown registration) queues one (WantReminder).
                 WantReminder(pending);
                 try
                 {
