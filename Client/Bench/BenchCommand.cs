@@ -331,6 +331,7 @@ public static partial class BenchCommand
             var cost = SiloCost.Between(before, after, result.Seconds);
             output.WriteLine($"     {result.Orders} orders in {result.Seconds:0.0} s, p99 {result.FromIntended.P99:0.00} ms, " +
                              $"silo CPU {cost.CpuPercent:0} %, {cost.DescribeGc((after.TakenAt - before.TakenAt).TotalSeconds)}; {tool}");
+            output.WriteLine($"     from send, p50/p99 ms by command: {result.DescribeSteps()}");
             return result;
         }
 

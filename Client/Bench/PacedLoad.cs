@@ -19,7 +19,12 @@ public sealed record LatencySummary(long Count, double P50, double P99, double P
 
 /// <summary>What a paced run measured: latency from the intended send time, and (for diagnosis only) from the actual send.</summary>
 public sealed record PacedResult(double OfferedOrdersPerSecond, double OfferedCommandsPerSecond, double Seconds, int Orders,
-    int Refused, LatencySummary FromIntended, LatencySummary FromSend);
+    int Refused, LatencySummary FromIntended, LatencySummary FromSend, IReadOnlyList<LatencySummary> FromSendByStep)
+{
+    /// <summary>p50 / p99 from the actual send for each of an order's commands in turn (the first is the placement).</summary>
+    public string DescribeSteps() => string.Join(", ", FromSendByStep.Select((s, k) =>
+        $"{(k == 0 ? "place" : $"#{k + 1}")} {s.P50:0.0}/{s.P99:0.0}"));
+}
 
 /// <summary>
 /// Open-model load at a fixed rate, free of coordinated omission: every command has an intended send time fixed in
@@ -39,6 +44,7 @@ public static class PacedLoad
     {
         var fromIntended = new LongHistogram(HighestTrackableMicros, 3);
         var fromSend = new LongHistogram(HighestTrackableMicros, 3);
+        var byStep = new List<LongHistogram>();
         var gate = new object();
         var refused = 0;
 
@@ -70,16 +76,16 @@ public static class PacedLoad
                 await Task.Delay(TimeSpan.FromSeconds(Math.Max(0.001, (double)wait / Stopwatch.Frequency)));
             }
 
-            previous[order] = SendAsync(previous[order], steps[order][step], intended);
+            previous[order] = SendAsync(previous[order], steps[order][step], step, intended);
         }
 
         await Task.WhenAll(previous);
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var commands = schedule.Count;
         return new PacedResult(ordersPerSecond, ordersPerSecond * commands / Math.Max(1, plans.Count), seconds, plans.Count, refused,
-            LatencySummary.From(fromIntended), LatencySummary.From(fromSend));
+            LatencySummary.From(fromIntended), LatencySummary.From(fromSend), byStep.Select(LatencySummary.From).ToList());
 
-        async Task SendAsync(Task before, Func<Task<CommandResult>> command, long intendedAt)
+        async Task SendAsync(Task before, Func<Task<CommandResult>> command, int step, long intendedAt)
         {
             // A command of an order follows the order's previous one; waiting for it counts in the latency.
             await before;
@@ -90,6 +96,12 @@ public static class PacedLoad
             {
                 fromIntended.RecordValue(Math.Max(0, Micros(done - intendedAt)));
                 fromSend.RecordValue(Micros(done - sentAt));
+                while (byStep.Count <= step)
+                {
+                    byStep.Add(new LongHistogram(HighestTrackableMicros, 3));
+                }
+
+                byStep[step].RecordValue(Micros(done - sentAt));
                 if (!result.Accepted)
                 {
                     refused++;
