@@ -50,6 +50,17 @@ public sealed partial class AzureOrderStorageOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan QueuePollPeriod { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// Connections this silo opens to each storage endpoint (the table service, the queue service), at most. Default 64.
+    /// A request beyond that waits in the silo for a free connection instead of opening a socket of its own: without a
+    /// bound, a slow storage account makes the silo open one socket per waiting request (1,362 from one silo to Azurite
+    /// at 16 callers, ~10 KB of heap each, docs/BENCHMARKS.md), and on Azure each socket to storage is an outbound
+    /// (SNAT) port, a few thousand per instance. 64 is more than the emulator ever uses at once; raise it for a silo
+    /// that makes more than that many storage requests at a time against a fast account.
+    /// </summary>
+    [Range(1, 4096)]
+    public int MaxConnectionsPerEndpoint { get; set; } = 64;
+
     /// <summary>The queue names for a service: lowercase, digits and single dashes, unique per service id.</summary>
     public List<string> QueueNamesFor(string serviceId)
     {

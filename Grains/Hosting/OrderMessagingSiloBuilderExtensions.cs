@@ -1,4 +1,5 @@
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Data.Tables;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
@@ -189,31 +190,11 @@ public static class OrderMessagingSiloBuilderExtensions
             throw new OptionsValidationException(nameof(AzureOrderStorageOptions), typeof(AzureOrderStorageOptions), problems);
         }
 
-        // The SDK's default retry (3 retries from 0.8 s, doubling) makes an unreachable service cost ~6 s per call.
-        // A command waits for its state write and one publish attempt, so storage that is down must fail in about a
-        // second: the order's write then fails fast with a clear error, and a failed publish leaves the event in the
-        // outbox for the order's own retry timer. The network timeout stays generous: a busy emulator answers slowly.
-        static void FailFast(RetryOptions retry)
-        {
-            retry.Mode = RetryMode.Exponential;
-            retry.MaxRetries = 2;
-            retry.Delay = TimeSpan.FromMilliseconds(100);
-            retry.MaxDelay = TimeSpan.FromSeconds(1);
-            retry.NetworkTimeout = TimeSpan.FromSeconds(20);
-        }
-
         // Every request to storage passes one counting policy (per retry attempt): the OrderFlow.Storage meter, and the
         // bench's "storage operations per event". Registered here so the silo's services read the same instance.
         var counter = new StorageOperationCounter();
         builder.Services.AddSingleton(counter);
-        var tableOptions = new TableClientOptions();
-        FailFast(tableOptions.Retry);
-        tableOptions.AddPolicy(counter.PolicyFor("table"), HttpPipelinePosition.PerRetry);
-        var queueOptions = new QueueClientOptions();
-        FailFast(queueOptions.Retry);
-        queueOptions.AddPolicy(counter.PolicyFor("queue"), HttpPipelinePosition.PerRetry);
-        var tables = new TableServiceClient(storage.ConnectionString, tableOptions);
-        var queues = new QueueServiceClient(storage.ConnectionString, queueOptions);
+        var (tables, queues) = CreateStorageClients(storage, counter);
 
         foreach (var (name, table) in new[]
                  {
@@ -274,5 +255,36 @@ public static class OrderMessagingSiloBuilderExtensions
             stream.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
         });
         return builder;
+    }
+
+    /// <summary>
+    /// The one table client and one queue client the durable profile's providers all share: the storage requests'
+    /// retries fail fast, each request passes <paramref name="counter"/>, and both services go through one HTTP handler
+    /// whose connections per endpoint are bounded (<see cref="AzureOrderStorageOptions.MaxConnectionsPerEndpoint"/>).
+    /// </summary>
+    public static (TableServiceClient Tables, QueueServiceClient Queues) CreateStorageClients(AzureOrderStorageOptions storage, StorageOperationCounter counter)
+    {
+        // The SDK's default retry (3 retries from 0.8 s, doubling) makes an unreachable service cost ~6 s per call.
+        // A command waits for its state write and one publish attempt, so storage that is down must fail in about a
+        // second: the order's write then fails fast with a clear error, and a failed publish leaves the event in the
+        // outbox for the order's own retry timer. The network timeout stays generous: a busy emulator answers slowly.
+        static void FailFast(RetryOptions retry)
+        {
+            retry.Mode = RetryMode.Exponential;
+            retry.MaxRetries = 2;
+            retry.Delay = TimeSpan.FromMilliseconds(100);
+            retry.MaxDelay = TimeSpan.FromSeconds(1);
+            retry.NetworkTimeout = TimeSpan.FromSeconds(20);
+        }
+
+        // A request beyond the bound waits for a connection rather than opening a socket of its own.
+        var transport = new HttpClientTransport(new SocketsHttpHandler { MaxConnectionsPerServer = storage.MaxConnectionsPerEndpoint });
+        var tableOptions = new TableClientOptions { Transport = transport };
+        FailFast(tableOptions.Retry);
+        tableOptions.AddPolicy(counter.PolicyFor("table"), HttpPipelinePosition.PerRetry);
+        var queueOptions = new QueueClientOptions { Transport = transport };
+        FailFast(queueOptions.Retry);
+        queueOptions.AddPolicy(counter.PolicyFor("queue"), HttpPipelinePosition.PerRetry);
+        return (new TableServiceClient(storage.ConnectionString, tableOptions), new QueueServiceClient(storage.ConnectionString, queueOptions));
     }
 }

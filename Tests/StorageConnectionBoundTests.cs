@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Azure;
+using OrderFlow.Grains.Hosting;
+
+namespace OrderFlow.Tests;
+
+/// <summary>
+/// The durable profile's storage clients open at most <see cref="AzureOrderStorageOptions.MaxConnectionsPerEndpoint"/>
+/// connections to each storage endpoint: more requests at once wait for a connection. Against a server on 127.0.0.1
+/// that answers every request slowly (as a storage account under load does) and counts the connections open at once.
+/// </summary>
+public sealed class StorageConnectionBoundTests
+{
+    [Theory]
+    [InlineData(3)]
+    [InlineData(5)]
+    public async Task Concurrent_table_and_queue_requests_share_a_bounded_pool_per_endpoint(int bound)
+    {
+        await using var tableEndpoint = new SlowHttpServer();
+        await using var queueEndpoint = new SlowHttpServer();
+        var storage = new AzureOrderStorageOptions
+        {
+            MaxConnectionsPerEndpoint = bound,
+            ConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+                               "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+                               $"TableEndpoint=http://127.0.0.1:{tableEndpoint.Port}/devstoreaccount1;" +
+                               $"QueueEndpoint=http://127.0.0.1:{queueEndpoint.Port}/devstoreaccount1;",
+        };
+        Assert.Empty(storage.Problems());
+        var (tables, queues) = OrderMessagingSiloBuilderExtensions.CreateStorageClients(storage, new StorageOperationCounter());
+
+        const int requests = 4 * 5;
+        var calls = Enumerable.Range(0, requests).Select(i => Answered(() => tables.GetTableClient("OrderFlowOrders").GetEntityAsync<Azure.Data.Tables.TableEntity>("svc", $"order_o-{i}")))
+            .Concat(Enumerable.Range(0, requests).Select(_ => Answered(() => queues.GetQueueClient("orderflow-svc-0").PeekMessageAsync())));
+        var statuses = await Task.WhenAll(calls);
+
+        // Every request reached its server and was answered (404: the slow server has no rows or queues)...
+        Assert.All(statuses, status => Assert.Equal(404, status));
+        Assert.Equal(requests, tableEndpoint.Requests);
+        Assert.Equal(requests, queueEndpoint.Requests);
+        // ...through no more connections to each endpoint than the bound, and the bound was reached: requests queued.
+        Assert.Equal(bound, tableEndpoint.PeakConnections);
+        Assert.Equal(bound, queueEndpoint.PeakConnections);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4097)]
+    public void A_bound_out_of_range_is_refused_before_the_silo_starts(int bound)
+    {
+        var problems = new AzureOrderStorageOptions { MaxConnectionsPerEndpoint = bound }.Problems();
+        Assert.Contains(problems, p => p.Contains(nameof(AzureOrderStorageOptions.MaxConnectionsPerEndpoint), StringComparison.Ordinal));
+    }
+
+    private static async Task<int> Answered(Func<Task> request)
+    {
+        try
+        {
+            await request();
+            return 200;
+        }
+        catch (RequestFailedException ex)
+        {
+            return ex.Status;
+        }
+    }
+
+    /// <summary>HTTP/1.1 on 127.0.0.1, keep-alive, answering each request with 404 after 150 ms.</summary>
+    private sealed class SlowHttpServer : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly List<Task> _connections = [];
+        private readonly Task _accepting;
+        private int _open;
+        private int _peak;
+        private int _requests;
+
+        public SlowHttpServer()
+        {
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public int PeakConnections => Volatile.Read(ref _peak);
+
+        public int Requests => Volatile.Read(ref _requests);
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                TcpClient client;
+                try
+                {
+                    client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                var open = Interlocked.Increment(ref _open);
+                int peak;
+                while (open > (peak = Volatile.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, open, peak) != peak)
+                {
+                }
+
+                lock (_connections)
+                {
+                    _connections.Add(ServeAsync(client));
+                }
+            }
+        }
+
+        private async Task ServeAsync(TcpClient client)
+        {
+            using var _ = client;
+            try
+            {
+                var stream = client.GetStream();
+                var buffer = new byte[64 * 1024];
+                var pending = new StringBuilder();
+                while (!_stop.IsCancellationRequested)
+                {
+                    var read = await stream.ReadAsync(buffer, _stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    // The SDK's requests here have no body: each ends at its blank line.
+                    pending.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                    int end;
+                    while ((end = pending.ToString().IndexOf("\r\n\r\n", StringComparison.Ordinal)) >= 0)
+                    {
+                        pending.Remove(0, end + 4);
+                        Interlocked.Increment(ref _requests);
+                        await Task.Delay(TimeSpan.FromMilliseconds(150), _stop.Token);
+                        var answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nx-ms-error-code: ResourceNotFound\r\n\r\n"u8.ToArray();
+                        await stream.WriteAsync(answer, _stop.Token);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
+            {
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _open);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting;
+            Task[] connections;
+            lock (_connections)
+            {
+                connections = [.. _connections];
+            }
+
+            await Task.WhenAll(connections);
+            _stop.Dispose();
+        }
+    }
+}
