@@ -128,13 +128,14 @@ public static class DurableBench
             await probe.DeactivateIdleAsync();
             await Task.Delay(rest);
             var empty = await probe.SampleAsync(fullGc: true);
-            refused += await BenchChecks.RunOrdersAsync(client, memoryPlans, concurrency);
+            var memoryRefused = await BenchChecks.RunOrdersAsync(client, memoryPlans, concurrency);
             await probe.WaitAppliedAsync("memory", empty, memoryPlans, subscribers.Count, drainTimeout);
-            lost += await BenchChecks.CountLostAsync(client, memoryPlans);
+            var memoryLost = await BenchChecks.CountLostAsync(client, memoryPlans);
             var activationsLeft = await probe.DeactivateIdleAsync();
             await Task.Delay(rest);
             var rested = await probe.SampleAsync(fullGc: true);
-            memory = new DurableMemory(memoryOrders, (double)(rested.HeapBytes - empty.HeapBytes) / memoryOrders, activationsLeft, rested.HeapBytes);
+            memory = new DurableMemory(memoryOrders, (double)(rested.HeapBytes - empty.HeapBytes) / memoryOrders, activationsLeft, rested.HeapBytes,
+                memoryRefused, memoryLost);
         }
 
         var events = BenchOrders.Events(plans);
@@ -153,7 +154,7 @@ public static class DurableBench
         var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench-azure");
         output.WriteLine($"  json: {path}; load average now {BenchCommand.LoadAverage()}");
         output.WriteLine(report.ResultLine());
-        return lost == 0 && refused == 0 ? 0 : 1;
+        return report.TotalLost == 0 && report.TotalRefused == 0 ? 0 : 1;
     }
 
     /// <summary>Idle queue polls and membership upkeep: requests paid per second, whatever the load.</summary>
@@ -240,7 +241,7 @@ public static class DurableBench
         if (r.Memory is { } m)
         {
             o.WriteLine($"silo memory per deactivated full order ({m.Orders:N0} orders; managed heap after a full GC, against the idle silo before them): " +
-                        $"{m.BytesPerOrder:0} B ({m.ActivationsLeft} activations left, heap {m.HeapBytes / 1048576.0:0.0} MB)");
+                        $"{m.BytesPerOrder:0} B ({m.ActivationsLeft} activations left, heap {m.HeapBytes / 1048576.0:0.0} MB); refused {m.Refused}, lost {m.Lost}");
         }
 
         o.WriteLine($"  total {r.TotalSeconds:0} s");
@@ -269,7 +270,8 @@ public static class DurableBench
 }
 
 /// <summary>The silo's managed heap per order after the run's orders were deactivated and the silo idled.</summary>
-public sealed record DurableMemory(int Orders, double BytesPerOrder, int ActivationsLeft, long HeapBytes);
+/// <summary>The memory phase (<c>--memory-orders</c>): its own orders, so its refusals and losses are its own too.</summary>
+public sealed record DurableMemory(int Orders, double BytesPerOrder, int ActivationsLeft, long HeapBytes, int Refused, long Lost);
 
 /// <summary>One (service, resource, operation) row of the durable bench's window.</summary>
 public sealed record StorageRow(string Service, string Resource, string Operation, long Requests, long Failed, long Messages,
@@ -328,6 +330,12 @@ public sealed record DurableReport(
     double StorageOpsPerEvent, double AllRequestsPerEvent, IReadOnlyList<StorageRow> Storage, double IdleRequestsPerSecond, RawBaseline? Raw,
     DurableMemory? Memory, double TotalSeconds)
 {
+    /// <summary>Orders lost in every phase: the pipeline's (<see cref="Lost"/>, whose rates the report gives) and the memory phase's.</summary>
+    public long TotalLost => Lost + (Memory?.Lost ?? 0);
+
+    /// <summary>Commands refused in every phase.</summary>
+    public int TotalRefused => Refused + (Memory?.Refused ?? 0);
+
     /// <summary>Requests of one service ("table" or "queue") per event, background excluded.</summary>
     public double PerEvent(string service) => Storage.Where(x => x.Service == service && !x.Background).Sum(x => x.Requests) / (double)Events;
 
@@ -358,6 +366,6 @@ public sealed record DurableReport(
                $"orders_per_s={F(OrdersPerSecond, "0.0")} storage_ops_per_event={F(StorageOpsPerEvent, "0.00")} " +
                $"table_ops_per_event={F(PerEvent("table"), "0.00")} queue_ops_per_event={F(PerEvent("queue"), "0.00")} " +
                $"events_per_s={F(EventsPerSecond, "0.0")} emulator_bound_events_per_s={(Raw is null ? "n/a" : F(EmulatorBoundEventsPerSecond, "0"))} " +
-               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} bytes_per_order={(Memory is null ? "n/a" : F(Memory.BytesPerOrder, "0"))} lost={Lost}";
+               $"idle_requests_per_s={F(IdleRequestsPerSecond, "0.0")} bytes_per_order={(Memory is null ? "n/a" : F(Memory.BytesPerOrder, "0"))} lost={TotalLost}";
     }
 }
