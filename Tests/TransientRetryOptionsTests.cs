@@ -52,6 +52,14 @@ public sealed class TransientRetryOptionsTests
         return services.GetRequiredService<IOptionsMonitor<T>>().Get(name);
     }
 
+    /// <summary>The services of a silo configured by <paramref name="configure"/> with these settings, not built.</summary>
+    internal static IServiceCollection Services(Dictionary<string, string?> settings, Action<ISiloBuilder> configure)
+    {
+        var silo = new ConfiguredSiloBuilder(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        configure(silo);
+        return silo.Services;
+    }
+
     private sealed class ConfiguredSiloBuilder : ISiloBuilder
     {
         public ConfiguredSiloBuilder(IConfiguration configuration)

@@ -45,7 +45,7 @@ public static partial class BenchCommand
             $"workload_deliveries_per_s={BenchReport.F(Workload.DeliveriesPerSecond, "0")} workload_p50_ms={BenchReport.F(Commands.P50, "0.00")} " +
             $"workload_p99_ms={BenchReport.F(Commands.P99, "0.00")} publish_to_apply_p50_ms={BenchReport.F(PublishToApply.P50, "0.00")} " +
             $"publish_to_apply_p99_ms={BenchReport.F(PublishToApply.P99, "0.00")} silo_cpu_percent={BenchReport.F(Workload.Silo.CpuPercent, "0")} " +
-            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} grain_calls_per_event={BenchReport.F(GrainCallsPerEvent, "0.00")} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
+            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} grain_calls_per_event={(GrainCalls.Count == 0 ? "n/a" : BenchReport.F(GrainCallsPerEvent, "0.00"))} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
             $"baseline_deliveries_per_s={BenchReport.F(StreamBaseline.DeliveriesPerSecond, "0")} lost={Lost} audit_discrepancies={AuditDiscrepancies}";
     }
 
@@ -111,9 +111,11 @@ public static partial class BenchCommand
         output.WriteLine($"  CPU: silo {workload.Silo.CpuPercent:0} %, client {report.ClientCpuPercent:0} % (of one core; {Environment.ProcessorCount} cores); " +
                          $"silo {workload.CpuMicrosPerDelivery:0} µs and {workload.AllocatedBytesPerDelivery:N0} B allocated per delivery; " +
                          $"duplicates dropped {workload.Silo.Duplicates}");
-        output.WriteLine($"  grain calls per event: {report.GrainCallsPerEvent:0.00} (the bench's own polling included): " +
-                         string.Join(", ", grainCalls.Take(16).Select(c => $"{c.GrainType} {c.Calls:0.00}")) +
-                         (grainCalls.Count > 16 ? $", {grainCalls.Count - 16} more {grainCalls.Skip(16).Sum(c => c.Calls):0.00}" : ""));
+        output.WriteLine(grainCalls.Count == 0
+            ? "  grain calls per event: not counted (the silo runs with Benchmarks:CountGrainCalls=false)"
+            : $"  grain calls per event: {report.GrainCallsPerEvent:0.00} (the bench's own polling included): " +
+              string.Join(", ", grainCalls.Take(16).Select(c => $"{c.GrainType} {c.Calls:0.00}")) +
+              (grainCalls.Count > 16 ? $", {grainCalls.Count - 16} more {grainCalls.Skip(16).Sum(c => c.Calls):0.00}" : ""));
         output.WriteLine($"  stored state: lost {lost}; audit of {audited.Checked:N0} orders: {audited.Discrepancies} discrepancies");
         var path = await BenchChecks.WriteJsonAsync(report, outDir, "bench-brokers");
         output.WriteLine($"  json: {path}; load average now {LoadAverage()}");

@@ -10,4 +10,11 @@ public sealed class BenchmarkOptions
 
     /// <summary>Whether <see cref="BenchControlGrain"/> answers. Default false.</summary>
     public bool Enabled { get; set; }
+
+    /// <summary>
+    /// Whether a bench silo counts the grain calls it takes (<see cref="BenchCallCounter"/>, the bench's grain calls per
+    /// event). Default true. The counter is an incoming call filter, free beside the client filter but not without it:
+    /// a silo started with <c>Security:RefuseClientCallsToInternalGrains=false</c> turns this off too to run with none.
+    /// </summary>
+    public bool CountGrainCalls { get; set; } = true;
 }
