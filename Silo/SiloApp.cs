@@ -1,7 +1,9 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Microsoft.Extensions.Options;
+using OrderFlow.Grains.Benchmarks;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Security;
 using OrderFlow.Grains.Telemetry;
 using OrderFlow.Silo.Http;
 using Orleans.Configuration;
@@ -35,6 +37,16 @@ public static class SiloApp
         if (hostOptions.IsAzure)
         {
             messages.AddRange(azure.Problems().Select(p => $"section '{AzureOrderStorageOptions.SectionName}' / Silo:AzureStorage: {p}"));
+        }
+
+        // Switches read while the silo is configured: a value that is not a boolean is refused here, not thrown later.
+        foreach (var key in new[] { ClientCallFilter.SettingKey, $"{BenchmarkOptions.SectionName}:{nameof(BenchmarkOptions.Enabled)}",
+                     $"{BenchmarkOptions.SectionName}:{nameof(BenchmarkOptions.CountGrainCalls)}" })
+        {
+            if (builder.Configuration[key] is { } value && !bool.TryParse(value, out _))
+            {
+                messages.Add($"{key} must be true or false, was '{value}'");
+            }
         }
 
         if (messages.Count > 0)

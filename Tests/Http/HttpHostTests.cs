@@ -66,6 +66,18 @@ public sealed class HttpHostTests
         Assert.Contains(problems, p => p.Contains("EmbeddedStorage must be Local or Grains", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Security:RefuseClientCallsToInternalGrains", "no")]
+    [InlineData("Benchmarks:Enabled", "1")]
+    [InlineData("Benchmarks:CountGrainCalls", "")]
+    public void The_silo_is_not_built_with_a_switch_that_is_not_true_or_false(string key, string value)
+    {
+        var (app, problems) = SiloApp.Build(["--Silo:SiloPort=1", "--Silo:GatewayPort=2", $"--{key}={value}"]);
+
+        Assert.Null(app);
+        Assert.Contains($"{key} must be true or false, was '{value}'", problems);
+    }
+
     [Fact]
     public void A_non_loopback_address_with_a_key_is_accepted()
     {
