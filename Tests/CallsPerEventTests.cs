@@ -41,11 +41,13 @@ public sealed class BenchCallCounterTests(BenchSiloFixture fixture)
         await orders.WaitCaughtUpAsync(id);
 
         var added = CallsPerEvent.Between(before, await control.GetGrainCallsAsync(), events: 1).ToDictionary(c => c.GrainType, c => c.Calls);
-        // Four commands, four stream deliveries to the order's dispatcher, each handed to all six subscribers.
+        // Four commands and four stream deliveries to the order's dispatcher, which hands each subscriber the events it
+        // handles and the last one (HandlesOnly); status reads while waiting for the catch-up may add calls, never remove.
         Assert.True(added.GetValueOrDefault("order") >= 4, $"order: {added.GetValueOrDefault("order")}");
-        foreach (var target in new[] { "order-dispatch", "coupon", "points", "sms", "activity-gmv", "inventory", "order-sync" })
+        Assert.True(added.GetValueOrDefault("order-dispatch") >= 4, $"order-dispatch: {added.GetValueOrDefault("order-dispatch")}");
+        foreach (var target in new[] { "coupon", "points", "sms", "activity-gmv", "inventory", "order-sync" })
         {
-            Assert.True(added.GetValueOrDefault(target) >= 4, $"{target}: {added.GetValueOrDefault(target)}");
+            Assert.True(added.GetValueOrDefault(target) >= Handed.Runs(target, Handed.FullLifecycle), $"{target}: {added.GetValueOrDefault(target)}");
         }
     }
 
@@ -99,11 +101,19 @@ public sealed class BenchCallCounterTests(BenchSiloFixture fixture)
         var start = await Control.GetGrainCallsAsync();
         var total = await orders.PlaceAsync(id, $"user-{id}", items);
         await orders.PayAsync(id, total);
-        await Eventually.Until(() => AddedSinceAsync(start), calls => calls.GetValueOrDefault("order-sync") >= 2 && calls.GetValueOrDefault("coupon") >= 1,
+        await Eventually.Until(() => AddedSinceAsync(start),
+            calls => calls.GetValueOrDefault("order-sync") >= 2 && new[] { "coupon", "points", "activity-gmv", "inventory", "sms" }.All(name => calls.GetValueOrDefault(name) >= 1),
             TimeSpan.FromSeconds(10), calls => string.Join(", ", calls));
-        // Every idle activation goes, the order's dispatcher among them: the next one never saw the subscribers take
-        // placed and paid.
-        await fixture.Cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        // Every idle activation goes, the order's dispatcher among them (checked: one still finishing its turn is not
+        // idle yet, so collect again): the next one never saw the subscribers take placed and paid.
+        var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
+        var dispatcher = GrainId.Create("order-dispatch", id);
+        await Eventually.Until(async () =>
+            {
+                await management.ForceActivationCollection(TimeSpan.Zero);
+                return await management.GetActiveGrains(dispatcher.Type);
+            },
+            active => !active.Contains(dispatcher), TimeSpan.FromSeconds(10), _ => $"{dispatcher} is still active");
         var before = await Control.GetGrainCallsAsync();
 
         await orders.ShipAsync(id);

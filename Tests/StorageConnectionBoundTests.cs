@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Azure;
+using Azure.Data.Tables;
 using OrderFlow.Grains.Hosting;
 
 namespace OrderFlow.Tests;
@@ -16,33 +17,45 @@ public sealed class StorageConnectionBoundTests
     [Theory]
     [InlineData(3)]
     [InlineData(5)]
-    public async Task Concurrent_table_and_queue_requests_share_a_bounded_pool_per_endpoint(int bound)
+    public async Task Concurrent_table_and_queue_requests_open_at_most_the_bound_per_endpoint(int bound)
     {
-        await using var tableEndpoint = new SlowHttpServer();
-        await using var queueEndpoint = new SlowHttpServer();
-        var storage = new AzureOrderStorageOptions
-        {
-            MaxConnectionsPerEndpoint = bound,
-            ConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-                               "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-                               $"TableEndpoint=http://127.0.0.1:{tableEndpoint.Port}/devstoreaccount1;" +
-                               $"QueueEndpoint=http://127.0.0.1:{queueEndpoint.Port}/devstoreaccount1;",
-        };
-        Assert.Empty(storage.Problems());
-        var (tables, queues) = OrderMessagingSiloBuilderExtensions.CreateStorageClients(storage, new StorageOperationCounter());
+        // The server answers nothing until `bound` connections are open (or 5 s passed), so that the requests queue.
+        await using var tableEndpoint = new SlowHttpServer(answerOnceOpen: bound);
+        await using var queueEndpoint = new SlowHttpServer(answerOnceOpen: bound);
+        var clients = OrderMessagingSiloBuilderExtensions.CreateStorageClients(Storage(bound, tableEndpoint, queueEndpoint), new StorageOperationCounter());
 
         const int requests = 4 * 5;
-        var calls = Enumerable.Range(0, requests).Select(i => Answered(() => tables.GetTableClient("OrderFlowOrders").GetEntityAsync<Azure.Data.Tables.TableEntity>("svc", $"order_o-{i}")))
-            .Concat(Enumerable.Range(0, requests).Select(_ => Answered(() => queues.GetQueueClient("orderflow-svc-0").PeekMessageAsync())));
+        var calls = Enumerable.Range(0, requests).Select(i => Answered(() => clients.Tables.GetTableClient("OrderFlowOrders").GetEntityAsync<TableEntity>("svc", $"order_o-{i}")))
+            .Concat(Enumerable.Range(0, requests).Select(_ => Answered(() => clients.Queues.GetQueueClient("orderflow-svc-0").PeekMessageAsync())));
         var statuses = await Task.WhenAll(calls);
 
         // Every request reached its server and was answered (404: the slow server has no rows or queues)...
         Assert.All(statuses, status => Assert.Equal(404, status));
         Assert.Equal(requests, tableEndpoint.Requests);
         Assert.Equal(requests, queueEndpoint.Requests);
-        // ...through no more connections to each endpoint than the bound, and the bound was reached: requests queued.
+        // ...through no more connections to each endpoint than the bound (without it: one per request, 20).
         Assert.Equal(bound, tableEndpoint.PeakConnections);
         Assert.Equal(bound, queueEndpoint.PeakConnections);
+        Assert.True(tableEndpoint.AnsweredWithoutWaiting && queueEndpoint.AnsweredWithoutWaiting, "the bound was not reached: the requests did not queue");
+    }
+
+    [Fact]
+    public async Task Membership_and_reminders_do_not_wait_behind_grain_state_for_a_connection()
+    {
+        const int bound = 2;
+        // Nothing is answered until the grain-state pool is full and the cluster client has a connection of its own.
+        await using var tableEndpoint = new SlowHttpServer(answerOnceOpen: bound + 1);
+        await using var queueEndpoint = new SlowHttpServer(answerOnceOpen: 1);
+        var clients = OrderMessagingSiloBuilderExtensions.CreateStorageClients(Storage(bound, tableEndpoint, queueEndpoint), new StorageOperationCounter());
+
+        var state = Enumerable.Range(0, 6).Select(i => Answered(() => clients.Tables.GetTableClient("OrderFlowOrders").GetEntityAsync<TableEntity>("svc", $"order_o-{i}")));
+        var membership = Answered(() => clients.Cluster.GetTableClient("OrleansSiloInstances").GetEntityAsync<TableEntity>("c", "s"));
+        var statuses = await Task.WhenAll(state.Append(membership));
+
+        Assert.All(statuses, status => Assert.Equal(404, status));
+        // The grain-state pool held its bound; the membership read had a connection beside it, not behind it.
+        Assert.Equal(bound + 1, tableEndpoint.PeakConnections);
+        Assert.True(tableEndpoint.AnsweredWithoutWaiting, "the server's answers waited for connections that never opened");
     }
 
     [Theory]
@@ -52,6 +65,20 @@ public sealed class StorageConnectionBoundTests
     {
         var problems = new AzureOrderStorageOptions { MaxConnectionsPerEndpoint = bound }.Problems();
         Assert.Contains(problems, p => p.Contains(nameof(AzureOrderStorageOptions.MaxConnectionsPerEndpoint), StringComparison.Ordinal));
+    }
+
+    private static AzureOrderStorageOptions Storage(int bound, SlowHttpServer tables, SlowHttpServer queues)
+    {
+        var storage = new AzureOrderStorageOptions
+        {
+            MaxConnectionsPerEndpoint = bound,
+            ConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+                               "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+                               $"TableEndpoint=http://127.0.0.1:{tables.Port}/devstoreaccount1;" +
+                               $"QueueEndpoint=http://127.0.0.1:{queues.Port}/devstoreaccount1;",
+        };
+        Assert.Empty(storage.Problems());
+        return storage;
     }
 
     private static async Task<int> Answered(Func<Task> request)
@@ -67,19 +94,25 @@ public sealed class StorageConnectionBoundTests
         }
     }
 
-    /// <summary>HTTP/1.1 on 127.0.0.1, keep-alive, answering each request with 404 after 150 ms.</summary>
+    /// <summary>
+    /// HTTP/1.1 on 127.0.0.1, keep-alive, answering each request with 404 once <c>answerOnceOpen</c> connections are
+    /// open (or after 5 s, which <see cref="AnsweredWithoutWaiting"/> then reports), 50 ms later.
+    /// </summary>
     private sealed class SlowHttpServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly List<Task> _connections = [];
+        private readonly int _answerOnceOpen;
         private readonly Task _accepting;
         private int _open;
         private int _peak;
         private int _requests;
+        private int _gaveUpWaiting;
 
-        public SlowHttpServer()
+        public SlowHttpServer(int answerOnceOpen)
         {
+            _answerOnceOpen = answerOnceOpen;
             _listener.Start();
             _accepting = AcceptAsync();
         }
@@ -89,6 +122,9 @@ public sealed class StorageConnectionBoundTests
         public int PeakConnections => Volatile.Read(ref _peak);
 
         public int Requests => Volatile.Read(ref _requests);
+
+        /// <summary>No answer went out before <c>answerOnceOpen</c> connections had been open at once.</summary>
+        public bool AnsweredWithoutWaiting => Volatile.Read(ref _gaveUpWaiting) == 0;
 
         private async Task AcceptAsync()
         {
@@ -140,7 +176,8 @@ public sealed class StorageConnectionBoundTests
                     {
                         pending.Remove(0, end + 4);
                         Interlocked.Increment(ref _requests);
-                        await Task.Delay(TimeSpan.FromMilliseconds(150), _stop.Token);
+                        await UntilOpenAsync();
+                        await Task.Delay(TimeSpan.FromMilliseconds(50), _stop.Token);
                         var answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nx-ms-error-code: ResourceNotFound\r\n\r\n"u8.ToArray();
                         await stream.WriteAsync(answer, _stop.Token);
                     }
@@ -152,6 +189,22 @@ public sealed class StorageConnectionBoundTests
             finally
             {
                 Interlocked.Decrement(ref _open);
+            }
+        }
+
+        // The slow storage account: nothing is answered until the client has opened as many connections as it will.
+        private async Task UntilOpenAsync()
+        {
+            var giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (Volatile.Read(ref _peak) < _answerOnceOpen)
+            {
+                if (DateTime.UtcNow > giveUp)
+                {
+                    Interlocked.Exchange(ref _gaveUpWaiting, 1);
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _stop.Token);
             }
         }
 

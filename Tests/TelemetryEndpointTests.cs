@@ -96,7 +96,7 @@ public sealed class TelemetryEndpointTests
 
         var filters = app.Services.GetServices<IIncomingGrainCallFilter>().Select(f => f.GetType().Name).ToArray();
         Assert.Equal(expected, filters.Contains("ActivityPropagationIncomingGrainCallFilter"));
-        Assert.Contains(nameof(OrderFlow.Grains.Security.ClientCallFilter), filters); // the security filter is always there
+        Assert.Contains(nameof(OrderFlow.Grains.Security.ClientCallFilter), filters); // the security filter is there by default
     }
 
     private static async Task<WebApplication> StartAsync(bool enabled, bool withSilo)

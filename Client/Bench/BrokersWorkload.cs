@@ -38,14 +38,15 @@ public static partial class BenchCommand
         double TotalSeconds)
     {
         /// <summary>Every grain call the silo took during the workload, per order event.</summary>
-        public double GrainCallsPerEvent => GrainCalls.Sum(c => c.Calls);
+        /// <summary>Grain calls per order event; null when the silo did not count them (<c>Benchmarks:CountGrainCalls=false</c>).</summary>
+        public double? GrainCallsPerEvent => GrainCalls.Count == 0 ? null : GrainCalls.Sum(c => c.Calls);
 
         public string ResultLine() =>
             "RESULT workload=brokers " +
             $"workload_deliveries_per_s={BenchReport.F(Workload.DeliveriesPerSecond, "0")} workload_p50_ms={BenchReport.F(Commands.P50, "0.00")} " +
             $"workload_p99_ms={BenchReport.F(Commands.P99, "0.00")} publish_to_apply_p50_ms={BenchReport.F(PublishToApply.P50, "0.00")} " +
             $"publish_to_apply_p99_ms={BenchReport.F(PublishToApply.P99, "0.00")} silo_cpu_percent={BenchReport.F(Workload.Silo.CpuPercent, "0")} " +
-            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} grain_calls_per_event={(GrainCalls.Count == 0 ? "n/a" : BenchReport.F(GrainCallsPerEvent, "0.00"))} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
+            $"client_cpu_percent={BenchReport.F(ClientCpuPercent, "0")} grain_calls_per_event={(GrainCallsPerEvent is { } calls ? BenchReport.F(calls, "0.00") : "n/a")} baseline_calls_per_s={BenchReport.F(BaselineCallsPerSecond, "0")} " +
             $"baseline_deliveries_per_s={BenchReport.F(StreamBaseline.DeliveriesPerSecond, "0")} lost={Lost} audit_discrepancies={AuditDiscrepancies}";
     }
 

@@ -51,12 +51,15 @@ public sealed partial class AzureOrderStorageOptions : IValidatableObject
     public TimeSpan QueuePollPeriod { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
-    /// Connections this silo opens to each storage endpoint (the table service, the queue service), at most. Default 64.
-    /// A request beyond that waits in the silo for a free connection instead of opening a socket of its own: without a
-    /// bound, a slow storage account makes the silo open one socket per waiting request (1,362 from one silo to Azurite
-    /// at 16 callers, ~10 KB of heap each, docs/BENCHMARKS.md), and on Azure each socket to storage is an outbound
-    /// (SNAT) port, a few thousand per instance. 64 is more than the emulator ever uses at once; raise it for a silo
-    /// that makes more than that many storage requests at a time against a fast account.
+    /// Connections this silo opens to each storage endpoint (the table service, the queue service), at most, per pool.
+    /// Default 64. There are two pools: grain state, ledger entries and the queues share one; membership and reminders
+    /// have their own, so that a silo's liveness never waits behind its grain writes. A request beyond the bound waits in
+    /// the silo for a free connection (that wait counts in the request's 20 s network timeout) instead of opening a
+    /// socket of its own: without a bound, a slow storage account makes the silo open one socket per waiting request
+    /// (739 to Azurite in one durable bench, 1,362 in another; ~10 KB of heap each, docs/BENCHMARKS.md), and on Azure
+    /// each socket to storage is an outbound (SNAT) port, a few thousand per instance. The emulator gains nothing beyond
+    /// 64 (the bench reaches the bound at the same throughput); raise it for a silo that keeps more requests than that in
+    /// flight to one service of a fast account.
     /// </summary>
     [Range(1, 4096)]
     public int MaxConnectionsPerEndpoint { get; set; } = 64;
