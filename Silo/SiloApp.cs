@@ -45,7 +45,8 @@ public static class SiloApp
         {
             if (builder.Configuration[key] is { } value && !bool.TryParse(value, out _))
             {
-                messages.Add($"{key} must be true or false, was '{value}'");
+                var split = key.IndexOf(':', StringComparison.Ordinal);
+                messages.Add($"section '{key[..split]}': {key[(split + 1)..]} must be true or false, was '{value}'");
             }
         }
 

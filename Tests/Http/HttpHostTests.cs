@@ -75,7 +75,8 @@ public sealed class HttpHostTests
         var (app, problems) = SiloApp.Build(["--Silo:SiloPort=1", "--Silo:GatewayPort=2", $"--{key}={value}"]);
 
         Assert.Null(app);
-        Assert.Contains($"{key} must be true or false, was '{value}'", problems);
+        var (section, name) = (key[..key.IndexOf(':')], key[(key.IndexOf(':') + 1)..]);
+        Assert.Contains($"section '{section}': {name} must be true or false, was '{value}'", problems);
     }
 
     [Fact]
