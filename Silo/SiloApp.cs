@@ -99,7 +99,7 @@ public static class SiloApp
         if (!builder.Configuration.GetValue(ClientCallFilter.SettingKey, true))
         {
             // Said at every start: the gateway has no authentication of its own, and Http:ApiKey does not cover it.
-            app.Logger.LogWarning("{Setting} is false: any client that reaches the gateway (port {GatewayPort}) can call every grain, " +
+            app.Logger.LogWarning("{Setting} is false: any client that reaches the gateway (127.0.0.1:{GatewayPort}) can call every grain, " +
                 "internal ones included (ledgers, reservations, inboxes, dead letters); keep the port unreachable to anything untrusted",
                 ClientCallFilter.SettingKey, hostOptions.GatewayPort);
         }

@@ -3,6 +3,13 @@ using System.Net.Sockets;
 using System.Text;
 using Azure;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using Orleans.Clustering.AzureStorage;
+using Orleans.Configuration;
+using Orleans.Reminders.AzureStorage;
+using Orleans.Serialization;
 using OrderFlow.Grains.Hosting;
 
 namespace OrderFlow.Tests;
@@ -58,6 +65,22 @@ public sealed class StorageConnectionBoundTests
         Assert.True(tableEndpoint.AnsweredWithoutWaiting, "the server's answers waited for connections that never opened");
     }
 
+    [Fact]
+    public void A_silo_on_the_azure_profile_gives_membership_and_reminders_the_cluster_client_and_grain_state_the_other()
+    {
+        var services = TransientRetryOptionsTests.Services([], silo => silo.UseAzureOrderStorage(new AzureOrderStorageOptions()));
+        services.AddSerializer(); // the grain storage's options make its serializer
+        using var provider = services.BuildServiceProvider();
+
+        var membership = provider.GetRequiredService<IOptions<AzureStorageClusteringOptions>>().Value.TableServiceClient;
+        var reminders = provider.GetRequiredService<IOptions<AzureTableReminderStorageOptions>>().Value.TableServiceClient;
+        var grainState = provider.GetRequiredService<IOptionsMonitor<AzureTableStorageOptions>>().Get(StorageNames.Orders).TableServiceClient;
+        Assert.NotNull(membership);
+        Assert.Same(membership, reminders);
+        Assert.NotNull(grainState);
+        Assert.NotSame(membership, grainState);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(4097)]
@@ -92,6 +115,10 @@ public sealed class StorageConnectionBoundTests
         {
             return ex.Status;
         }
+        catch (Exception)
+        {
+            return -1; // no answer at all (a timeout): the assertions on statuses say so
+        }
     }
 
     /// <summary>
@@ -109,6 +136,7 @@ public sealed class StorageConnectionBoundTests
         private int _peak;
         private int _requests;
         private int _gaveUpWaiting;
+        private DateTime? _giveUp;
 
         public SlowHttpServer(int answerOnceOpen)
         {
@@ -192,10 +220,11 @@ public sealed class StorageConnectionBoundTests
             }
         }
 
-        // The slow storage account: nothing is answered until the client has opened as many connections as it will.
+        // The slow storage account: nothing is answered until the client has opened as many connections as it will, or
+        // until 5 s after the first request (one deadline for the server, so a failing case fails in seconds).
         private async Task UntilOpenAsync()
         {
-            var giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            var giveUp = _giveUp ??= DateTime.UtcNow + TimeSpan.FromSeconds(5);
             while (Volatile.Read(ref _peak) < _answerOnceOpen)
             {
                 if (DateTime.UtcNow > giveUp)

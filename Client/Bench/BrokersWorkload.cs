@@ -37,8 +37,7 @@ public static partial class BenchCommand
         LatencyPercentiles PublishToApply, double ClientCpuPercent, IReadOnlyList<CallsPerEvent> GrainCalls, long Lost, long Audited, long AuditDiscrepancies,
         double TotalSeconds)
     {
-        /// <summary>Every grain call the silo took during the workload, per order event.</summary>
-        /// <summary>Grain calls per order event; null when the silo did not count them (<c>Benchmarks:CountGrainCalls=false</c>).</summary>
+        /// <summary>Every grain call the silo took during the workload, per order event; null when the silo did not count them (<c>Benchmarks:CountGrainCalls=false</c>).</summary>
         public double? GrainCallsPerEvent => GrainCalls.Count == 0 ? null : GrainCalls.Sum(c => c.Calls);
 
         public string ResultLine() =>

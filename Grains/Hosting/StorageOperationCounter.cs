@@ -8,8 +8,8 @@ namespace OrderFlow.Grains.Hosting;
 
 /// <summary>
 /// Counts every request the durable profile sends to Azure Storage, by service, table or queue, and operation — at
-/// the HTTP pipeline of the one <c>TableServiceClient</c> and <c>QueueServiceClient</c> that the grain storage,
-/// queue stream adapter, membership and reminder providers share, so nothing they do goes around it. Each retry
+/// the HTTP pipeline of every storage client of the durable profile (a table client for grain state and ledger entries,
+/// one for membership and reminders, and the queue client; <c>CreateStorageClients</c>), so nothing goes around it. Each retry
 /// attempt is a request of its own (the policy sits per retry). Published as an instrument of the <c>OrderFlow</c> meter
 /// (<c>orderflow.storage.requests</c>, tags service / resource / operation) and read as totals by the bench
 /// (storage operations per order event, issue 5). The embedded profile sends no request, so it counts nothing.

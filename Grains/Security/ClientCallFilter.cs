@@ -11,8 +11,10 @@ namespace OrderFlow.Grains.Security;
 /// (Orleans' own management grain, an application's own grains).
 /// <para>
 /// On by default. <see cref="SettingKey"/> = <c>false</c> leaves it out, only for a gateway port that nothing untrusted
-/// can reach (a firewall or network policy): the gateway has no authentication, <c>Http:ApiKey</c> does not cover it, and
-/// without this filter any client that connects can call any grain (the silo logs a warning at every start). What it
+/// can reach: as shipped the gateway listens on 127.0.0.1 only, so "untrusted" means other processes and users on the
+/// host; a deployment that binds it elsewhere needs a firewall too. The gateway has no authentication,
+/// <c>Http:ApiKey</c> does not cover it, and without this filter any client that connects can call any grain (the silo
+/// logs a warning at every start). What it
 /// buys: with no incoming call filter at all — the dashboard and tracing off too, each of which adds its own — Orleans
 /// calls grain methods without its filter path, 11–13 % less silo CPU per delivery (docs/BENCHMARKS.md).
 /// </para>
