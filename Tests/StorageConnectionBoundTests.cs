@@ -123,7 +123,7 @@ public sealed class StorageConnectionBoundTests
 
     /// <summary>
     /// HTTP/1.1 on 127.0.0.1, keep-alive, answering each request with 404 once <c>answerOnceOpen</c> connections are
-    /// open (or after 5 s, which <see cref="AnsweredWithoutWaiting"/> then reports), 50 ms later.
+    /// open (or 5 s after its first request, which <see cref="AnsweredWithoutWaiting"/> then reports).
     /// </summary>
     private sealed class SlowHttpServer : IAsyncDisposable
     {
@@ -137,6 +137,7 @@ public sealed class StorageConnectionBoundTests
         private int _requests;
         private int _gaveUpWaiting;
         private DateTime? _giveUp;
+        private readonly TaskCompletionSource _enoughOpen = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public SlowHttpServer(int answerOnceOpen)
         {
@@ -174,6 +175,11 @@ public sealed class StorageConnectionBoundTests
                 {
                 }
 
+                if (open >= _answerOnceOpen)
+                {
+                    _enoughOpen.TrySetResult();
+                }
+
                 lock (_connections)
                 {
                     _connections.Add(ServeAsync(client));
@@ -205,7 +211,6 @@ public sealed class StorageConnectionBoundTests
                         pending.Remove(0, end + 4);
                         Interlocked.Increment(ref _requests);
                         await UntilOpenAsync();
-                        await Task.Delay(TimeSpan.FromMilliseconds(50), _stop.Token);
                         var answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nx-ms-error-code: ResourceNotFound\r\n\r\n"u8.ToArray();
                         await stream.WriteAsync(answer, _stop.Token);
                     }
@@ -225,15 +230,13 @@ public sealed class StorageConnectionBoundTests
         private async Task UntilOpenAsync()
         {
             var giveUp = _giveUp ??= DateTime.UtcNow + TimeSpan.FromSeconds(5);
-            while (Volatile.Read(ref _peak) < _answerOnceOpen)
+            try
             {
-                if (DateTime.UtcNow > giveUp)
-                {
-                    Interlocked.Exchange(ref _gaveUpWaiting, 1);
-                    return;
-                }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(10), _stop.Token);
+                await _enoughOpen.Task.WaitAsync(giveUp - DateTime.UtcNow > TimeSpan.Zero ? giveUp - DateTime.UtcNow : TimeSpan.Zero, _stop.Token);
+            }
+            catch (TimeoutException)
+            {
+                Interlocked.Exchange(ref _gaveUpWaiting, 1);
             }
         }
 

@@ -269,8 +269,10 @@ public static class DurableBench
     }
 }
 
-/// <summary>The silo's managed heap per order after the run's orders were deactivated and the silo idled.</summary>
-/// <summary>The memory phase (<c>--memory-orders</c>): its own orders, so its refusals and losses are its own too.</summary>
+/// <summary>
+/// The memory phase (<c>--memory-orders</c>): the silo's managed heap per order after its orders were deactivated and the
+/// silo idled; its own orders, so its refusals and losses are its own too.
+/// </summary>
 public sealed record DurableMemory(int Orders, double BytesPerOrder, int ActivationsLeft, long HeapBytes, int Refused, long Lost);
 
 /// <summary>One (service, resource, operation) row of the durable bench's window.</summary>
