@@ -32,4 +32,16 @@ ORDERFLOW_AZURITE="$(scripts/azurite.sh start --in-memory blob,table)"
 export ORDERFLOW_AZURITE
 export ORDERFLOW_AZURITE_SCRIPT="$PWD/scripts/azurite.sh"
 
-dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=detailed" "$@"
+# The detailed log is long and a CI page shows its tail: the failures are repeated there, each with its message.
+log="$(mktemp)"
+trap 'cleanup; rm -f "$log"' EXIT
+status=0
+dotnet test Tests/OrderFlow.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=detailed" "$@" \
+  2>&1 | tee "$log" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "== failed tests (repeated from above)"
+  awk '/^  Failed OrderFlow\./ { show = 1; lines = 0 }
+       /^  Passed OrderFlow\./ { show = 0 }
+       show && lines < 40 { print; lines++ }' "$log"
+fi
+exit "$status"
