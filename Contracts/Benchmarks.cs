@@ -67,7 +67,15 @@ public sealed record SiloSample(
     [property: Id(15)] int ProcessorCount,
     [property: Id(16)] long JitCompiledMethods = 0,
     [property: Id(17)] double GcPauseSeconds = 0,
-    [property: Id(18)] long SubscriberDone = 0);
+    [property: Id(18)] long SubscriberDone = 0,
+    [property: Id(19)] long NativeStoreBytes = 0)
+{
+    /// <summary>
+    /// What the silo holds: its managed heap and the embedded store's records, which live in native memory
+    /// (<c>SiloLocalGrainStorage</c>): memory per order counts both.
+    /// </summary>
+    public long HeldBytes => HeapBytes + NativeStoreBytes;
+}
 
 /// <summary>
 /// The bench's handle on the silo it measures (embedded profile: one silo). It is refused unless the silo runs

@@ -139,6 +139,79 @@ public sealed class SiloLocalGrainStorageTests
         Assert.False((await ReadAsync(storage)).RecordExists);
     }
 
+    [Fact]
+    public async Task The_records_native_bytes_follow_writes_and_clears_and_are_freed_when_the_storage_is_disposed()
+    {
+        var storage = NewStorage();
+        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+        var (small, large) = (new SubscriberState { AppliedSequence = 1 }, new SubscriberState { AppliedSequence = long.MaxValue });
+        var (smallBytes, largeBytes) = (serializer.SerializeToArray(small).Length, serializer.SerializeToArray(large).Length);
+        Assert.True(largeBytes > smallBytes);
+
+        var record = new GrainState<SubscriberState>(small);
+        await storage.WriteStateAsync("points", Grain, record);
+        var other = new GrainState<SubscriberState>(small);
+        await storage.WriteStateAsync("sms", Grain, other);
+        const int Header = 12; // version and length
+        Assert.Equal(2 * (Header + smallBytes), storage.NativeBytes);
+
+        record.State = large; // a replaced record's block is freed
+        await storage.WriteStateAsync("points", Grain, record);
+        Assert.Equal(Header + largeBytes + Header + smallBytes, storage.NativeBytes);
+
+        await storage.ClearStateAsync("points", Grain, record);
+        Assert.Equal(Header + smallBytes, storage.NativeBytes);
+
+        storage.Dispose();
+        Assert.Equal(0, storage.NativeBytes);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => ReadAsyncOf(storage, "sms"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => storage.WriteStateAsync("sms", Grain, other));
+        Assert.Equal(0, storage.NativeBytes); // a write refused after disposal leaves nothing behind
+    }
+
+    [Fact]
+    public async Task A_record_read_while_its_writer_keeps_replacing_it_is_always_one_that_was_written()
+    {
+        // Each write frees the block it replaces: a reader on another thread must never see a freed or half-written one.
+        var storage = NewStorage();
+        var writer = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 1, HandlerRuns = 1 });
+        await storage.WriteStateAsync("points", Grain, writer);
+        using var stop = new CancellationTokenSource();
+        var (reads, torn) = (0, new List<string>());
+        var reader = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var read = ReadAsync(storage).GetAwaiter().GetResult().State!;
+                    if (read.AppliedSequence != read.HandlerRuns || read.AppliedSequence is < 1 or > 20_000)
+                    {
+                        torn.Add($"{read.AppliedSequence}/{read.HandlerRuns}"); // written together, so read together
+                    }
+                }
+                catch (Exception e)
+                {
+                    torn.Add(e.GetType().Name);
+                }
+
+                reads++;
+            }
+        });
+        reader.Start();
+        for (var i = 2; i <= 20_000; i++)
+        {
+            writer.State = new SubscriberState { AppliedSequence = i, HandlerRuns = i };
+            await storage.WriteStateAsync("points", Grain, writer);
+        }
+
+        stop.Cancel();
+        reader.Join();
+        Assert.Empty(torn);
+        Assert.True(reads > 0);
+        Assert.Equal(20_000, (await ReadAsync(storage)).State!.AppliedSequence);
+    }
+
     private static async Task<GrainState<SubscriberState>> ReadAsyncOf(IGrainStorage storage, string stateName)
     {
         var state = new GrainState<SubscriberState>(new SubscriberState());

@@ -355,7 +355,7 @@ public static partial class BenchCommand
             await Task.Delay(idle);
             var rested = await probe.SampleAsync(fullGc: true);
             var stored = StoredPerOrder.Between(storedBefore, await probe.Control.GetStoredRecordsAsync(), plans.Count);
-            return (scale, new MemoryResult(plans.Count, empty.HeapBytes, held.HeapBytes, rested.HeapBytes, heldActivations, afterActivations,
+            return (scale, new MemoryResult(plans.Count, empty.HeldBytes, held.HeldBytes, rested.HeldBytes, heldActivations, afterActivations,
                 held.WorkingSetBytes, rested.WorkingSetBytes, stored));
         }
 

@@ -32,7 +32,7 @@ public static class BenchTable
         if (r.Memory is { } m)
         {
             o.WriteLine();
-            o.WriteLine($"silo memory for {m.Orders:N0} placed-and-cancelled orders (managed heap after a full GC): held {m.HeldBytesPerOrder:N0} B/order " +
+            o.WriteLine($"silo memory for {m.Orders:N0} placed-and-cancelled orders (managed heap after a full GC, plus the store's native records): held {m.HeldBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsHeld:N0} activations), after idle deactivation {m.DeactivatedBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsAfterDeactivation:N0} activations); working set {m.WorkingSetHeldBytes / 1048576.0:N0} MB -> {m.WorkingSetAfterBytes / 1048576.0:N0} MB");
             if (m.Stored.Count > 0)

@@ -110,7 +110,7 @@ public static partial class BenchCommand
                          $"p99 {publishToApply.P99:0.00} ms, p99.9 {publishToApply.P999:0.00} ms, max {publishToApply.Max:0.00} ms ({publishToApply.Count:N0} applications)");
         output.WriteLine($"  CPU: silo {workload.Silo.CpuPercent:0} %, client {report.ClientCpuPercent:0} % (of one core; {Environment.ProcessorCount} cores); " +
                          $"silo {workload.CpuMicrosPerDelivery:0} µs and {workload.AllocatedBytesPerDelivery:N0} B allocated per delivery; " +
-                         $"duplicates dropped {workload.Silo.Duplicates}");
+                         $"duplicates dropped {workload.Silo.Duplicates}; {workload.Silo.DescribeGc(workload.Seconds)}");
         output.WriteLine(grainCalls.Count == 0
             ? "  grain calls per event: not counted (the silo runs with Benchmarks:CountGrainCalls=false)"
             : $"  grain calls per event: {report.GrainCallsPerEvent:0.00} (the bench's own polling included): " +

@@ -134,7 +134,7 @@ public static class DurableBench
             var activationsLeft = await probe.DeactivateIdleAsync();
             await Task.Delay(rest);
             var rested = await probe.SampleAsync(fullGc: true);
-            memory = new DurableMemory(memoryOrders, (double)(rested.HeapBytes - empty.HeapBytes) / memoryOrders, activationsLeft, rested.HeapBytes,
+            memory = new DurableMemory(memoryOrders, (double)(rested.HeldBytes - empty.HeldBytes) / memoryOrders, activationsLeft, rested.HeldBytes,
                 memoryRefused, memoryLost);
         }
 

@@ -60,7 +60,8 @@ public sealed class BenchControlGrain(
             Environment.ProcessorCount,
             System.Runtime.JitInfo.GetCompiledMethodCount(),
             GC.GetTotalPauseDuration().TotalSeconds,
-            metrics.Done));
+            metrics.Done,
+            StorageNames.All.Sum(store => services.GetKeyedService<IGrainStorage>(store) is SiloLocalGrainStorage local ? local.NativeBytes : 0)));
     }
 
     public Task<LatencyPercentiles> TakeApplyLatencyAsync()

@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Globalization;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
@@ -18,42 +21,73 @@ namespace OrderFlow.Grains.Hosting;
 /// (the TestClusters) keep Orleans' storage grains.
 /// </summary>
 /// <remarks>
-/// Records are Orleans' binary serialization of the state, made with <see cref="Serializer.SerializeToArray{T}"/>: a
-/// pooled buffer and one array of the record's exact size, where <c>OrleansGrainStorageSerializer</c> grows a fresh
-/// buffer by doubling for every write (7 % of the silo's allocated bytes under the brokers' workload).
+/// <para>
+/// Records are Orleans' binary serialization of the state, written through a per-thread buffer (where
+/// <c>OrleansGrainStorageSerializer</c> grows a fresh buffer by doubling for every write: 7 % of the silo's allocated
+/// bytes under the brokers' workload) into one block of native memory of the record's exact size, headed by its
+/// version and length.
+/// </para>
+/// <para>
+/// Native, not managed: a record lives for the whole run while the record it replaces dies at once, which is the worst
+/// case for a generational collector — every write made a byte array and a dictionary node that survived the young
+/// collections, were promoted and copied, and then died old, and every young collection scanned the old nodes that
+/// pointed at young records (docs/BENCHMARKS.md, "where the command tail waits"). Here a write allocates nothing on the
+/// managed heap and stores no reference: the dictionary's value is the block's address, a number. The blocks' bytes are
+/// counted (<see cref="NativeBytes"/>) so that memory per order still includes them. Each table is split into stripes,
+/// each a plain dictionary under its own lock; a reader deserializes under the stripe's lock, so a concurrent writer
+/// never frees a block while it is read.
+/// </para>
 /// </remarks>
-public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvider activators) : IGrainStorage
+public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvider activators) : IGrainStorage, IDisposable
 {
-    // One table per state name and grain type, keyed by the grain's key alone: a node of 64 bytes instead of 88 with the
-    // state name and grain type in every key (about ten records per order: docs/BENCHMARKS.md, memory per order).
-    private readonly ConcurrentDictionary<(string StateName, GrainType Type), ConcurrentDictionary<IdSpan, Record>> _tables = new();
+    // A block: the version (8 bytes), the state's length (4), then the state's bytes.
+    private const int HeaderBytes = 12;
+    private const int Stripes = 64;
+
+    // One table per state name and grain type, keyed by the grain's key alone (about ten records per order:
+    // docs/BENCHMARKS.md, memory per order).
+    private readonly ConcurrentDictionary<(string StateName, GrainType Type), Stripe[]> _tables = new();
     private long _version;
+    private long _nativeBytes;
+    private bool _disposed;
 
-    /// <summary>Records held (each a pair of bytes and version, the version's digits being the ETag).</summary>
-    public int Count => _tables.Values.Sum(table => table.Count);
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
 
-    // Many lock stripes: every grain of the silo writes here, and the default (one per core) made writers queue (perf, brokers workload).
-    private ConcurrentDictionary<IdSpan, Record> TableFor(string stateName, GrainId grainId) =>
-        _tables.GetOrAdd((stateName, grainId.Type), static _ => new ConcurrentDictionary<IdSpan, Record>(concurrencyLevel: 64, capacity: 1024));
+    /// <summary>Records held (each a block of version, length and state).</summary>
+    public int Count => _tables.Values.Sum(stripes => stripes.Sum(stripe => stripe.Count));
+
+    /// <summary>Bytes of native memory the records' blocks hold (headers included, the allocator's own overhead not).</summary>
+    public long NativeBytes => Interlocked.Read(ref _nativeBytes);
+
+    private Stripe[] TableFor(string stateName, GrainId grainId) =>
+        _tables.GetOrAdd((stateName, grainId.Type), static _ => Enumerable.Range(0, Stripes).Select(_ => new Stripe()).ToArray());
 
     // Reads and clears make no table: a state name and grain type never written has none.
-    private ConcurrentDictionary<IdSpan, Record>? ExistingTable(string stateName, GrainId grainId) =>
-        _tables.GetValueOrDefault((stateName, grainId.Type));
+    private Stripe? ExistingStripe(string stateName, GrainId grainId) =>
+        _tables.GetValueOrDefault((stateName, grainId.Type)) is { } stripes ? StripeOf(stripes, grainId.Key) : null;
+
+    private static Stripe StripeOf(Stripe[] stripes, IdSpan key) => stripes[(int)((uint)key.GetHashCode() % Stripes)];
 
     /// <summary>
     /// What is stored, by state name and grain type: records, and the bytes of their states and of their grain keys (the
-    /// bench's breakdown of memory per order). One pass over each table, without blocking writers: under writes the
+    /// bench's breakdown of memory per order). Each stripe is read under its lock, one after another: under writes the
     /// figures are approximate.
     /// </summary>
     public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize()
     {
         var summary = new List<(string, string, int, long, long)>();
-        foreach (var ((stateName, type), records) in _tables)
+        foreach (var ((stateName, type), stripes) in _tables)
         {
             var (count, stateBytes, keyBytes) = (0, 0L, 0L);
-            foreach (var (key, record) in records)
+            foreach (var stripe in stripes)
             {
-                (count, stateBytes, keyBytes) = (count + 1, stateBytes + record.Data.Length, keyBytes + key.AsSpan().Length);
+                lock (stripe)
+                {
+                    foreach (var (key, block) in stripe.Records)
+                    {
+                        (count, stateBytes, keyBytes) = (count + 1, stateBytes + Block.Length(block), keyBytes + key.AsSpan().Length);
+                    }
+                }
             }
 
             if (count > 0)
@@ -67,61 +101,69 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (ExistingTable(stateName, grainId) is { } records && records.TryGetValue(grainId.Key, out var record))
+        var (found, state, version) = (false, default(T), 0L);
+        if (ExistingStripe(stateName, grainId) is { } stripe)
         {
-            grainState.State = serializer.Deserialize<T>(record.Data);
-            grainState.ETag = record.ETag;
-            grainState.RecordExists = true;
-        }
-        else
-        {
-            grainState.State = activators.GetActivator<T>().Create();
-            grainState.ETag = null;
-            grainState.RecordExists = false;
+            lock (stripe)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (stripe.Records.TryGetValue(grainId.Key, out var block))
+                {
+                    (found, state, version) = (true, serializer.Deserialize<T>(Block.State(block)), Block.Version(block));
+                }
+            }
         }
 
+        grainState.State = found ? state! : activators.GetActivator<T>().Create();
+        grainState.ETag = found ? ETagOf(version) : null;
+        grainState.RecordExists = found;
         return Task.CompletedTask;
     }
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var (records, key) = (TableFor(stateName, grainId), grainId.Key);
-        var written = new Record(serializer.SerializeToArray(grainState.State), Interlocked.Increment(ref _version));
-        // Compare-and-swap on the record the caller last read: a concurrent or stale writer is refused, never lost.
-        while (true)
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(256);
+        buffer.ResetWrittenCount();
+        serializer.Serialize(grainState.State, buffer);
+        var stripe = StripeOf(TableFor(stateName, grainId), grainId.Key);
+        var version = Interlocked.Increment(ref _version);
+        lock (stripe)
         {
-            if (records.TryGetValue(key, out var current))
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
+            var exists = stripe.Records.TryGetValue(grainId.Key, out var current);
+            EnsureSame(stateName, grainId, exists ? Block.Version(current) : null, grainState.ETag);
+            stripe.Records[grainId.Key] = NewBlock(version, buffer.WrittenSpan);
+            if (exists)
             {
-                EnsureSame(stateName, grainId, current, grainState.ETag);
-                if (records.TryUpdate(key, written, current))
-                {
-                    break;
-                }
-            }
-            else
-            {
-                EnsureSame(stateName, grainId, null, grainState.ETag);
-                if (records.TryAdd(key, written))
-                {
-                    break;
-                }
+                Free(current);
             }
         }
 
-        grainState.ETag = written.ETag;
+        if (buffer.Capacity > 1 << 20)
+        {
+            t_buffer = null; // one huge state does not keep its buffer on the thread for good
+        }
+
+        grainState.ETag = ETagOf(version);
         grainState.RecordExists = true;
         return Task.CompletedTask;
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var (records, key) = (ExistingTable(stateName, grainId), grainId.Key);
-        while (records is not null && records.TryGetValue(key, out var current))
+        if (ExistingStripe(stateName, grainId) is { } stripe)
         {
-            EnsureSame(stateName, grainId, current, grainState.ETag);
-            if (records.TryRemove(KeyValuePair.Create(key, current)))
+            lock (stripe)
             {
-                break;
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                var exists = stripe.Records.TryGetValue(grainId.Key, out var current);
+                EnsureSame(stateName, grainId, exists ? Block.Version(current) : null, exists ? grainState.ETag : null);
+                if (exists)
+                {
+                    stripe.Records.Remove(grainId.Key);
+                    Free(current);
+                }
             }
         }
 
@@ -131,27 +173,82 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
         return Task.CompletedTask;
     }
 
-    private static void EnsureSame(string stateName, GrainId grainId, Record? stored, string? expected)
+    /// <summary>Frees every record's block; the storage refuses every call after it.</summary>
+    public void Dispose()
     {
-        var same = stored is { } record
-            ? long.TryParse(expected, NumberStyles.None, CultureInfo.InvariantCulture, out var version) && version == record.Version && expected![0] != '0' // its own spelling only, not "007"
+        Volatile.Write(ref _disposed, true); // before the stripes' locks: a writer after this point refuses instead of leaking
+        foreach (var stripe in _tables.Values.SelectMany(stripes => stripes))
+        {
+            lock (stripe)
+            {
+                foreach (var block in stripe.Records.Values)
+                {
+                    Free(block);
+                }
+
+                stripe.Records.Clear();
+            }
+        }
+    }
+
+    private unsafe nint NewBlock(long version, ReadOnlySpan<byte> state)
+    {
+        var size = HeaderBytes + state.Length;
+        var block = (nint)NativeMemory.Alloc((nuint)size);
+        var bytes = new Span<byte>((void*)block, size);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, version);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], state.Length);
+        state.CopyTo(bytes[HeaderBytes..]);
+        Interlocked.Add(ref _nativeBytes, size);
+        return block;
+    }
+
+    private unsafe void Free(nint block)
+    {
+        Interlocked.Add(ref _nativeBytes, -(HeaderBytes + Block.Length(block)));
+        NativeMemory.Free((void*)block);
+    }
+
+    private static string ETagOf(long version) => version.ToString(CultureInfo.InvariantCulture);
+
+    private static void EnsureSame(string stateName, GrainId grainId, long? stored, string? expected)
+    {
+        var same = stored is { } version
+            ? long.TryParse(expected, NumberStyles.None, CultureInfo.InvariantCulture, out var read) && read == version && expected![0] != '0' // its own spelling only, not "007"
             : expected is null;
         if (!same)
         {
-            var storedETag = stored?.ETag;
+            var storedETag = stored is { } v ? ETagOf(v) : null;
             throw new InconsistentStateException(
                 $"{stateName} of {grainId}: the stored record's ETag is {storedETag ?? "none (no record)"}, the writer expected {expected ?? "none (a new record)"}",
                 storedETag ?? "", expected ?? "");
         }
     }
 
-    /// <summary>
-    /// One stored record: a struct in the dictionary's node, and the ETag kept as a number and spelled only when asked.
-    /// A record object and an ETag string each were ~70 bytes of every stored record's ~200 of overhead (a deactivated
-    /// order keeps about nine records here: docs/BENCHMARKS.md, memory per deactivated order).
-    /// </summary>
-    private readonly record struct Record(byte[] Data, long Version)
+    /// <summary>A part of a table: its records' block addresses by grain key, read and changed under its lock.</summary>
+    private sealed class Stripe
     {
-        public string ETag => Version.ToString(CultureInfo.InvariantCulture);
+        public Dictionary<IdSpan, nint> Records { get; } = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (this)
+                {
+                    return Records.Count;
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads a block's header and state; the caller holds the lock of the block's stripe.</summary>
+    private static unsafe class Block
+    {
+        public static long Version(nint block) => BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>((void*)block, 8));
+
+        public static int Length(nint block) => BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>((void*)(block + 8), 4));
+
+        public static ReadOnlySpan<byte> State(nint block) => new((void*)(block + HeaderBytes), Length(block));
     }
 }
