@@ -35,13 +35,16 @@ public sealed record ThroughputResult(string Phase, int Orders, long Events, lon
     public double WritesPerDelivery => Deliveries == 0 ? 0 : (double)Silo.SubscriberWrites / Deliveries;
 }
 
-/// <summary>Silo memory around the scale phase, from full-GC heap sizes.</summary>
-public sealed record MemoryResult(int Orders, long HeapBeforeBytes, long HeapHeldBytes, long HeapAfterDeactivationBytes,
+/// <summary>
+/// Silo memory around the scale phase: the managed heap after a full GC plus the embedded store's records, which live in
+/// native memory (<see cref="SiloSample.HeldBytes"/>).
+/// </summary>
+public sealed record MemoryResult(int Orders, long MemoryBeforeBytes, long MemoryHeldBytes, long MemoryAfterDeactivationBytes,
     int ActivationsHeld, int ActivationsAfterDeactivation, long WorkingSetHeldBytes, long WorkingSetAfterBytes,
     IReadOnlyList<StoredPerOrder> Stored)
 {
-    public double HeldBytesPerOrder => (double)(HeapHeldBytes - HeapBeforeBytes) / Orders;
-    public double DeactivatedBytesPerOrder => (double)(HeapAfterDeactivationBytes - HeapBeforeBytes) / Orders;
+    public double HeldBytesPerOrder => (double)(MemoryHeldBytes - MemoryBeforeBytes) / Orders;
+    public double DeactivatedBytesPerOrder => (double)(MemoryAfterDeactivationBytes - MemoryBeforeBytes) / Orders;
 }
 
 /// <summary>

@@ -61,7 +61,7 @@ public sealed class BenchControlGrain(
             System.Runtime.JitInfo.GetCompiledMethodCount(),
             GC.GetTotalPauseDuration().TotalSeconds,
             metrics.Done,
-            StorageNames.All.Sum(store => services.GetKeyedService<IGrainStorage>(store) is SiloLocalGrainStorage local ? local.NativeBytes : 0)));
+            services.GetService<SiloLocalGrainStorage>()?.NativeBytes ?? 0));
     }
 
     public Task<LatencyPercentiles> TakeApplyLatencyAsync()
@@ -105,15 +105,9 @@ public sealed class BenchControlGrain(
     public Task<IReadOnlyList<StoredRecordGroup>> GetStoredRecordsAsync()
     {
         EnsureEnabled();
-        var groups = new List<StoredRecordGroup>();
-        foreach (var store in StorageNames.All)
-        {
-            if (services.GetKeyedService<IGrainStorage>(store) is SiloLocalGrainStorage local)
-            {
-                groups.AddRange(local.Summarize().Select(g => new StoredRecordGroup(store, g.StateName, g.GrainType, g.Records, g.StateBytes, g.KeyBytes)));
-            }
-        }
-
+        var groups = services.GetService<SiloLocalGrainStorage>() is { } local
+            ? local.Summarize().Select(g => new StoredRecordGroup(g.Store, g.StateName, g.GrainType, g.Records, g.StateBytes, g.KeyBytes)).ToList()
+            : [];
         return Task.FromResult<IReadOnlyList<StoredRecordGroup>>(groups);
     }
 

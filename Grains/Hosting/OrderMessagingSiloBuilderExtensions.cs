@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
+using Orleans.Serialization.Session;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Backfill;
 using OrderFlow.Grains.Benchmarks;
@@ -143,12 +144,19 @@ public static class OrderMessagingSiloBuilderExtensions
     /// </param>
     public static ISiloBuilder UseEmbeddedOrderStorage(this ISiloBuilder builder, bool singleSilo = false)
     {
+        if (singleSilo)
+        {
+            // One set of rows for every store: an order's records in the orders, ledgers and subscribers stores share a row.
+            builder.Services.AddSingleton(services => new SiloLocalGrainStorage(
+                services.GetRequiredService<Serializer>(), services.GetRequiredService<SerializerSessionPool>(),
+                services.GetRequiredService<IActivatorProvider>()));
+        }
+
         foreach (var store in StorageNames.All)
         {
             if (singleSilo)
             {
-                builder.Services.AddKeyedSingleton<IGrainStorage>(store, (services, _) => new SiloLocalGrainStorage(
-                    services.GetRequiredService<Serializer>(), services.GetRequiredService<IActivatorProvider>()));
+                builder.Services.AddKeyedSingleton<IGrainStorage>(store, (services, _) => services.GetRequiredService<SiloLocalGrainStorage>().ForStore(store));
                 continue;
             }
 

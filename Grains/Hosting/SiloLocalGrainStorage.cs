@@ -1,9 +1,10 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Globalization;
 using Orleans.Serialization;
+using Orleans.Serialization.Buffers;
+using Orleans.Serialization.Session;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
@@ -22,94 +23,150 @@ namespace OrderFlow.Grains.Hosting;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Records are Orleans' binary serialization of the state, written through a per-thread buffer (where
+/// Records are Orleans' binary serialization of the state, written into Orleans' pooled buffer (where
 /// <c>OrleansGrainStorageSerializer</c> grows a fresh buffer by doubling for every write: 7 % of the silo's allocated
-/// bytes under the brokers' workload) into one block of native memory of the record's exact size, headed by its
-/// version and length.
+/// bytes under the brokers' workload) and copied once into native memory.
 /// </para>
 /// <para>
-/// Native, not managed: a record lives for the whole run while the record it replaces dies at once, which is the worst
-/// case for a generational collector — every write made a byte array and a dictionary node that survived the young
-/// collections, were promoted and copied, and then died old, and every young collection scanned the old nodes that
-/// pointed at young records (docs/BENCHMARKS.md, "where the command tail waits"). Here a write allocates nothing on the
-/// managed heap and stores no reference: the dictionary's value is the block's address, a number. The blocks' bytes are
-/// counted (<see cref="NativeBytes"/>) so that memory per order still includes them. Each table is split into stripes,
-/// each a plain dictionary under its own lock; a reader deserializes under the stripe's lock, so a concurrent writer
-/// never frees a block while it is read.
+/// Native, not managed: a record lives for the whole run while the record it replaces dies at once, the worst case for
+/// a generational collector (every write made a byte array and a dictionary node that survived the young collections
+/// and then died old). Here a write allocates nothing on the managed heap and stores no reference: the dictionary's value
+/// is a block's address, a number. The blocks' bytes are counted (<see cref="NativeBytes"/>), so that memory per order
+/// still includes them.
+/// </para>
+/// <para>
+/// One block per grain key — a row — holds every record stored under that key, whatever its store, state name and grain
+/// type (one instance serves every store name, <see cref="ForStore"/>): an order's own record, its six subscriber
+/// inboxes and its replica all have the order id as key, so they share one dictionary entry, one copy of the key and
+/// one allocation (about 120 bytes per record otherwise; docs/BENCHMARKS.md, memory per deactivated order). A write copies the row's other records into the new block (a few hundred bytes).
+/// Rows are spread over stripes, each a plain dictionary under its own lock; a reader deserializes under the stripe's
+/// lock, so a concurrent writer never frees a block while it is read.
 /// </para>
 /// </remarks>
-public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvider activators) : IGrainStorage, IDisposable
+public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessionPool sessions, IActivatorProvider activators) : IGrainStorage, IDisposable
 {
-    // A block: the version (8 bytes), the state's length (4), then the state's bytes.
-    private const int HeaderBytes = 12;
+    // A row: its record count (2 bytes), then per record its table (2), version (8), state length (4) and state.
+    private const int RowHeaderBytes = 2;
+    private const int RecordHeaderBytes = 14;
     private const int Stripes = 64;
 
-    // One table per state name and grain type, keyed by the grain's key alone (about ten records per order:
-    // docs/BENCHMARKS.md, memory per order).
-    private readonly ConcurrentDictionary<(string StateName, GrainType Type), Stripe[]> _tables = new();
+    // A table is a store, state name and grain type, numbered in the order first written (a few dozen: fixed by the code).
+    private readonly ConcurrentDictionary<(string Store, string StateName, GrainType Type), ushort> _tableIds = new();
+    private readonly List<(string Store, string StateName, GrainType Type)> _tables = [];
+    private readonly Stripe[] _stripes = Enumerable.Range(0, Stripes).Select(_ => new Stripe()).ToArray();
     private long _version;
     private long _nativeBytes;
     private bool _disposed;
 
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
-
-    /// <summary>Records held (each a block of version, length and state).</summary>
-    public int Count => _tables.Values.Sum(stripes => stripes.Sum(stripe => stripe.Count));
-
-    /// <summary>Bytes of native memory the records' blocks hold (headers included, the allocator's own overhead not).</summary>
-    public long NativeBytes => Interlocked.Read(ref _nativeBytes);
-
-    private Stripe[] TableFor(string stateName, GrainId grainId) =>
-        _tables.GetOrAdd((stateName, grainId.Type), static _ => Enumerable.Range(0, Stripes).Select(_ => new Stripe()).ToArray());
-
-    // Reads and clears make no table: a state name and grain type never written has none.
-    private Stripe? ExistingStripe(string stateName, GrainId grainId) =>
-        _tables.GetValueOrDefault((stateName, grainId.Type)) is { } stripes ? StripeOf(stripes, grainId.Key) : null;
-
-    private static Stripe StripeOf(Stripe[] stripes, IdSpan key) => stripes[(int)((uint)key.GetHashCode() % Stripes)];
+    /// <summary>Records held, in all rows.</summary>
+    public int Count => _stripes.Sum(stripe => stripe.Locked(rows => rows.Values.Sum(Row.Count)));
 
     /// <summary>
-    /// What is stored, by state name and grain type: records, and the bytes of their states and of their grain keys (the
-    /// bench's breakdown of memory per order). Each stripe is read under its lock, one after another: under writes the
-    /// figures are approximate.
+    /// Bytes of native memory the rows take: their headers and states, plus what the allocator adds to each block
+    /// (<see cref="Footprint"/>).
     /// </summary>
-    public IReadOnlyList<(string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize()
+    public long NativeBytes => Interlocked.Read(ref _nativeBytes);
+
+    /// <summary>
+    /// What a row holding records of these state lengths takes from the allocator: glibc's malloc (Linux, where this is
+    /// measured) adds an 8-byte header, rounds up to 16 and takes at least 32; other allocators differ a little.
+    /// </summary>
+    public static long Footprint(IEnumerable<int> stateLengths) => Allocated(RowHeaderBytes + stateLengths.Sum(length => RecordHeaderBytes + length));
+
+    private static long Allocated(int blockBytes) => Math.Max(32, (blockBytes + 8 + 15) & ~15L);
+
+    private Stripe StripeOf(GrainId grainId)
     {
-        var summary = new List<(string, string, int, long, long)>();
-        foreach (var ((stateName, type), stripes) in _tables)
-        {
-            var (count, stateBytes, keyBytes) = (0, 0L, 0L);
-            foreach (var stripe in stripes)
-            {
-                lock (stripe)
-                {
-                    foreach (var (key, block) in stripe.Records)
-                    {
-                        (count, stateBytes, keyBytes) = (count + 1, stateBytes + Block.Length(block), keyBytes + key.AsSpan().Length);
-                    }
-                }
-            }
-
-            if (count > 0)
-            {
-                summary.Add((stateName, type.ToString()!, count, stateBytes, keyBytes));
-            }
-        }
-
-        return summary;
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        return _stripes[(int)((uint)grainId.Key.GetHashCode() % Stripes)];
     }
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    private ushort? ExistingTable(string store, string stateName, GrainId grainId) =>
+        _tableIds.TryGetValue((store, stateName, grainId.Type), out var table) ? table : null;
+
+    private ushort TableFor(string store, string stateName, GrainId grainId)
+    {
+        if (ExistingTable(store, stateName, grainId) is { } existing)
+        {
+            return existing;
+        }
+
+        lock (_tables)
+        {
+            return _tableIds.GetOrAdd((store, stateName, grainId.Type), name =>
+            {
+                if (_tables.Count > ushort.MaxValue)
+                {
+                    throw new InvalidOperationException($"more than {ushort.MaxValue + 1} stores, state names and grain types stored");
+                }
+
+                _tables.Add(name);
+                return (ushort)(_tables.Count - 1);
+            });
+        }
+    }
+
+    /// <summary>
+    /// The grain storage of one store name (<c>StorageNames</c>), on these rows: an order's records in the orders,
+    /// ledgers and subscribers stores share its row.
+    /// </summary>
+    public IGrainStorage ForStore(string store) => new StoreView(this, store);
+
+    /// <summary>
+    /// What is stored, by store, state name and grain type: records, and the bytes of their states and of their grain keys (the
+    /// bench's breakdown of memory per order; a key that several records share is stored once and split among them).
+    /// Each stripe is read under its lock, one after another: under writes the figures are approximate.
+    /// </summary>
+    public IReadOnlyList<(string Store, string StateName, string GrainType, int Records, long StateBytes, long KeyBytes)> Summarize()
+    {
+        var byTable = new Dictionary<ushort, (int Count, long StateBytes, double KeyBytes)>();
+        foreach (var stripe in _stripes)
+        {
+            stripe.Locked(rows =>
+            {
+                foreach (var (key, row) in rows)
+                {
+                    var shareOfKey = (double)key.AsSpan().Length / Row.Count(row);
+                    foreach (var record in Row.Records(row))
+                    {
+                        var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(record.Table);
+                        byTable[record.Table] = (count + 1, stateBytes + record.State.Length, keyBytes + shareOfKey);
+                    }
+                }
+
+                return 0;
+            });
+        }
+
+        (string Store, string StateName, GrainType Type)[] names;
+        lock (_tables)
+        {
+            names = [.. _tables];
+        }
+
+        return byTable.OrderBy(t => t.Key)
+            .Select(t => (names[t.Key].Store, names[t.Key].StateName, names[t.Key].Type.ToString()!, t.Value.Count, t.Value.StateBytes, (long)Math.Round(t.Value.KeyBytes, MidpointRounding.AwayFromZero)))
+            .ToList();
+    }
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Read("", stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Write("", stateName, grainId, grainState);
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Clear("", stateName, grainId, grainState);
+
+    private Task Read<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var (found, state, version) = (false, default(T), 0L);
-        if (ExistingStripe(stateName, grainId) is { } stripe)
+        var stripe = StripeOf(grainId);
+        if (ExistingTable(store, stateName, grainId) is { } table)
         {
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (stripe.Records.TryGetValue(grainId.Key, out var block))
+                if (stripe.Rows.TryGetValue(grainId.Key, out var row) && Row.TryFind(row, table, out version, out var stored))
                 {
-                    (found, state, version) = (true, serializer.Deserialize<T>(Block.State(block)), Block.Version(block));
+                    (found, state) = (true, serializer.Deserialize<T>(stored));
                 }
             }
         }
@@ -120,29 +177,31 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
         return Task.CompletedTask;
     }
 
-    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    private Task Write<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(256);
-        buffer.ResetWrittenCount();
-        serializer.Serialize(grainState.State, buffer);
-        var stripe = StripeOf(TableFor(stateName, grainId), grainId.Key);
+        var (stripe, table) = (StripeOf(grainId), TableFor(store, stateName, grainId));
         var version = Interlocked.Increment(ref _version);
-        lock (stripe)
+        using var session = sessions.GetSession();
+        var writer = Writer.CreatePooled(session);
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
-            var exists = stripe.Records.TryGetValue(grainId.Key, out var current);
-            EnsureSame(stateName, grainId, exists ? Block.Version(current) : null, grainState.ETag);
-            stripe.Records[grainId.Key] = NewBlock(version, buffer.WrittenSpan);
-            if (exists)
+            serializer.Serialize(grainState.State, ref writer);
+            lock (stripe)
             {
-                Free(current);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
+                var exists = stripe.Rows.TryGetValue(grainId.Key, out var row);
+                EnsureSame(stateName, grainId, exists ? Row.VersionOf(row, table) : null, grainState.ETag);
+                stripe.Rows[grainId.Key] = Rebuild(exists ? row : 0, table, (version, writer.Output));
+                if (exists)
+                {
+                    Free(row);
+                }
             }
         }
-
-        if (buffer.Capacity > 1 << 20)
+        finally
         {
-            t_buffer = null; // one huge state does not keep its buffer on the thread for good
+            writer.Dispose();
         }
 
         grainState.ETag = ETagOf(version);
@@ -150,19 +209,27 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
         return Task.CompletedTask;
     }
 
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    private Task Clear<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (ExistingStripe(stateName, grainId) is { } stripe)
+        var stripe = StripeOf(grainId);
+        if (ExistingTable(store, stateName, grainId) is { } table)
         {
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                var exists = stripe.Records.TryGetValue(grainId.Key, out var current);
-                EnsureSame(stateName, grainId, exists ? Block.Version(current) : null, exists ? grainState.ETag : null);
-                if (exists)
+                if (stripe.Rows.TryGetValue(grainId.Key, out var row) && Row.VersionOf(row, table) is { } stored)
                 {
-                    stripe.Records.Remove(grainId.Key);
-                    Free(current);
+                    EnsureSame(stateName, grainId, stored, grainState.ETag);
+                    if (Row.Count(row) == 1)
+                    {
+                        stripe.Rows.Remove(grainId.Key);
+                    }
+                    else
+                    {
+                        stripe.Rows[grainId.Key] = Rebuild(row, table, replacement: null);
+                    }
+
+                    Free(row);
                 }
             }
         }
@@ -173,40 +240,71 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
         return Task.CompletedTask;
     }
 
-    /// <summary>Frees every record's block; the storage refuses every call after it.</summary>
+    /// <summary>Frees every row; the storage refuses every call after it.</summary>
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true); // before the stripes' locks: a writer after this point refuses instead of leaking
-        foreach (var stripe in _tables.Values.SelectMany(stripes => stripes))
+        foreach (var stripe in _stripes)
         {
             lock (stripe)
             {
-                foreach (var block in stripe.Records.Values)
+                foreach (var row in stripe.Rows.Values)
                 {
-                    Free(block);
+                    Free(row);
                 }
 
-                stripe.Records.Clear();
+                stripe.Rows.Clear();
             }
         }
     }
 
-    private unsafe nint NewBlock(long version, ReadOnlySpan<byte> state)
+    /// <summary>A new row: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
+    private unsafe nint Rebuild(nint row, ushort table, (long Version, PooledBuffer State)? replacement)
     {
-        var size = HeaderBytes + state.Length;
+        var (kept, size) = (replacement is null ? 0 : 1, RowHeaderBytes + (replacement is { } r ? RecordHeaderBytes + r.State.Length : 0));
+        foreach (var record in Row.Records(row))
+        {
+            if (record.Table != table)
+            {
+                (kept, size) = (kept + 1, size + RecordHeaderBytes + record.State.Length);
+            }
+        }
+
         var block = (nint)NativeMemory.Alloc((nuint)size);
         var bytes = new Span<byte>((void*)block, size);
-        BinaryPrimitives.WriteInt64LittleEndian(bytes, version);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], state.Length);
-        state.CopyTo(bytes[HeaderBytes..]);
-        Interlocked.Add(ref _nativeBytes, size);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes, (ushort)kept);
+        var at = bytes[RowHeaderBytes..];
+        foreach (var record in Row.Records(row))
+        {
+            if (record.Table != table)
+            {
+                WriteHeader(at, record.Table, record.Version, record.State.Length);
+                record.State.CopyTo(at[RecordHeaderBytes..]);
+                at = at[(RecordHeaderBytes + record.State.Length)..];
+            }
+        }
+
+        if (replacement is { } written)
+        {
+            WriteHeader(at, table, written.Version, written.State.Length);
+            written.State.CopyTo(at[RecordHeaderBytes..]); // the serializer's pooled segments, copied once
+        }
+
+        Interlocked.Add(ref _nativeBytes, Allocated(size));
         return block;
     }
 
-    private unsafe void Free(nint block)
+    private static void WriteHeader(Span<byte> at, ushort table, long version, int stateLength)
     {
-        Interlocked.Add(ref _nativeBytes, -(HeaderBytes + Block.Length(block)));
-        NativeMemory.Free((void*)block);
+        BinaryPrimitives.WriteUInt16LittleEndian(at, table);
+        BinaryPrimitives.WriteInt64LittleEndian(at[2..], version);
+        BinaryPrimitives.WriteInt32LittleEndian(at[10..], stateLength);
+    }
+
+    private unsafe void Free(nint row)
+    {
+        Interlocked.Add(ref _nativeBytes, -Allocated(Row.Size(row)));
+        NativeMemory.Free((void*)row);
     }
 
     private static string ETagOf(long version) => version.ToString(CultureInfo.InvariantCulture);
@@ -225,30 +323,98 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, IActivatorProvi
         }
     }
 
-    /// <summary>A part of a table: its records' block addresses by grain key, read and changed under its lock.</summary>
+    private sealed class StoreView(SiloLocalGrainStorage rows, string store) : IGrainStorage
+    {
+        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => rows.Read(store, stateName, grainId, grainState);
+
+        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => rows.Write(store, stateName, grainId, grainState);
+
+        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => rows.Clear(store, stateName, grainId, grainState);
+    }
+
+    /// <summary>A part of the rows: their block addresses by grain key, read and changed under its lock.</summary>
     private sealed class Stripe
     {
-        public Dictionary<IdSpan, nint> Records { get; } = [];
+        public Dictionary<IdSpan, nint> Rows { get; } = [];
 
-        public int Count
+        public TResult Locked<TResult>(Func<Dictionary<IdSpan, nint>, TResult> read)
         {
-            get
+            lock (this)
             {
-                lock (this)
-                {
-                    return Records.Count;
-                }
+                return read(Rows);
             }
         }
     }
 
-    /// <summary>Reads a block's header and state; the caller holds the lock of the block's stripe.</summary>
-    private static unsafe class Block
+    /// <summary>Reads a row; the caller holds the lock of the row's stripe.</summary>
+    private static unsafe class Row
     {
-        public static long Version(nint block) => BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>((void*)block, 8));
+        public static int Count(nint row) => BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>((void*)row, 2));
 
-        public static int Length(nint block) => BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>((void*)(block + 8), 4));
+        public static int Size(nint row)
+        {
+            var size = RowHeaderBytes;
+            foreach (var record in Records(row))
+            {
+                size += RecordHeaderBytes + record.State.Length;
+            }
 
-        public static ReadOnlySpan<byte> State(nint block) => new((void*)(block + HeaderBytes), Length(block));
+            return size;
+        }
+
+        public static bool TryFind(nint row, ushort table, out long version, out ReadOnlySpan<byte> state)
+        {
+            foreach (var record in Records(row))
+            {
+                if (record.Table == table)
+                {
+                    version = record.Version;
+                    state = record.State;
+                    return true;
+                }
+            }
+
+            version = 0;
+            state = default;
+            return false;
+        }
+
+        public static long? VersionOf(nint row, ushort table) => TryFind(row, table, out var version, out _) ? version : null;
+
+        public static RecordEnumerator Records(nint row) => new(row);
+    }
+
+    /// <summary>The records of a row (none for address 0), in place: table, version and a span over the state.</summary>
+    private unsafe ref struct RecordEnumerator(nint row)
+    {
+        private int _left = row == 0 ? 0 : Row.Count(row);
+        private byte* _next = (byte*)row + RowHeaderBytes;
+
+        public RecordView Current { get; private set; }
+
+        public readonly RecordEnumerator GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            if (_left == 0)
+            {
+                return false;
+            }
+
+            var header = new ReadOnlySpan<byte>(_next, RecordHeaderBytes);
+            var length = BinaryPrimitives.ReadInt32LittleEndian(header[10..]);
+            Current = new RecordView(BinaryPrimitives.ReadUInt16LittleEndian(header), BinaryPrimitives.ReadInt64LittleEndian(header[2..]),
+                new ReadOnlySpan<byte>(_next + RecordHeaderBytes, length));
+            _next += RecordHeaderBytes + length;
+            _left--;
+            return true;
+        }
+    }
+
+    private readonly ref struct RecordView(ushort table, long version, ReadOnlySpan<byte> state)
+    {
+        public ushort Table { get; } = table;
+        public long Version { get; } = version;
+        public ReadOnlySpan<byte> State { get; } = state;
     }
 }
