@@ -38,7 +38,10 @@ namespace OrderFlow.Grains.Hosting;
 /// One block per grain key — a row — holds every record stored under that key, whatever its store, state name and grain
 /// type (one instance serves every store name, <see cref="ForStore"/>): an order's own record, its six subscriber
 /// inboxes and its replica all have the order id as key, so they share one dictionary entry, one copy of the key and
-/// one allocation (about 120 bytes per record otherwise; docs/BENCHMARKS.md, memory per deactivated order). A write copies the row's other records into the new block (a few hundred bytes).
+/// one allocation (about 120 bytes per record otherwise; docs/BENCHMARKS.md, memory per deactivated order). A write
+/// copies the row's other records into the new block, so a row holds only records of up to
+/// <see cref="SharedRecordMaxBytes"/> bytes and at most <see cref="RowMaxBytes"/> in all; a larger record (a shard's
+/// page) has a block of its own.
 /// Rows are spread over stripes, each a plain dictionary under its own lock; a reader deserializes under the stripe's
 /// lock, so a concurrent writer never frees a block while it is read.
 /// </para>
@@ -50,6 +53,13 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private const int RecordHeaderBytes = 14;
     private const int Stripes = 64;
 
+    // A record larger than SharedRecordMaxBytes, or one that would take its row past RowMaxBytes, has a block of its own
+    // instead of a place in its key's row: a write copies the row's other records, so a row holds only small ones (an
+    // order's record and inboxes) and a write never copies more than RowMaxBytes. Shard grains share integer keys and
+    // hold pages of hundreds of entries: those live alone.
+    private const int SharedRecordMaxBytes = 1024;
+    private const int RowMaxBytes = 4096;
+
     // A table is a store, state name and grain type, numbered in the order first written (a few dozen: fixed by the code).
     private readonly ConcurrentDictionary<(string Store, string StateName, GrainType Type), ushort> _tableIds = new();
     private readonly List<(string Store, string StateName, GrainType Type)> _tables = [];
@@ -59,7 +69,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private bool _disposed;
 
     /// <summary>Records held, in all rows.</summary>
-    public int Count => _stripes.Sum(stripe => stripe.Locked(rows => rows.Values.Sum(Row.Count)));
+    public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.Values.Sum(Row.Count) + s.Singles.Count));
 
     /// <summary>
     /// Bytes of native memory the rows take: their headers and states, plus what the allocator adds to each block
@@ -122,9 +132,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         var byTable = new Dictionary<ushort, (int Count, long StateBytes, double KeyBytes)>();
         foreach (var stripe in _stripes)
         {
-            stripe.Locked(rows =>
+            stripe.Locked(s =>
             {
-                foreach (var (key, row) in rows)
+                foreach (var ((key, table), single) in s.Singles)
+                {
+                    var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(table);
+                    Row.TryFind(single, table, out _, out var state);
+                    byTable[table] = (count + 1, stateBytes + state.Length, keyBytes + key.AsSpan().Length);
+                }
+
+                foreach (var (key, row) in s.Rows)
                 {
                     var shareOfKey = (double)key.AsSpan().Length / Row.Count(row);
                     foreach (var record in Row.Records(row))
@@ -164,7 +181,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (stripe.Rows.TryGetValue(grainId.Key, out var row) && Row.TryFind(row, table, out version, out var stored))
+                if (Holder(stripe, grainId.Key, table, out _) is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
                 {
                     (found, state) = (true, serializer.Deserialize<T>(stored));
                 }
@@ -190,12 +207,28 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
-                var exists = stripe.Rows.TryGetValue(grainId.Key, out var row);
-                EnsureSame(stateName, grainId, exists ? Row.VersionOf(row, table) : null, grainState.ETag);
-                stripe.Rows[grainId.Key] = Rebuild(exists ? row : 0, table, (version, writer.Output));
-                if (exists)
+                var key = grainId.Key;
+                var holder = Holder(stripe, key, table, out var single);
+                EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table), grainState.ETag);
+                stripe.Rows.TryGetValue(key, out var row);
+                var rowBytes = row == 0 ? RowHeaderBytes : Row.SizeWithout(row, table);
+                if (writer.Output.Length > SharedRecordMaxBytes || rowBytes + RecordHeaderBytes + writer.Output.Length > RowMaxBytes)
                 {
-                    Free(row);
+                    stripe.Singles[(key, table)] = Rebuild(0, table, (version, writer.Output));
+                    RemoveOld(stripe, key, table, holder, single, keepSingle: true);
+                }
+                else
+                {
+                    stripe.Rows[key] = Rebuild(row, table, (version, writer.Output));
+                    if (row != 0)
+                    {
+                        Free(row);
+                    }
+
+                    if (single)
+                    {
+                        RemoveOld(stripe, key, table, holder, single, keepSingle: false);
+                    }
                 }
             }
         }
@@ -217,19 +250,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (stripe.Rows.TryGetValue(grainId.Key, out var row) && Row.VersionOf(row, table) is { } stored)
+                if (Holder(stripe, grainId.Key, table, out var single) is not 0 and var holder)
                 {
-                    EnsureSame(stateName, grainId, stored, grainState.ETag);
-                    if (Row.Count(row) == 1)
-                    {
-                        stripe.Rows.Remove(grainId.Key);
-                    }
-                    else
-                    {
-                        stripe.Rows[grainId.Key] = Rebuild(row, table, replacement: null);
-                    }
-
-                    Free(row);
+                    EnsureSame(stateName, grainId, Row.VersionOf(holder, table), grainState.ETag);
+                    RemoveOld(stripe, grainId.Key, table, holder, single, keepSingle: false);
                 }
             }
         }
@@ -248,14 +272,56 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         {
             lock (stripe)
             {
-                foreach (var row in stripe.Rows.Values)
+                foreach (var block in stripe.Rows.Values.Concat(stripe.Singles.Values))
                 {
-                    Free(row);
+                    Free(block);
                 }
 
                 stripe.Rows.Clear();
+                stripe.Singles.Clear();
             }
         }
+    }
+
+    // Under the stripe's lock: the block that holds the table's record under the key (its row, or its own block), or 0.
+    private static nint Holder(Stripe stripe, IdSpan key, ushort table, out bool single)
+    {
+        single = false;
+        if (stripe.Rows.TryGetValue(key, out var row) && Row.VersionOf(row, table) is not null)
+        {
+            return row;
+        }
+
+        single = stripe.Singles.TryGetValue((key, table), out var block);
+        return single ? block : 0;
+    }
+
+    // Under the stripe's lock: takes the table's record out of the block that held it (0: none), freeing what it leaves.
+    // A block of its own that was just replaced in place (keepSingle) is only freed.
+    private void RemoveOld(Stripe stripe, IdSpan key, ushort table, nint holder, bool single, bool keepSingle)
+    {
+        if (holder == 0)
+        {
+            return;
+        }
+
+        if (single)
+        {
+            if (!keepSingle)
+            {
+                stripe.Singles.Remove((key, table));
+            }
+        }
+        else if (Row.Count(holder) == 1)
+        {
+            stripe.Rows.Remove(key);
+        }
+        else
+        {
+            stripe.Rows[key] = Rebuild(holder, table, replacement: null);
+        }
+
+        Free(holder);
     }
 
     /// <summary>A new row: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
@@ -337,11 +403,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     {
         public Dictionary<IdSpan, nint> Rows { get; } = [];
 
-        public TResult Locked<TResult>(Func<Dictionary<IdSpan, nint>, TResult> read)
+        /// <summary>Records over <see cref="SharedRecordMaxBytes"/>, each in a block of its own (a row of one record).</summary>
+        public Dictionary<(IdSpan Key, ushort Table), nint> Singles { get; } = [];
+
+        public TResult Locked<TResult>(Func<Stripe, TResult> read)
         {
             lock (this)
             {
-                return read(Rows);
+                return read(this);
             }
         }
     }
@@ -351,12 +420,15 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     {
         public static int Count(nint row) => BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>((void*)row, 2));
 
-        public static int Size(nint row)
+        public static int Size(nint row) => SizeWithout(row, table: null);
+
+        // The row's size without the table's record, if it holds one.
+        public static int SizeWithout(nint row, ushort? table)
         {
             var size = RowHeaderBytes;
             foreach (var record in Records(row))
             {
-                size += RecordHeaderBytes + record.State.Length;
+                size += record.Table == table ? 0 : RecordHeaderBytes + record.State.Length;
             }
 
             return size;
