@@ -234,13 +234,17 @@ public sealed class SiloLocalGrainStorageTests
         var (small, large) = (new SubscriberState { AppliedSequence = 1 }, new SubscriberState { LastError = new string('x', 2_000) });
         var (smallBytes, largeBytes) = (serializer.SerializeToArray(small).Length, serializer.SerializeToArray(large).Length);
 
+        var alone = SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]);
+        Assert.NotEqual(SiloLocalGrainStorage.Footprint([largeBytes, smallBytes]), alone); // these sizes tell one block from two
+
         var big = new GrainState<SubscriberState>(large);
         await storage.WriteStateAsync("relay.1", Grain, big);
+        await storage.WriteStateAsync("relay.1", Grain, big); // a block of its own, replaced by another
         var other = new GrainState<SubscriberState>(small);
         await storage.WriteStateAsync("relay", Grain, other);
-        Assert.Equal(SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]), storage.NativeBytes);
+        Assert.Equal(alone, storage.NativeBytes);
         await storage.WriteStateAsync("relay", Grain, other);
-        Assert.Equal(SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]), storage.NativeBytes);
+        Assert.Equal(alone, storage.NativeBytes);
 
         big.State = small; // small again: it moves into the row, and its block of its own is freed
         await storage.WriteStateAsync("relay.1", Grain, big);
@@ -249,7 +253,7 @@ public sealed class SiloLocalGrainStorageTests
         var stale = new GrainState<SubscriberState>(large) { ETag = other.ETag };
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("relay.1", Grain, stale));
         await storage.WriteStateAsync("relay.1", Grain, big);
-        Assert.Equal(SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]), storage.NativeBytes);
+        Assert.Equal(alone, storage.NativeBytes);
 
         var read = await ReadAsyncOf(storage, "relay.1");
         Assert.Equal((true, 2_000, big.ETag), (read.RecordExists, read.State!.LastError!.Length, read.ETag));
@@ -259,6 +263,16 @@ public sealed class SiloLocalGrainStorageTests
         await storage.ClearStateAsync("relay.1", Grain, big);
         await storage.ClearStateAsync("relay", Grain, other);
         Assert.Equal((0, 0L), (storage.Count, storage.NativeBytes));
+
+        // The last record of a row moving to a block of its own takes the row with it; dispose frees both kinds of block.
+        var moving = new GrainState<SubscriberState>(small);
+        await storage.WriteStateAsync("relay.2", Grain, moving);
+        moving.State = large;
+        await storage.WriteStateAsync("relay.2", Grain, moving);
+        Assert.Equal((1, SiloLocalGrainStorage.Footprint([largeBytes])), (storage.Count, storage.NativeBytes));
+        await storage.WriteStateAsync("relay", Grain, new GrainState<SubscriberState>(small));
+        storage.Dispose();
+        Assert.Equal(0, storage.NativeBytes);
     }
 
     [Fact]

@@ -68,11 +68,12 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private long _nativeBytes;
     private bool _disposed;
 
-    /// <summary>Records held, in all rows.</summary>
+    /// <summary>Records held, in rows and in blocks of their own.</summary>
     public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.Values.Sum(Row.Count) + s.Singles.Count));
 
     /// <summary>
-    /// Bytes of native memory the rows take: their headers and states, plus what the allocator adds to each block
+    /// Bytes of native memory the blocks (rows, and records in blocks of their own) take: their headers and states, plus
+    /// what the allocator adds to each block
     /// (<see cref="Footprint"/>).
     /// </summary>
     public long NativeBytes => Interlocked.Read(ref _nativeBytes);
@@ -214,8 +215,33 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 var rowBytes = row == 0 ? RowHeaderBytes : Row.SizeWithout(row, table);
                 if (writer.Output.Length > SharedRecordMaxBytes || rowBytes + RecordHeaderBytes + writer.Output.Length > RowMaxBytes)
                 {
-                    stripe.Singles[(key, table)] = Rebuild(0, table, (version, writer.Output));
-                    RemoveOld(stripe, key, table, holder, single, keepSingle: true);
+                    // Both new blocks before any change: a failed allocation leaves the record where it was, and only there.
+                    var rowWithout = holder == row && row != 0 && Row.Count(row) > 1 ? Rebuild(row, table, replacement: null) : 0;
+                    nint block;
+                    try
+                    {
+                        block = Rebuild(0, table, (version, writer.Output));
+                    }
+                    catch
+                    {
+                        if (rowWithout != 0)
+                        {
+                            Free(rowWithout);
+                        }
+
+                        throw;
+                    }
+
+                    stripe.Singles[(key, table)] = block;
+                    if (holder == row && row != 0)
+                    {
+                        SetRow(stripe, key, rowWithout);
+                    }
+
+                    if (holder != 0)
+                    {
+                        Free(holder);
+                    }
                 }
                 else
                 {
@@ -227,7 +253,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
                     if (single)
                     {
-                        RemoveOld(stripe, key, table, holder, single, keepSingle: false);
+                        stripe.Singles.Remove((key, table));
+                        Free(holder);
                     }
                 }
             }
@@ -253,7 +280,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 if (Holder(stripe, grainId.Key, table, out var single) is not 0 and var holder)
                 {
                     EnsureSame(stateName, grainId, Row.VersionOf(holder, table), grainState.ETag);
-                    RemoveOld(stripe, grainId.Key, table, holder, single, keepSingle: false);
+                    if (single)
+                    {
+                        stripe.Singles.Remove((grainId.Key, table));
+                    }
+                    else
+                    {
+                        SetRow(stripe, grainId.Key, Row.Count(holder) > 1 ? Rebuild(holder, table, replacement: null) : 0);
+                    }
+
+                    Free(holder);
                 }
             }
         }
@@ -296,32 +332,17 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         return single ? block : 0;
     }
 
-    // Under the stripe's lock: takes the table's record out of the block that held it (0: none), freeing what it leaves.
-    // A block of its own that was just replaced in place (keepSingle) is only freed.
-    private void RemoveOld(Stripe stripe, IdSpan key, ushort table, nint holder, bool single, bool keepSingle)
+    // Under the stripe's lock: the key's row is now this block (0: the key has no row any more).
+    private static void SetRow(Stripe stripe, IdSpan key, nint row)
     {
-        if (holder == 0)
-        {
-            return;
-        }
-
-        if (single)
-        {
-            if (!keepSingle)
-            {
-                stripe.Singles.Remove((key, table));
-            }
-        }
-        else if (Row.Count(holder) == 1)
+        if (row == 0)
         {
             stripe.Rows.Remove(key);
         }
         else
         {
-            stripe.Rows[key] = Rebuild(holder, table, replacement: null);
+            stripe.Rows[key] = row;
         }
-
-        Free(holder);
     }
 
     /// <summary>A new row: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
@@ -403,7 +424,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     {
         public Dictionary<IdSpan, nint> Rows { get; } = [];
 
-        /// <summary>Records over <see cref="SharedRecordMaxBytes"/>, each in a block of its own (a row of one record).</summary>
+        /// <summary>
+        /// Records over <see cref="SharedRecordMaxBytes"/>, or that would take their row past <see cref="RowMaxBytes"/>,
+        /// each in a block of its own (laid out as a row of one record).
+        /// </summary>
         public Dictionary<(IdSpan Key, ushort Table), nint> Singles { get; } = [];
 
         public TResult Locked<TResult>(Func<Stripe, TResult> read)
