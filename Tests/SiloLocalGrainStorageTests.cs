@@ -17,6 +17,8 @@ public sealed class SiloLocalGrainStorageTests
 {
     private static readonly GrainId Grain = GrainId.Create("points", "o-1");
 
+    private static readonly Serializer Serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+
     private static SiloLocalGrainStorage NewStorage()
     {
         var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
@@ -54,7 +56,6 @@ public sealed class SiloLocalGrainStorageTests
     public async Task The_summary_counts_records_and_their_bytes_by_state_name_and_grain_type()
     {
         var storage = NewStorage();
-        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
         var states = new[] { new SubscriberState { AppliedSequence = 1 }, new SubscriberState { AppliedSequence = 1_000_000 } };
         await storage.WriteStateAsync("points", GrainId.Create("points", "o-1"), new GrainState<SubscriberState>(states[0]));
         await storage.WriteStateAsync("points", GrainId.Create("points", "order-22"), new GrainState<SubscriberState>(states[1]));
@@ -62,7 +63,7 @@ public sealed class SiloLocalGrainStorageTests
 
         var summary = storage.Summarize().OrderBy(g => g.StateName).ToArray();
 
-        var (one, other) = (serializer.SerializeToArray(states[0]).Length, serializer.SerializeToArray(states[1]).Length);
+        var (one, other) = (Serializer.SerializeToArray(states[0]).Length, Serializer.SerializeToArray(states[1]).Length);
         Assert.NotEqual(one, other);
         // "o-1" is stored once, in the row its two records share, and split between them: 1.5 bytes each, rounded.
         Assert.Equal(
@@ -146,9 +147,8 @@ public sealed class SiloLocalGrainStorageTests
     public async Task The_records_native_bytes_follow_writes_and_clears_and_are_freed_when_the_storage_is_disposed()
     {
         var storage = NewStorage();
-        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
         var (small, large) = (new SubscriberState { AppliedSequence = 1 }, new SubscriberState { AppliedSequence = long.MaxValue });
-        var (smallBytes, largeBytes) = (serializer.SerializeToArray(small).Length, serializer.SerializeToArray(large).Length);
+        var (smallBytes, largeBytes) = (Serializer.SerializeToArray(small).Length, Serializer.SerializeToArray(large).Length);
         Assert.True(largeBytes > smallBytes);
 
         var record = new GrainState<SubscriberState>(small);
@@ -230,9 +230,8 @@ public sealed class SiloLocalGrainStorageTests
         // A write copies its row's other records: a large one (a shard's page) lives alone, so writing a small record of
         // the same key never copies it.
         var storage = NewStorage();
-        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
         var (small, large) = (new SubscriberState { AppliedSequence = 1 }, new SubscriberState { LastError = new string('x', 2_000) });
-        var (smallBytes, largeBytes) = (serializer.SerializeToArray(small).Length, serializer.SerializeToArray(large).Length);
+        var (smallBytes, largeBytes) = (Serializer.SerializeToArray(small).Length, Serializer.SerializeToArray(large).Length);
 
         var alone = SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]);
         Assert.NotEqual(SiloLocalGrainStorage.Footprint([largeBytes, smallBytes]), alone); // these sizes tell one block from two
@@ -286,8 +285,7 @@ public sealed class SiloLocalGrainStorageTests
             await storage.WriteStateAsync($"page.{page}", Grain, new GrainState<SubscriberState>(state));
         }
 
-        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
-        var bytes = serializer.SerializeToArray(state).Length;
+        var bytes = Serializer.SerializeToArray(state).Length;
         var inRow = (4096 - 2) / (14 + bytes);
         Assert.Equal(SiloLocalGrainStorage.Footprint(Enumerable.Repeat(bytes, inRow)) + (100 - inRow) * SiloLocalGrainStorage.Footprint([bytes]),
             storage.NativeBytes);

@@ -182,7 +182,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (Holder(stripe, grainId.Key, table, out _) is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
+                if (Locate(stripe, grainId.Key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
                 {
                     (found, state) = (true, serializer.Deserialize<T>(stored));
                 }
@@ -209,14 +209,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
                 var key = grainId.Key;
-                var holder = Holder(stripe, key, table, out var single);
+                var (row, holder) = Locate(stripe, key, table);
+                var (inRow, single) = (holder != 0 && holder == row, holder != 0 && holder != row);
                 EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table), grainState.ETag);
-                stripe.Rows.TryGetValue(key, out var row);
                 var rowBytes = row == 0 ? RowHeaderBytes : Row.SizeWithout(row, table);
                 if (writer.Output.Length > SharedRecordMaxBytes || rowBytes + RecordHeaderBytes + writer.Output.Length > RowMaxBytes)
                 {
                     // Both new blocks before any change: a failed allocation leaves the record where it was, and only there.
-                    var rowWithout = holder == row && row != 0 && Row.Count(row) > 1 ? Rebuild(row, table, replacement: null) : 0;
+                    var rowWithout = inRow ? RowWithout(row, table) : 0;
                     nint block;
                     try
                     {
@@ -233,7 +233,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     }
 
                     stripe.Singles[(key, table)] = block;
-                    if (holder == row && row != 0)
+                    if (inRow)
                     {
                         SetRow(stripe, key, rowWithout);
                     }
@@ -277,16 +277,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (Holder(stripe, grainId.Key, table, out var single) is not 0 and var holder)
+                if (Locate(stripe, grainId.Key, table) is (var row, not 0 and var holder))
                 {
                     EnsureSame(stateName, grainId, Row.VersionOf(holder, table), grainState.ETag);
-                    if (single)
+                    if (holder == row)
                     {
-                        stripe.Singles.Remove((grainId.Key, table));
+                        SetRow(stripe, grainId.Key, RowWithout(row, table));
                     }
                     else
                     {
-                        SetRow(stripe, grainId.Key, Row.Count(holder) > 1 ? Rebuild(holder, table, replacement: null) : 0);
+                        stripe.Singles.Remove((grainId.Key, table));
                     }
 
                     Free(holder);
@@ -300,7 +300,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         return Task.CompletedTask;
     }
 
-    /// <summary>Frees every row; the storage refuses every call after it.</summary>
+    /// <summary>Frees every block; the storage refuses every call after it.</summary>
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true); // before the stripes' locks: a writer after this point refuses instead of leaking
@@ -319,18 +319,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         }
     }
 
-    // Under the stripe's lock: the block that holds the table's record under the key (its row, or its own block), or 0.
-    private static nint Holder(Stripe stripe, IdSpan key, ushort table, out bool single)
+    // Under the stripe's lock: the key's row (0: none), and the block that holds the table's record under the key — the
+    // row, or a block of its own — (0: none).
+    private static (nint Row, nint Holder) Locate(Stripe stripe, IdSpan key, ushort table)
     {
-        single = false;
-        if (stripe.Rows.TryGetValue(key, out var row) && Row.VersionOf(row, table) is not null)
-        {
-            return row;
-        }
-
-        single = stripe.Singles.TryGetValue((key, table), out var block);
-        return single ? block : 0;
+        stripe.Rows.TryGetValue(key, out var row);
+        return row != 0 && Row.VersionOf(row, table) is not null ? (row, row) : (row, stripe.Singles.GetValueOrDefault((key, table)));
     }
+
+    // The row without the table's record: a new block, or 0 when that record was the row's only one.
+    private nint RowWithout(nint row, ushort table) => Row.Count(row) > 1 ? Rebuild(row, table, replacement: null) : 0;
 
     // Under the stripe's lock: the key's row is now this block (0: the key has no row any more).
     private static void SetRow(Stripe stripe, IdSpan key, nint row)
