@@ -39,6 +39,28 @@ public sealed class OrderStreamAgentOptionsTests
         Assert.Equal(TimeSpan.FromMilliseconds(20), Agent("embedded", settings).GetQueueMsgsTimerPeriod);
     }
 
+    [Fact]
+    public void The_in_memory_order_stream_keeps_a_minute_of_events_and_no_record_of_purged_ones_without_settings()
+    {
+        var options = TransientRetryOptionsTests.Resolve<StreamCacheEvictionOptions>([], silo => silo.UseEmbeddedOrderStorage(singleSilo: true), OrderStreams.ProviderName);
+        Assert.Equal(TimeSpan.FromMinutes(1), options.DataMaxAgeInCache);
+        Assert.Equal(TimeSpan.FromMinutes(1), options.DataMinTimeInCache);
+        Assert.Null(options.MetadataMinTimeInCache);
+        Assert.NotEqual(StreamCacheEvictionOptions.DefaultDataMaxAgeInCache, options.DataMaxAgeInCache);
+    }
+
+    [Fact]
+    public void The_order_streams_section_sets_the_in_memory_stream_cache_window()
+    {
+        var options = TransientRetryOptionsTests.Resolve<StreamCacheEvictionOptions>(new()
+        {
+            ["OrderStreams:CacheEviction:DataMaxAgeInCache"] = "00:05:00",
+            ["OrderStreams:CacheEviction:DataMinTimeInCache"] = "00:00:30",
+        }, silo => silo.UseEmbeddedOrderStorage(singleSilo: true), OrderStreams.ProviderName);
+        Assert.Equal(TimeSpan.FromMinutes(5), options.DataMaxAgeInCache);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.DataMinTimeInCache);
+    }
+
     private static StreamPullingAgentOptions Agent(string profile, Dictionary<string, string?> settings) =>
         TransientRetryOptionsTests.Resolve<StreamPullingAgentOptions>(settings, silo =>
         {

@@ -170,12 +170,36 @@ public static class OrderMessagingSiloBuilderExtensions
                 // Only implicit subscriptions exist for orders (and the bench namespace).
                 streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
                 streams.ConfigurePullingAgent(options => ConfigureOrderStreamAgent(options));
-                streams.ConfigureCacheEviction(options => options.BindConfiguration($"{StreamsSectionName}:CacheEviction"));
+                streams.ConfigureCacheEviction(options => ConfigureOrderStreamCache(options));
                 streams.Configure<HashRingStreamQueueMapperOptions>(options => options.BindConfiguration($"{StreamsSectionName}:Partitioning"));
             })
             .UseInMemoryReminderService();
         return builder;
     }
+
+    /// <summary>
+    /// How long the in-memory order stream's cache keeps an event after the newest one by default (Orleans: 30 minutes),
+    /// and at least how long it keeps an event after pulling it from its queue (Orleans: 5 minutes). The cache purges on
+    /// time alone and never while the silo is idle, so it held the last half hour of traffic (~1 KB per order) for as
+    /// long as the silo stayed quiet. The stream retries a delivery for <c>MaxEventDeliveryTime</c> (1 minute) with the
+    /// event in hand, not from the cache; an event purged before its consumer's cursor reached it is skipped like one the
+    /// stream gave up on, and the outbox relay brings every subscriber to it.
+    /// </summary>
+    public static readonly TimeSpan OrderStreamCacheWindow = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The in-memory order stream's cache: <see cref="OrderStreamCacheWindow"/>, and no per-stream record of purged
+    /// events (Orleans keeps one per stream for 10 minutes, for a consumer that resumes from a token older than the cache;
+    /// an older token is a cache miss, and the agent starts the consumer at the event that woke it), then the <c>OrderStreams:CacheEviction</c> section applies.
+    /// </summary>
+    private static OptionsBuilder<StreamCacheEvictionOptions> ConfigureOrderStreamCache(OptionsBuilder<StreamCacheEvictionOptions> options) =>
+        options.Configure(o =>
+            {
+                o.DataMinTimeInCache = OrderStreamCacheWindow;
+                o.DataMaxAgeInCache = OrderStreamCacheWindow;
+                o.MetadataMinTimeInCache = null;
+            })
+            .BindConfiguration($"{StreamsSectionName}:CacheEviction");
 
     /// <summary>How long a stream agent keeps a quiet order stream's state (~600 B per order) by default.</summary>
     public static readonly TimeSpan OrderStreamInactivityPeriod = TimeSpan.FromMinutes(2);
