@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
@@ -59,6 +60,21 @@ public sealed class OrderStreamAgentOptionsTests
         }, silo => silo.UseEmbeddedOrderStorage(singleSilo: true), OrderStreams.ProviderName);
         Assert.Equal(TimeSpan.FromMinutes(5), options.DataMaxAgeInCache);
         Assert.Equal(TimeSpan.FromSeconds(30), options.DataMinTimeInCache);
+    }
+
+    [Fact]
+    public void The_embedded_silo_re_reads_its_reminders_every_minute_unless_the_reminders_section_says_otherwise()
+    {
+        var embedded = TransientRetryOptionsTests.Resolve<ReminderOptions>([], silo => silo.UseEmbeddedOrderStorage(singleSilo: true).AddOrderMessaging(), Options.DefaultName);
+        Assert.Equal(TimeSpan.FromMinutes(1), embedded.RefreshReminderListPeriod);
+        Assert.NotEqual(new ReminderOptions().RefreshReminderListPeriod, embedded.RefreshReminderListPeriod);
+
+        // The section wins whichever of the two is called first.
+        var settings = new Dictionary<string, string?> { ["Reminders:RefreshReminderListPeriod"] = "00:00:10" };
+        Assert.Equal(TimeSpan.FromSeconds(10), TransientRetryOptionsTests.Resolve<ReminderOptions>(settings,
+            silo => silo.UseEmbeddedOrderStorage(singleSilo: true).AddOrderMessaging(), Options.DefaultName).RefreshReminderListPeriod);
+        Assert.Equal(TimeSpan.FromSeconds(10), TransientRetryOptionsTests.Resolve<ReminderOptions>(settings,
+            silo => silo.AddOrderMessaging().UseEmbeddedOrderStorage(singleSilo: true), Options.DefaultName).RefreshReminderListPeriod);
     }
 
     private static StreamPullingAgentOptions Agent(string profile, Dictionary<string, string?> settings) =>

@@ -174,8 +174,19 @@ public static class OrderMessagingSiloBuilderExtensions
                 streams.Configure<HashRingStreamQueueMapperOptions>(options => options.BindConfiguration($"{StreamsSectionName}:Partitioning"));
             })
             .UseInMemoryReminderService();
+        // Then the Reminders section, whichever of this and AddOrderMessaging comes first.
+        builder.Services.AddOptions<ReminderOptions>()
+            .Configure(o => o.RefreshReminderListPeriod = EmbeddedReminderRefreshPeriod)
+            .BindConfiguration("Reminders");
         return builder;
     }
+
+    /// <summary>
+    /// How often the embedded silo re-reads its in-memory reminder table by default (Orleans: 5 minutes). A removed
+    /// reminder (a reservation key's check-back, ~480 B) stays in the silo's memory until the next re-read; here a
+    /// re-read is one call to the in-memory table, not a query of a storage table, so it can run every minute.
+    /// </summary>
+    public static readonly TimeSpan EmbeddedReminderRefreshPeriod = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// How long the in-memory order stream's cache keeps an event after the newest one by default (Orleans: 30 minutes),
