@@ -17,7 +17,8 @@ public sealed class PaymentDeadlineTests
 
     private static OrderDecision Record(OrderState state, OrderCommand command, DateTimeOffset at)
     {
-        var decision = OrderDecider.Decide(OrderId, state, command, Guid.NewGuid(), at);
+        var decision = OrderDecider.Decide(OrderId, state, command, Guid.NewGuid(), at,
+            systemCommand: ReferenceEquals(command, OrderDecider.PaymentTimeoutCancel));
         if (decision is OrderDecision.Accept accepted)
         {
             OrderDecider.Record(state, command.CommandId, accepted);
@@ -34,6 +35,29 @@ public sealed class PaymentDeadlineTests
     }
 
     private static PayOrder Pay(string commandId = "pay") => new(commandId, "payment-1", Total);
+
+    [Fact]
+    public void A_caller_cannot_use_the_payment_timeouts_command_id_so_the_order_still_times_out()
+    {
+        var id = OrderDecider.PaymentTimeoutCommandId;
+        var refused = Assert.IsType<OrderDecision.Rejected>(Record(new OrderState(), new PlaceOrder(id, "user-1", Lines), PlacedAt));
+        Assert.Equal(OrderErrorCode.InvalidCommand, refused.Code);
+        Assert.Contains("reserved", refused.Message);
+
+        var state = Placed();
+        OrderCommand[] others = [new CancelOrder(id, "mine"), new CancelOrder(id, OrderDecider.PaymentTimeoutReason), new PayOrder(id, "payment-1", Total), new ShipOrder(id)];
+        foreach (var command in others)
+        {
+            Assert.Equal(OrderErrorCode.InvalidCommand, Assert.IsType<OrderDecision.Rejected>(Record(state, command, PlacedAt + TimeSpan.FromMinutes(1))).Code);
+        }
+
+        Assert.Equal(OrderStatus.Placed, state.Status);
+        Assert.DoesNotContain(id, state.Commands.Keys);
+        // So the system's own cancellation is still its first use, and a payment after the deadline loses to it.
+        Assert.IsType<OrderDecision.Accept>(Record(state, OrderDecider.PaymentTimeoutCancel, PlacedAt + Timeout));
+        Assert.True(OrderDecider.WasCancelledByPaymentTimeout(state));
+        Assert.NotNull(OrderDecider.RefuseLatePayment(OrderId, state, Pay(), Timeout));
+    }
 
     [Fact]
     public void The_deadline_is_the_placement_time_plus_the_timeout_and_is_due_from_that_instant_on()
@@ -119,13 +143,14 @@ public sealed class PaymentDeadlineTests
     }
 
     [Fact]
-    public void A_payment_reusing_the_timeout_command_id_is_refused_as_a_reused_id_not_as_a_late_payment()
+    public void A_payment_reusing_the_timeout_command_id_is_refused_as_a_reserved_id_not_as_a_late_payment()
     {
         var state = Placed();
         Assert.IsType<OrderDecision.Accept>(Record(state, OrderDecider.PaymentTimeoutCancel, PlacedAt + Timeout));
 
         Assert.Null(OrderDecider.RefuseLatePayment(OrderId, state, Pay(OrderDecider.PaymentTimeoutCommandId), Timeout));
         var decided = Assert.IsType<OrderDecision.Rejected>(Record(state, Pay(OrderDecider.PaymentTimeoutCommandId), PlacedAt + Timeout));
-        Assert.Equal(OrderErrorCode.CommandIdReused, decided.Code);
+        Assert.Equal(OrderErrorCode.InvalidCommand, decided.Code);
+        Assert.Contains("reserved", decided.Message);
     }
 }

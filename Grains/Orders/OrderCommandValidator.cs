@@ -14,11 +14,25 @@ internal static class OrderCommandValidator
 
     public static string? ValidateOrderId(string orderId) => Ids.Problem(orderId, "order id");
 
-    public static string? Validate(OrderCommand? command)
+    /// <summary>
+    /// Checks a caller's command: its fields, and that its command id is not one the system keeps for its own commands
+    /// (<see cref="OrderDecider.PaymentTimeoutCommandId"/>). A caller that used it on an order would make the system's
+    /// cancellation a reuse of that id, refused: the order would never time out, and its payment would be taken late.
+    /// </summary>
+    public static string? Validate(OrderCommand? command) =>
+        Validate(command, systemCommand: false);
+
+    /// <summary>Checks a command; <paramref name="systemCommand"/>: the system's own (the payment timeout's cancellation).</summary>
+    public static string? Validate(OrderCommand? command, bool systemCommand)
     {
         if (command is null)
         {
             return "command is missing";
+        }
+
+        if (!systemCommand && string.Equals(command.CommandId, OrderDecider.PaymentTimeoutCommandId, StringComparison.Ordinal))
+        {
+            return $"command id '{OrderDecider.PaymentTimeoutCommandId}' is reserved for the system's payment timeout";
         }
 
         return Ids.Problem(command.CommandId, "command id") ?? command switch

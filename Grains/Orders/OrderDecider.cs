@@ -15,9 +15,16 @@ public static partial class OrderDecider
     /// order: the ids and fields (<see cref="OrderCommandValidator"/>), a command id seen before, then the state machine.
     /// An accepted event gets the next sequence, <see cref="OrderState.LastSequence"/> + 1.
     /// </summary>
-    public static OrderDecision Decide(string orderId, OrderState state, OrderCommand command, Guid eventId, DateTimeOffset now)
+    public static OrderDecision Decide(string orderId, OrderState state, OrderCommand command, Guid eventId, DateTimeOffset now) =>
+        Decide(orderId, state, command, eventId, now, systemCommand: false);
+
+    /// <summary>
+    /// As <see cref="Decide(string, OrderState, OrderCommand, Guid, DateTimeOffset)"/>; <paramref name="systemCommand"/>
+    /// for the system's own command (the payment timeout's cancellation), whose command id no caller may use.
+    /// </summary>
+    public static OrderDecision Decide(string orderId, OrderState state, OrderCommand command, Guid eventId, DateTimeOffset now, bool systemCommand)
     {
-        if ((OrderCommandValidator.ValidateOrderId(orderId) ?? OrderCommandValidator.Validate(command)) is { } invalid)
+        if ((OrderCommandValidator.ValidateOrderId(orderId) ?? OrderCommandValidator.Validate(command, systemCommand)) is { } invalid)
         {
             return new OrderDecision.Rejected(OrderErrorCode.InvalidCommand, invalid);
         }

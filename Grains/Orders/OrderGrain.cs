@@ -192,7 +192,7 @@ public sealed partial class OrderGrain(
         }
     }
 
-    private async Task<CommandResult> ExecuteAsync(OrderCommand command)
+    private async Task<CommandResult> ExecuteAsync(OrderCommand command, bool systemCommand = false)
     {
         // The command's span: a child of the caller's (Orleans' activity propagation), and the parent of everything the
         // event does later, wherever it goes — its context is stored with the event (WithTraceContext below).
@@ -205,7 +205,7 @@ public sealed partial class OrderGrain(
         CommandResult result;
         try
         {
-            result = await DecideAndRunAsync(command);
+            result = await DecideAndRunAsync(command, systemCommand);
         }
         catch (Exception ex)
         {
@@ -222,9 +222,9 @@ public sealed partial class OrderGrain(
         return result;
     }
 
-    private async Task<CommandResult> DecideAndRunAsync(OrderCommand command)
+    private async Task<CommandResult> DecideAndRunAsync(OrderCommand command, bool systemCommand)
     {
-        var decision = OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow());
+        var decision = OrderDecider.Decide(OrderId, State, command, Guid.NewGuid(), clock.GetUtcNow(), systemCommand);
         if (decision is OrderDecision.Accept accept && OrderFlowTelemetry.WithTraceContext(accept.Event) is var traced && !ReferenceEquals(traced, accept.Event))
         {
             // Only a traced command pays for the copies: with telemetry off the decision is used as it came.
