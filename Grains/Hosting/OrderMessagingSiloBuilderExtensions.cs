@@ -193,8 +193,9 @@ public static class OrderMessagingSiloBuilderExtensions
     /// and at least how long it keeps an event after pulling it from its queue (Orleans: 5 minutes). The cache purges on
     /// time alone and never while the silo is idle, so it held the last half hour of traffic (~1 KB per order) for as
     /// long as the silo stayed quiet. The stream retries a delivery for <c>MaxEventDeliveryTime</c> (1 minute) with the
-    /// event in hand, not from the cache; an event purged before its consumer's cursor reached it is skipped like one the
-    /// stream gave up on, and the outbox relay brings every subscriber to it.
+    /// event in hand, not from the cache; an event purged before its consumer's cursor reached it is skipped (the cursor
+    /// goes on from the stream's earliest event still cached) like one the stream gave up on, and the outbox relay brings
+    /// every subscriber to it.
     /// </summary>
     public static readonly TimeSpan OrderStreamCacheWindow = TimeSpan.FromMinutes(1);
 
