@@ -30,6 +30,13 @@ public static class HttpApiExtensions
             // As strict as the CLI, which refuses unknown options: a misspelt field ("coupon" for "couponId") is a 400,
             // not a command sent without it.
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            // A missing field is a 400, not its default: `PUT /stock/{sku} {}` had set the stock to 0. Fields with a
+            // default (a cancel's reason, a placement's coupon) stay optional.
+            json.SerializerOptions.RespectRequiredConstructorParameters = true;
+            json.SerializerOptions.RespectNullableAnnotations = true;
+            // A number is a JSON number ("5" is refused), and a field given twice is refused rather than the last one winning.
+            json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            json.SerializerOptions.AllowDuplicateProperties = false;
         });
         // Binding failures (bad JSON, a missing body, too large, not JSON) are thrown to ProblemExceptionHandler, which
         // answers them as problems with the framework's reason, instead of a bare 400.

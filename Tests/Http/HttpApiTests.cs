@@ -155,6 +155,37 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_missing_field_a_number_as_a_string_a_null_and_a_field_given_twice_are_refused_and_change_nothing()
+    {
+        var (id, sku) = (OrderDriver.NewId("http-o-"), await StockedSkuAsync(3));
+
+        // PUT /stock/{sku} {} used to set the stock to 0.
+        await (await Http.PutAsync($"/stock/{sku}", new { })).AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
+        await (await Http.PutRawAsync($"/stock/{sku}", """{"available":"5"}""")).AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
+        await (await Http.PutRawAsync($"/stock/{sku}", """{"available":5,"available":6}""")).AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
+        Assert.Equal((3, 0), await LevelAsync(sku));
+
+        var line = $$"""{"sku":"{{sku}}","quantity":1,"unitPrice":1.00}""";
+        string[] bodies =
+        [
+            $$"""{"items":[{{line}}]}""",
+            $$"""{"userId":null,"items":[{{line}}]}""",
+            $$"""{"userId":"u","items":[{"sku":"{{sku}}","unitPrice":1.00}]}""",
+            $$"""{"userId":"u","items":[{"sku":"{{sku}}","quantity":"1","unitPrice":1.00}]}""",
+            $$"""{"userId":"u","userId":"v","items":[{{line}}]}""",
+        ];
+        foreach (var body in bodies)
+        {
+            await (await Http.PostRawAsync($"/orders/{id}/place", body)).AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
+        }
+
+        await (await Http.GetAsync($"/orders/{id}")).AssertProblemAsync(HttpStatusCode.NotFound, "OrderNotFound");
+        Assert.Equal((3, 0), await LevelAsync(sku));
+        // Optional fields stay optional.
+        await (await Http.PostRawAsync($"/orders/{id}/place", $$"""{"userId":"u","items":[{{line}}]}""")).AssertOkAsync<JsonElement>();
+    }
+
+    [Fact]
     public async Task A_body_over_the_limit_is_refused_413_and_places_nothing()
     {
         var (id, sku) = (OrderDriver.NewId("http-o-"), await StockedSkuAsync(3));

@@ -18,6 +18,10 @@ public static class HttpTestKit
     public static Task<HttpResponseMessage> PostRawAsync(this HttpClient client, string path, string body, string contentType = "application/json") =>
         SendAsync(client, HttpMethod.Post, path, new StringContent(body, Encoding.UTF8, contentType), null);
 
+    /// <summary>A PUT body sent as it is written.</summary>
+    public static Task<HttpResponseMessage> PutRawAsync(this HttpClient client, string path, string body) =>
+        SendAsync(client, HttpMethod.Put, path, new StringContent(body, Encoding.UTF8, "application/json"), null);
+
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, HttpContent? content, string? idempotencyKey)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
