@@ -108,8 +108,31 @@ public static class FlashSaleLimits
             && long.TryParse(ticket.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out seq) && seq < MaxStock;
     }
 
-    /// <summary>The order a ticket becomes: <c>{sale}.{shard}.{seq}</c> (fixed, so placing it again is a repeat).</summary>
-    public static string OrderIdOf(string saleId, int shard, long seq) => $"{saleId}.{shard}.{seq}";
+    /// <summary>Hex characters of a winner's order id that only the sale's order key gives (48 bits).</summary>
+    public const int OrderTagLength = 12;
+
+    /// <summary>
+    /// The order a ticket becomes: <c>{sale}.{shard}.{seq}.{tag}</c>, the tag <see cref="OrderTagLength"/> hex
+    /// characters of an HMAC-SHA256 of <c>{sale}.{shard}.{seq}</c> under the sale's secret <paramref name="orderKey"/>
+    /// (drawn at the sale's creation, never shown). Fixed, so placing it again is a repeat; unguessable, so no caller can
+    /// place that order first and make the winner's placement fail (order ids are the callers' to choose). A sale created
+    /// before order keys existed has none (null): its orders are <c>{sale}.{shard}.{seq}</c>.
+    /// At most 96 + 1 + 1 + 1 + 5 + 1 + 12 = 117 characters (<see cref="MaxSaleIdLength"/>, <see cref="Shards"/>, <see cref="MaxStock"/>).
+    /// </summary>
+    public static string OrderIdOf(string saleId, int shard, long seq, string? orderKey)
+    {
+        var plain = $"{saleId}.{shard}.{seq}";
+        if (orderKey is null)
+        {
+            return plain;
+        }
+
+        var mac = System.Security.Cryptography.HMACSHA256.HashData(Convert.FromHexString(orderKey), System.Text.Encoding.UTF8.GetBytes(plain));
+        return $"{plain}.{Convert.ToHexStringLower(mac)[..OrderTagLength]}";
+    }
+
+    /// <summary>A new sale's secret order key: 32 random bytes, in hex.</summary>
+    public static string NewOrderKey() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 }
 
 /// <summary>

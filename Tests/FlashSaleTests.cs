@@ -34,6 +34,19 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
     }
 
     [Fact]
+    public void A_winners_order_id_is_a_valid_id_at_the_longest_sale_id_and_depends_on_the_sales_secret_key()
+    {
+        var sale = new string('s', FlashSaleLimits.MaxSaleIdLength);
+        var (key, other) = (FlashSaleLimits.NewOrderKey(), FlashSaleLimits.NewOrderKey());
+        var longest = FlashSaleLimits.OrderIdOf(sale, FlashSaleLimits.Shards - 1, FlashSaleLimits.MaxStock - 1, key);
+        Assert.True(Ids.IsValid(longest), longest);
+        Assert.Equal(longest, FlashSaleLimits.OrderIdOf(sale, FlashSaleLimits.Shards - 1, FlashSaleLimits.MaxStock - 1, key));
+        Assert.NotEqual(longest, FlashSaleLimits.OrderIdOf(sale, FlashSaleLimits.Shards - 1, FlashSaleLimits.MaxStock - 1, other));
+        Assert.NotEqual(FlashSaleLimits.OrderIdOf("s", 0, 1, key), FlashSaleLimits.OrderIdOf("s", 0, 2, key));
+        Assert.Equal("s.0.1", FlashSaleLimits.OrderIdOf("s", 0, 1, orderKey: null));
+    }
+
+    [Fact]
     public async Task The_drain_never_places_more_than_the_cap_in_any_one_second_window()
     {
         const int rate = 20;

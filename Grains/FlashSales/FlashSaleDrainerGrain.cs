@@ -18,7 +18,8 @@ namespace OrderFlow.Grains.FlashSales;
 /// 10 ms tick cost the drain a head write per shard per tick.
 /// One activation per sale in the cluster, so the rate is a cluster-wide cap.
 /// <para>
-/// A ticket's order id and command id are fixed (<see cref="FlashSaleLimits.OrderIdOf"/>), so a ticket placed again —
+/// A ticket's order id and command id are fixed (<see cref="FlashSaleLimits.OrderIdOf"/>, its tag unguessable without
+/// the sale's order key, so no caller can take the id first), so a ticket placed again —
 /// after a failure, or by the next activation after a crash before its answer was stored — is answered from the order's
 /// command ids: one order per ticket, never two. Once the SKU refuses an order (out of stock) the sale is marked
 /// exhausted and every ticket still waiting is answered sold out in bulk, with no order attempted.
@@ -162,7 +163,7 @@ public sealed partial class FlashSaleDrainerGrain(
         }
 
         await EnsureReminderAsync();
-        var spec = _info.Spec!;
+        var (spec, orderKey) = (_info.Spec!, _info.OrderKey);
         var budget = Math.Min(_pacer!.Available(Stopwatch.GetElapsedTime(0).Ticks), _options.MaxInFlight - _inFlight);
         var launched = 0;
 
@@ -171,7 +172,7 @@ public sealed partial class FlashSaleDrainerGrain(
         {
             while (launched < budget && _lanes[s].Retry.TryDequeue(out var ticket))
             {
-                Launch(spec, s, ticket);
+                Launch(spec, orderKey, s, ticket);
                 launched++;
             }
         }
@@ -217,7 +218,7 @@ public sealed partial class FlashSaleDrainerGrain(
             lane.Remaining = wakes == _wakes ? peek.Remaining - peek.Tickets.Count : -1;
             foreach (var ticket in peek.Tickets)
             {
-                Launch(spec, s, ticket);
+                Launch(spec, orderKey, s, ticket);
                 lane.Cursor = ticket.Seq + 1;
                 launched++;
             }
@@ -229,7 +230,7 @@ public sealed partial class FlashSaleDrainerGrain(
     }
 
     /// <summary>Starts one ticket's placement; its answer is kept for <see cref="StoreAnswersAsync"/>.</summary>
-    private void Launch(FlashSaleSpec spec, int shard, QueuedTicket ticket)
+    private void Launch(FlashSaleSpec spec, string? orderKey, int shard, QueuedTicket ticket)
     {
         _inFlight++;
         Count(1);
@@ -237,7 +238,7 @@ public sealed partial class FlashSaleDrainerGrain(
 
         async Task RunAsync()
         {
-            var outcome = await PlaceAsync(spec, shard, ticket);
+            var outcome = await PlaceAsync(spec, orderKey, shard, ticket);
             metrics.Placed(outcome);
             _inFlight--;
             if (outcome == PlacementResult.Retry)
@@ -286,9 +287,9 @@ public sealed partial class FlashSaleDrainerGrain(
         lane.Resolved = Math.Max(lane.Resolved, from + answers.Count);
     }));
 
-    private async Task<PlacementResult> PlaceAsync(FlashSaleSpec spec, int shard, QueuedTicket ticket)
+    private async Task<PlacementResult> PlaceAsync(FlashSaleSpec spec, string? orderKey, int shard, QueuedTicket ticket)
     {
-        var orderId = FlashSaleLimits.OrderIdOf(SaleId, shard, ticket.Seq);
+        var orderId = FlashSaleLimits.OrderIdOf(SaleId, shard, ticket.Seq, orderKey);
         try
         {
             var result = await GrainFactory.GetGrain<IOrderGrain>(orderId)

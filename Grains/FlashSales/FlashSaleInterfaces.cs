@@ -9,7 +9,8 @@ public sealed record FlashSaleInfo(
     [property: Id(0)] bool Exists,
     [property: Id(1)] FlashSaleSpec? Spec,
     [property: Id(2)] long UnitsLeft,
-    [property: Id(3)] bool Exhausted)
+    [property: Id(3)] bool Exhausted,
+    [property: Id(4)] string? OrderKey = null)
 {
     /// <summary>Nothing left to hand to a shard: every unit is held by a ticket (or the SKU itself ran out).</summary>
     public bool SoldOut => Exists && (Exhausted || UnitsLeft == 0);

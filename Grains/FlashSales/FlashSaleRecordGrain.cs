@@ -49,6 +49,7 @@ public sealed partial class FlashSaleRecordGrain(
 
         _record.State.Spec = spec;
         _record.State.CreatedAt = clock.GetUtcNow();
+        _record.State.OrderKey = FlashSaleLimits.NewOrderKey();
         await _record.WriteOrReloadAsync(this);
         LogCreated(SaleId, spec.Sku, spec.Stock, spec.Rate, spec.StartsAt);
         return new FlashSaleCommandResult(true, null, null, spec);
@@ -117,7 +118,7 @@ public sealed partial class FlashSaleRecordGrain(
         Task.FromResult<IReadOnlyDictionary<AdmissionOutcome, long>>(new Dictionary<AdmissionOutcome, long>(_frontRefusals));
 
     private FlashSaleInfo Info() =>
-        new(_record.State.Spec is not null, _record.State.Spec, _record.State.UnitsLeft, _record.State.Exhausted);
+        new(_record.State.Spec is not null, _record.State.Spec, _record.State.UnitsLeft, _record.State.Exhausted, _record.State.OrderKey);
 
     private static FlashSaleCommandResult Refuse(FlashSaleError error, string message) => new(false, error, message, null);
 

@@ -47,6 +47,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
     private readonly Dictionary<AdmissionOutcome, long> _refused = [];
     private FlashSaleSpec _spec = null!;
     private string _saleId = "";
+    private string? _orderKey;
     private int _shard;
     private bool _saleSoldOut;
     private bool _pumping;
@@ -77,6 +78,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         // Fronts call a shard only for a sale that exists; anything else is a caller inside the cluster gone wrong.
         _spec = info.Spec ?? throw new InvalidOperationException($"flash sale {_saleId} does not exist");
         _saleSoldOut = info.SoldOut;
+        _orderKey = info.OrderKey;
         for (var n = 0; n < State.Sealed; n++)
         {
             var record = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
@@ -592,7 +594,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
         var ticket = Ticket(seq);
         return seq >= State.Resolved ? new TicketStatus(TicketState.Pending, UserId: ticket.UserId)
             : State.EndedSoldOut(seq) ? new TicketStatus(TicketState.SoldOut, UserId: ticket.UserId)
-            : new TicketStatus(TicketState.Won, FlashSaleLimits.OrderIdOf(_saleId, _shard, seq), ticket.UserId);
+            : new TicketStatus(TicketState.Won, FlashSaleLimits.OrderIdOf(_saleId, _shard, seq, _orderKey), ticket.UserId);
     }
 
     private AdmissionResult Count(AdmissionResult result)

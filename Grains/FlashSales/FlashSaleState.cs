@@ -15,6 +15,12 @@ public sealed class FlashSaleRecord
     /// <summary>The SKU refused a winner's order: the sale hands out nothing more.</summary>
     [Id(3)] public bool Exhausted { get; set; }
 
+    /// <summary>
+    /// The secret the winners' order ids are derived from (<see cref="FlashSaleLimits.OrderIdOf"/>), drawn at creation;
+    /// null for a sale created before it existed.
+    /// </summary>
+    [Id(4)] public string? OrderKey { get; set; }
+
     public long UnitsLeft => Spec is null || Exhausted ? 0 : Spec.Stock - Granted.Sum();
 }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using OrderFlow.Contracts;
 using OrderFlow.Silo.Http;
 using OrderFlow.Tests.Infrastructure;
@@ -58,12 +59,36 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         var won = await Eventually.Until(
             async () => await (await Http.GetAsync($"/flashsales/{sale}/tickets/{queued.Ticket}")).AssertOkAsync<TicketAnswer>(), t => t.State != "pending",
             TimeSpan.FromSeconds(30), t => $"ticket {queued.Ticket}: {t}");
-        Assert.Equal(new TicketAnswer(sale, queued.Ticket, "won", FlashSaleLimits.OrderIdOf(sale, int.Parse(queued.Ticket.Split('-')[0]), long.Parse(queued.Ticket.Split('-')[1]))), won);
+        Assert.Equal((sale, queued.Ticket, "won"), (won.SaleId, won.Ticket, won.State));
+        // {sale}.{shard}.{seq}.{tag}: the tag comes from the sale's secret key, so no caller could have placed it first.
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape($"{sale}.{queued.Ticket.Replace('-', '.')}.")}[0-9a-f]{{{FlashSaleLimits.OrderTagLength}}}$", won.OrderId);
         var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
         Assert.Equal((OrderStatus.Placed, 2.50m), (order.Status, order.Total));
 
         var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatusAnswer>();
         Assert.Equal((1L, 1L, 1L, 0L, 1L, 60), (status.Accepted, status.Processed, status.Won, status.Backlog, status.UnitsLeft, status.Spec.Rate));
+    }
+
+    [Fact]
+    public async Task Orders_placed_first_under_the_ids_a_sale_once_used_do_not_take_a_winners_unit()
+    {
+        var sale = await SaleAsync(stock: 1, rate: 50);
+        // Before order keys, a winner's order was {sale}.{shard}.{seq}: anyone could place those ids first, and the
+        // winner's placement was refused, its ticket ended sold out and its unit was gone.
+        var cheap = await StockedSkuAsync(100);
+        for (var shard = 0; shard < FlashSaleLimits.Shards; shard++)
+        {
+            await (await Http.PostAsync($"/orders/{sale}.{shard}.0/place", new { userId = "squatter", items = new[] { new { sku = cheap, quantity = 1, unitPrice = 0.01m } } }))
+                .AssertOkAsync<JsonElement>();
+        }
+
+        var queued = await (await BuyAsync(sale, "winner", "r-1")).AssertOkAsync<BuyAccepted>(HttpStatusCode.Accepted);
+        var won = await Eventually.Until(
+            async () => await (await Http.GetAsync($"/flashsales/{sale}/tickets/{queued.Ticket}")).AssertOkAsync<TicketAnswer>(), t => t.State != "pending",
+            TimeSpan.FromSeconds(30), t => $"ticket {queued.Ticket}: {t}");
+        Assert.Equal("won", won.State);
+        var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
+        Assert.Equal((OrderStatus.Placed, "winner", 2.50m), (order.Status, order.UserId, order.Total));
     }
 
     [Fact]
