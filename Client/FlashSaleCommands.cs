@@ -30,7 +30,7 @@ public static class FlashSaleCommands
         };
         create.SetAction(parse => cli.WithClientAsync(parse, client => CreateAsync(client, parse.GetValue(createSale)!,
             new FlashSaleSpec(parse.GetValue(sku)!, parse.GetValue(stock), (int)parse.GetValue(rate),
-                parse.GetValue(startsAt) is { } at && at != default ? at : DateTimeOffset.UtcNow,
+                parse.GetValue(startsAt) is { } at && at != default ? at : FlashSaleSpec.StartsNow,
                 (int)parse.GetValue(perUser), (int)parse.GetValue(buffer), parse.GetValue(price) is > 0 and var p ? p : 1.00m),
             cli.Output, cli.Error)));
         flash.Subcommands.Add(create);

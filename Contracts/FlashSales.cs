@@ -148,7 +148,14 @@ public sealed record FlashSaleSpec(
     [property: Id(3)] DateTimeOffset StartsAt,
     [property: Id(4)] int PerUserLimit,
     [property: Id(5)] int Buffer,
-    [property: Id(6)] decimal Price);
+    [property: Id(6)] decimal Price)
+{
+    /// <summary>
+    /// <see cref="StartsAt"/> for "when it is created": the sale stamps its creation time, and the same settings sent again
+    /// are a repeat while the sale has started (a time taken by the caller would differ on every retry).
+    /// </summary>
+    public static readonly DateTimeOffset StartsNow = default;
+}
 
 /// <summary>Why an operator's flash-sale command was refused (nothing written).</summary>
 public enum FlashSaleError

@@ -23,14 +23,23 @@ public sealed partial class FlashSaleRecordGrain(
 
     public async Task<FlashSaleCommandResult> CreateAsync(FlashSaleSpec spec)
     {
-        if (FlashSaleLimits.SpecProblem(SaleId, spec, clock.GetUtcNow()) is { } problem)
+        var now = clock.GetUtcNow();
+        // No start given (FlashSaleSpec.StartsNow): the sale starts when it is created, and creating it again with the
+        // same settings is a repeat as long as it has started — a caller retrying after a lost answer gets the first one.
+        var startsNow = spec is { StartsAt: var at } && at == FlashSaleSpec.StartsNow;
+        if (startsNow)
+        {
+            spec = spec with { StartsAt = now };
+        }
+
+        if (FlashSaleLimits.SpecProblem(SaleId, spec, now) is { } problem)
         {
             return Refuse(FlashSaleError.InvalidInput, problem);
         }
 
         if (_record.State.Spec is { } existing)
         {
-            return existing == spec with { Rate = existing.Rate }
+            return existing == spec with { Rate = existing.Rate, StartsAt = startsNow && existing.StartsAt <= now ? existing.StartsAt : spec.StartsAt }
                 ? new FlashSaleCommandResult(true, null, "the sale exists with these settings (a repeat)", existing)
                 : Refuse(FlashSaleError.SaleExists, $"sale {SaleId} exists with other settings: {Describe(existing)}");
         }
@@ -48,7 +57,7 @@ public sealed partial class FlashSaleRecordGrain(
         }
 
         _record.State.Spec = spec;
-        _record.State.CreatedAt = clock.GetUtcNow();
+        _record.State.CreatedAt = now;
         _record.State.OrderKey = FlashSaleLimits.NewOrderKey();
         await _record.WriteOrReloadAsync(this);
         LogCreated(SaleId, spec.Sku, spec.Stock, spec.Rate, spec.StartsAt);

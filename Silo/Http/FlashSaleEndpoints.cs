@@ -92,7 +92,7 @@ public static class FlashSaleEndpoints
             return outOfRange;
         }
 
-        var spec = new FlashSaleSpec(body.Sku, body.Stock, (int)body.Rate, body.StartsAt ?? DateTimeOffset.UtcNow, (int)perUser, (int)buffer, price);
+        var spec = new FlashSaleSpec(body.Sku, body.Stock, (int)body.Rate, body.StartsAt ?? FlashSaleSpec.StartsNow, (int)perUser, (int)buffer, price);
         if (Problems.FirstInvalid(FlashSaleLimits.SpecProblem(saleId, spec, DateTimeOffset.UtcNow)) is { } invalid)
         {
             return invalid;

@@ -92,6 +92,22 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
     }
 
     [Fact]
+    public async Task Creating_a_sale_again_without_a_start_is_a_repeat_and_other_settings_are_refused()
+    {
+        var sale = OrderDriver.NewId("http-fs-");
+        var sku = await StockedSkuAsync(10);
+        var first = await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 5, rate = 5 })).AssertOkAsync<FlashSaleSpec>();
+        Assert.True(first.StartsAt <= DateTimeOffset.UtcNow && first.StartsAt > DateTimeOffset.UtcNow.AddMinutes(-1), $"{first.StartsAt:O}");
+
+        // A retry after a lost answer: the start was stamped by the sale, so the same body is the same sale.
+        var again = await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 5, rate = 5 })).AssertOkAsync<FlashSaleSpec>();
+        Assert.Equal(first, again);
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 6, rate = 5 })).AssertProblemAsync(HttpStatusCode.Conflict, "SaleExists");
+        await (await Http.PutAsync($"/flashsales/{sale}", new { sku, stock = 5, rate = 5, startsAt = DateTimeOffset.UtcNow.AddHours(1) }))
+            .AssertProblemAsync(HttpStatusCode.Conflict, "SaleExists");
+    }
+
+    [Fact]
     public async Task Racing_buyers_for_one_unit_get_one_ticket_and_the_rest_sold_out()
     {
         var sale = await SaleAsync(stock: 1, rate: 10);
