@@ -4,7 +4,8 @@ namespace OrderFlow.Contracts;
 
 /// <summary>
 /// The one alphabet of every id the system accepts (order, command, user, SKU, coupon, activity, payment ids):
-/// 1–128 characters of <c>A-Z a-z 0-9 . _ -</c>. Anything else is refused before any write, in every profile:
+/// 1–128 characters of <c>A-Z a-z 0-9 . _ -</c>, other than <c>.</c> and <c>..</c> (an HTTP path cannot carry them).
+/// Anything else is refused before any write, in every profile:
 /// Azure Table storage folds <c>/ \ # ?</c> in keys to <c>_</c> (so <c>x/1</c> and <c>x_1</c> would share a row),
 /// control characters are illegal in keys, and <c>:</c> separates the CLI's <c>--item SKU:QTY:PRICE</c>.
 /// </summary>
@@ -13,11 +14,12 @@ public static class Ids
     public const int MaxLength = 128;
 
     /// <summary>How the alphabet reads in error messages.</summary>
-    public const string Rule = "1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-'";
+    public const string Rule = "1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-', other than '.' and '..'";
 
     public static bool IsValid(string? id)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > MaxLength)
+        // "." and ".." name no resource in a URL path: an HTTP client or server normalizes /orders/.. away.
+        if (string.IsNullOrEmpty(id) || id.Length > MaxLength || id is "." or "..")
         {
             return false;
         }

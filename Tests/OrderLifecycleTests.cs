@@ -197,6 +197,19 @@ public sealed class OrderLifecycleTests(PipelineFixture fixture)
         Assert.Equal(0, (await _orders.Order(id).GetAsync()).LastSequence);
     }
 
+    [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    public async Task Dot_and_dot_dot_are_refused_as_order_ids_an_http_path_cannot_carry_them(string id)
+    {
+        Assert.False(Ids.IsValid(id));
+        Assert.True(Ids.IsValid("...") && Ids.IsValid(".a") && Ids.IsValid("a.."));
+        var result = await _orders.Order(id).PlaceAsync(new PlaceOrder("p", "user-dots", OrderDriver.Items(("sku-dots", 1, 1m))));
+        Assert.Equal(OrderErrorCode.InvalidCommand, result.Error!.Code);
+        Assert.Equal(0, (await _orders.Order(id).GetAsync()).LastSequence);
+        Assert.NotNull(Ids.Problem("..", "SKU"));
+    }
+
     [Fact]
     public async Task A_cancel_reason_beyond_its_bound_is_refused_before_the_write()
     {
