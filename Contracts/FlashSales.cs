@@ -70,8 +70,9 @@ public static class FlashSaleLimits
     /// <summary>Every problem of <paramref name="spec"/> for sale <paramref name="saleId"/>, or null; <paramref name="now"/> bounds the start.</summary>
     public static string? SpecProblem(string saleId, FlashSaleSpec? spec, DateTimeOffset now) =>
         SaleIdProblem(saleId)
+        ?? Ids.NewIdProblem(saleId, "sale id")
         ?? (spec is null ? "the sale's settings are missing" : null)
-        ?? Ids.Problem(spec!.Sku, "SKU")
+        ?? Ids.NewIdProblem(spec!.Sku, "SKU")
         ?? StockProblem(spec.Stock)
         ?? RateProblem(spec.Rate)
         ?? PerUserLimitProblem(spec.PerUserLimit)

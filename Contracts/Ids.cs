@@ -4,8 +4,7 @@ namespace OrderFlow.Contracts;
 
 /// <summary>
 /// The one alphabet of every id the system accepts (order, command, user, SKU, coupon, activity, payment ids):
-/// 1–128 characters of <c>A-Z a-z 0-9 . _ -</c>, other than <c>.</c> and <c>..</c> (an HTTP path cannot carry them).
-/// Anything else is refused before any write, in every profile:
+/// 1–128 characters of <c>A-Z a-z 0-9 . _ -</c>. Anything else is refused before any write, in every profile:
 /// Azure Table storage folds <c>/ \ # ?</c> in keys to <c>_</c> (so <c>x/1</c> and <c>x_1</c> would share a row),
 /// control characters are illegal in keys, and <c>:</c> separates the CLI's <c>--item SKU:QTY:PRICE</c>.
 /// </summary>
@@ -14,12 +13,11 @@ public static class Ids
     public const int MaxLength = 128;
 
     /// <summary>How the alphabet reads in error messages.</summary>
-    public const string Rule = "1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-', other than '.' and '..'";
+    public const string Rule = "1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-'";
 
     public static bool IsValid(string? id)
     {
-        // "." and ".." name no resource in a URL path: an HTTP client or server normalizes /orders/.. away.
-        if (string.IsNullOrEmpty(id) || id.Length > MaxLength || id is "." or "..")
+        if (string.IsNullOrEmpty(id) || id.Length > MaxLength)
         {
             return false;
         }
@@ -34,6 +32,14 @@ public static class Ids
 
         return true;
     }
+
+    /// <summary>
+    /// For an id that names something new (an order placed, a SKU's or coupon's first record, a sale, the ids a placement
+    /// brings): <see cref="Problem"/>, and not <c>.</c> or <c>..</c>, which an HTTP path normalizes away (the thing could be
+    /// made through the CLI but never reached over HTTP). Ids already stored that way stay readable and usable.
+    /// </summary>
+    public static string? NewIdProblem(string? id, string what) =>
+        Problem(id, what) ?? (id is "." or ".." ? $"{what} must not be '.' or '..' (an HTTP path cannot carry it)" : null);
 
     /// <summary>Null when <paramref name="id"/> is valid; otherwise a one-line reason naming <paramref name="what"/>.</summary>
     public static string? Problem(string? id, string what) =>

@@ -320,7 +320,7 @@ public sealed class StockGrain(
 
     public async Task<InventoryResult<StockLevel>> SetAvailableAsync(long available)
     {
-        var problem = Ids.Problem(Key, "SKU") ?? InventoryLimits.StockProblem(available);
+        var problem = Ids.NewIdProblem(Key, "SKU") ?? InventoryLimits.StockProblem(available);
         if (problem is not null)
         {
             return new InventoryResult<StockLevel>(false, OrderErrorCode.InvalidCommand, problem, await GetAsync());
@@ -353,7 +353,7 @@ public sealed class CouponGrain(
 
     public async Task<InventoryResult<CouponLevel>> IssueAsync(long uses)
     {
-        var problem = Ids.Problem(Key, "coupon id") ?? InventoryLimits.UsesProblem(uses);
+        var problem = Ids.NewIdProblem(Key, "coupon id") ?? InventoryLimits.UsesProblem(uses);
         if (problem is not null)
         {
             return new InventoryResult<CouponLevel>(false, OrderErrorCode.InvalidCommand, problem, await GetAsync());

@@ -14,6 +14,10 @@ internal static class OrderCommandValidator
 
     public static string? ValidateOrderId(string orderId) => Ids.Problem(orderId, "order id");
 
+    /// <summary>The order id of a placement: as <see cref="ValidateOrderId"/>, and not <c>.</c> or <c>..</c> (<see cref="Ids.NewIdProblem"/>).</summary>
+    public static string? ValidateOrderId(string orderId, OrderCommand? command) =>
+        command is PlaceOrder ? Ids.NewIdProblem(orderId, "order id") : ValidateOrderId(orderId);
+
     /// <summary>
     /// Checks a caller's command: its fields, and that its command id is not one the system keeps for its own commands
     /// (<see cref="OrderDecider.PaymentTimeoutCommandId"/>). A caller that used it on an order would make the system's
@@ -49,7 +53,7 @@ internal static class OrderCommandValidator
 
     private static string? ValidatePlace(PlaceOrder place)
     {
-        if (Ids.Problem(place.UserId, "user id") is { } user)
+        if (Ids.NewIdProblem(place.UserId, "user id") is { } user)
         {
             return user;
         }
@@ -71,7 +75,7 @@ internal static class OrderCommandValidator
                 return "an item is missing";
             }
 
-            if (Ids.Problem(line.Sku, "SKU") is { } sku)
+            if (Ids.NewIdProblem(line.Sku, "SKU") is { } sku)
             {
                 return sku;
             }
@@ -87,7 +91,7 @@ internal static class OrderCommandValidator
             }
         }
 
-        return (place.CouponId is null ? null : Ids.Problem(place.CouponId, "coupon id"))
-            ?? (place.ActivityId is null ? null : Ids.Problem(place.ActivityId, "activity id"));
+        return (place.CouponId is null ? null : Ids.NewIdProblem(place.CouponId, "coupon id"))
+            ?? (place.ActivityId is null ? null : Ids.NewIdProblem(place.ActivityId, "activity id"));
     }
 }

@@ -24,7 +24,7 @@ public static partial class OrderDecider
     /// </summary>
     public static OrderDecision Decide(string orderId, OrderState state, OrderCommand command, Guid eventId, DateTimeOffset now, bool systemCommand)
     {
-        if ((OrderCommandValidator.ValidateOrderId(orderId) ?? OrderCommandValidator.Validate(command, systemCommand)) is { } invalid)
+        if ((OrderCommandValidator.ValidateOrderId(orderId, command) ?? OrderCommandValidator.Validate(command, systemCommand)) is { } invalid)
         {
             return new OrderDecision.Rejected(OrderErrorCode.InvalidCommand, invalid);
         }
