@@ -34,8 +34,8 @@ public static class Ids
     }
 
     /// <summary>
-    /// For an id that names something new (an order placed, a SKU's or coupon's first record, a sale, the ids a placement
-    /// brings): <see cref="Problem"/>, and not <c>.</c> or <c>..</c>, which an HTTP path normalizes away (the thing could be
+    /// For an id that names something new (an order placed and the ids a placement brings, a SKU's stock or a coupon's uses
+    /// set, a sale created): <see cref="Problem"/>, and not <c>.</c> or <c>..</c>, which an HTTP path normalizes away (the thing could be
     /// made through the CLI but never reached over HTTP). Ids already stored that way stay readable and usable.
     /// </summary>
     public static string? NewIdProblem(string? id, string what) =>
