@@ -18,7 +18,7 @@ public sealed class PaymentDeadlineTests
     private static OrderDecision Record(OrderState state, OrderCommand command, DateTimeOffset at)
     {
         var decision = OrderDecider.Decide(OrderId, state, command, Guid.NewGuid(), at,
-            systemCommand: ReferenceEquals(command, OrderDecider.PaymentTimeoutCancel));
+            systemCommand: ReferenceEquals(command, OrderDecider.PaymentTimeoutCancelFor(state)));
         if (decision is OrderDecision.Accept accepted)
         {
             OrderDecider.Record(state, command.CommandId, accepted);
@@ -57,6 +57,27 @@ public sealed class PaymentDeadlineTests
         Assert.IsType<OrderDecision.Accept>(Record(state, OrderDecider.PaymentTimeoutCancel, PlacedAt + Timeout));
         Assert.True(OrderDecider.WasCancelledByPaymentTimeout(state));
         Assert.NotNull(OrderDecider.RefuseLatePayment(OrderId, state, Pay(), Timeout));
+    }
+
+    [Fact]
+    public void An_order_whose_caller_took_the_timeouts_command_id_before_it_was_reserved_still_times_out()
+    {
+        // As stored before the id was reserved: the placement itself carried "payment-timeout".
+        var state = new OrderState();
+        var legacy = new PlaceOrder(OrderDecider.PaymentTimeoutCommandId, "user-1", Lines);
+        OrderDecider.Record(state, legacy.CommandId,
+            Assert.IsType<OrderDecision.Accept>(OrderDecider.Decide(OrderId, state, legacy, Guid.NewGuid(), PlacedAt, systemCommand: true)));
+
+        var cancel = OrderDecider.PaymentTimeoutCancelFor(state);
+        Assert.Equal(OrderDecider.PaymentTimeoutFallbackCommandId, cancel.CommandId);
+        Assert.False(OrderDecider.WasCancelledByPaymentTimeout(state));
+        Assert.IsType<OrderDecision.Accept>(Record(state, cancel, PlacedAt + Timeout));
+        Assert.True(OrderDecider.WasCancelledByPaymentTimeout(state));
+        Assert.Equal(OrderErrorCode.PaymentTimedOut, OrderDecider.RefuseLatePayment(OrderId, state, Pay(), Timeout)!.Code);
+        // A second tick is a repeat; a caller cannot send the fallback id either.
+        Assert.IsType<OrderDecision.Repeat>(Record(state, OrderDecider.PaymentTimeoutCancelFor(state), PlacedAt + Timeout + TimeSpan.FromMinutes(1)));
+        Assert.Equal(OrderErrorCode.InvalidCommand,
+            Assert.IsType<OrderDecision.Rejected>(Record(Placed(), new CancelOrder(OrderDecider.PaymentTimeoutFallbackCommandId, "mine"), PlacedAt)).Code);
     }
 
     [Fact]

@@ -34,9 +34,9 @@ internal static class OrderCommandValidator
             return "command is missing";
         }
 
-        if (!systemCommand && string.Equals(command.CommandId, OrderDecider.PaymentTimeoutCommandId, StringComparison.Ordinal))
+        if (!systemCommand && OrderDecider.IsReservedCommandId(command.CommandId))
         {
-            return $"command id '{OrderDecider.PaymentTimeoutCommandId}' is reserved for the system's payment timeout";
+            return $"command id '{command.CommandId}' is reserved for the system's payment timeout";
         }
 
         return Ids.Problem(command.CommandId, "command id") ?? command switch

@@ -18,8 +18,30 @@ public static partial class OrderDecider
     /// <summary>The cancel reason subscribers see on the system's cancellation.</summary>
     public const string PaymentTimeoutReason = "payment timeout";
 
+    /// <summary>
+    /// The system's cancellation's id on an order whose <see cref="PaymentTimeoutCommandId"/> a caller took before that id
+    /// was reserved (a placement or payment stored with it): the usual id would be refused as reused, and the order would
+    /// never time out. Reserved as well.
+    /// </summary>
+    public const string PaymentTimeoutFallbackCommandId = "payment-timeout.system";
+
     /// <summary>The command the system sends an unpaid order when its deadline has passed.</summary>
     public static CancelOrder PaymentTimeoutCancel { get; } = new(PaymentTimeoutCommandId, PaymentTimeoutReason);
+
+    private static CancelOrder PaymentTimeoutFallbackCancel { get; } = new(PaymentTimeoutFallbackCommandId, PaymentTimeoutReason);
+
+    /// <summary>Whether a caller's command may not carry <paramref name="commandId"/>: it is one of the system's.</summary>
+    public static bool IsReservedCommandId(string? commandId) =>
+        commandId is PaymentTimeoutCommandId or PaymentTimeoutFallbackCommandId;
+
+    /// <summary>
+    /// The system's cancellation for <paramref name="state"/>: <see cref="PaymentTimeoutCancel"/>, or its fallback id when a
+    /// caller's command already holds the usual one (stored before it was reserved).
+    /// </summary>
+    public static CancelOrder PaymentTimeoutCancelFor(OrderState state) =>
+        state.Commands.TryGetValue(PaymentTimeoutCommandId, out var used) && used.Kind != nameof(CancelOrder)
+            ? PaymentTimeoutFallbackCancel
+            : PaymentTimeoutCancel;
 
     /// <summary>When the order was placed (its <see cref="OrderPlaced"/>), whatever its status; null if it never was.</summary>
     public static DateTimeOffset? PlacedAt(OrderState state) => state.Events is [OrderPlaced placed, ..] ? placed.OccurredAt : null;
@@ -37,7 +59,9 @@ public static partial class OrderDecider
 
     /// <summary>True when the order was cancelled by the payment timeout (not by its buyer or an operator).</summary>
     public static bool WasCancelledByPaymentTimeout(OrderState state) =>
-        state.Status == OrderStatus.Cancelled && state.Commands.ContainsKey(PaymentTimeoutCommandId);
+        state.Status == OrderStatus.Cancelled
+        && (state.Commands.TryGetValue(PaymentTimeoutCommandId, out var used) && used.Kind == nameof(CancelOrder)
+            || state.Commands.ContainsKey(PaymentTimeoutFallbackCommandId));
 
     /// <summary>
     /// The refusal of a payment that lost to the timeout: <paramref name="pay"/> is new (not a repeat of an accepted

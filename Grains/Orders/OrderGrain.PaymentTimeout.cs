@@ -111,7 +111,7 @@ public sealed partial class OrderGrain : IOrderPaymentDueGrain
 
     private async Task CancelForPaymentTimeoutAsync()
     {
-        var result = await ExecuteAsync(OrderDecider.PaymentTimeoutCancel, systemCommand: true);
+        var result = await ExecuteAsync(OrderDecider.PaymentTimeoutCancelFor(State), systemCommand: true);
         if (result.Accepted)
         {
             LogPaymentTimedOut(OrderId, Timeouts.PaymentTimeout, result.Sequence);
