@@ -12,7 +12,7 @@ public static class FlashSaleLimits
     /// <summary>Admission shards per sale: a buyer's requests go to shard <see cref="ShardOf"/> of his user id.</summary>
     public const int Shards = 8;
 
-    /// <summary>Longest sale id: a winner's order id is <c>{sale}.{shard}.{seq}</c> and must stay within <see cref="Ids.MaxLength"/>.</summary>
+    /// <summary>Longest sale id: a winner's order id is <c>{sale}.{shard}.{seq}.{tag}</c> (<see cref="OrderIdOf"/>) and must stay within <see cref="Ids.MaxLength"/>.</summary>
     public const int MaxSaleIdLength = 96;
 
     /// <summary>Most units one sale may sell (so most tickets it ever holds).</summary>
