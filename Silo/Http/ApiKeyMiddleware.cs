@@ -16,11 +16,11 @@ namespace OrderFlow.Silo.Http;
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<HttpApiOptions> options, IProblemDetailsService problems)
 {
-    private readonly byte[]? _key = options.Value.ApiKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
+    private readonly ApiKeyCheck _key = new(options.Value.ApiKey);
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (_key is null || context.Request.Path.StartsWithSegments("/health") || LivePage.IsShell(context.Request) || Matches(context.Request.Headers[HttpApiOptions.ApiKeyHeader]))
+        if (!_key.Required || context.Request.Path.StartsWithSegments("/health") || LivePage.IsShell(context.Request) || _key.Carried(context.Request))
         {
             await next(context);
             return;
@@ -43,7 +43,19 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<HttpApiOpt
         });
     }
 
+}
+
+/// <summary>Whether a request carries <c>Http:ApiKey</c> (the middleware's check, and the rate limiter's partition).</summary>
+internal sealed class ApiKeyCheck(string? key)
+{
+    private readonly byte[]? _hash = key is { Length: > 0 } ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
+
+    /// <summary>A key is set: requests without it are refused (but for health and the live page's shell).</summary>
+    public bool Required => _hash is not null;
+
+    public bool Carried(HttpRequest request) => Matches(request.Headers[HttpApiOptions.ApiKeyHeader]);
+
     // Hashes compared in constant time: response times tell neither the key's bytes nor its length.
     private bool Matches(string? given) =>
-        given is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), _key);
+        given is not null && _hash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), _hash);
 }

@@ -55,7 +55,7 @@ public static class HttpApiExtensions
             .AddCheck<GrainStorageHealthCheck>("storage", tags: ["ready"]);
         if (http.RateLimit.PermitsPerSecond > 0)
         {
-            services.AddRateLimiter(limiter => Limit(limiter, http.RateLimit.PermitsPerSecond));
+            services.AddRateLimiter(limiter => Limit(limiter, http.RateLimit.PermitsPerSecond, new ApiKeyCheck(http.ApiKey)));
         }
 
         return builder;
@@ -92,13 +92,15 @@ public static class HttpApiExtensions
         return app;
     }
 
-    private static void Limit(RateLimiterOptions limiter, int permitsPerSecond)
+    private static void Limit(RateLimiterOptions limiter, int permitsPerSecond, ApiKeyCheck key)
     {
         // One bucket for the whole API: the silo's capacity is what is protected, whoever calls. Probes are never limited,
-        // or an orchestrator would restart a silo for being busy.
+        // or an orchestrator would restart a silo for being busy. Where a key is set, requests without it (refused 401, or
+        // the live page's shell) have a bucket of their own: a flood of them must not use up the permits of callers
+        // that have the key (red-team finding: an unauthenticated flood answered keyed callers 429).
         limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context => context.Request.Path.StartsWithSegments("/health")
             ? RateLimitPartition.GetNoLimiter("health")
-            : RateLimitPartition.GetTokenBucketLimiter("api", _ => new TokenBucketRateLimiterOptions
+            : RateLimitPartition.GetTokenBucketLimiter(key.Required && !key.Carried(context.Request) ? "without-key" : "api", _ => new TokenBucketRateLimiterOptions
             {
                 TokenLimit = permitsPerSecond,
                 TokensPerPeriod = permitsPerSecond,

@@ -34,6 +34,26 @@ public sealed class RateLimitedHttpTests(RateLimitedHttpFixture fixture)
     }
 }
 
+/// <summary>The API with a key, behind the rate limiter: callers without the key cannot use up the permits of those with it.</summary>
+[Collection(KeyedRateLimitedHttpCollection.Name)]
+public sealed class KeyedRateLimitedHttpTests(KeyedRateLimitedHttpFixture fixture)
+{
+    [Fact]
+    public async Task A_flood_without_the_key_is_limited_on_its_own_and_callers_with_the_key_keep_their_permits()
+    {
+        var flood = new List<HttpStatusCode>();
+        for (var i = 0; i < KeyedRateLimitedHttpFixture.PermitsPerSecond * 5; i++)
+        {
+            flood.Add((await fixture.Anonymous.GetAsync(i % 2 == 0 ? "/subscribers" : "/")).StatusCode);
+        }
+
+        Assert.Contains(HttpStatusCode.TooManyRequests, flood);
+        Assert.All(flood, code => Assert.True(code is HttpStatusCode.Unauthorized or HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"unexpected {(int)code}"));
+        // Within the same second, the keyed caller still has its permits.
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client.GetAsync("/subscribers")).StatusCode);
+    }
+}
+
 /// <summary>What the silo refuses to start with, and the one error vocabulary behind the CLI and the API.</summary>
 public sealed class HttpHostTests
 {

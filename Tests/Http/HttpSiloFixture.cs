@@ -137,3 +137,19 @@ public sealed class RateLimitedHttpCollection : ICollectionFixture<RateLimitedHt
 {
     public const string Name = "http-rate-limited";
 }
+
+/// <summary>The API with a key, behind the rate limiter at 3 requests per second.</summary>
+public sealed class KeyedRateLimitedHttpFixture : HttpSiloFixture
+{
+    public const int PermitsPerSecond = 3;
+
+    protected override string? ApiKey => HttpApiFixture.Key;
+
+    protected override IEnumerable<string> Settings => [$"--Http:RateLimit:PermitsPerSecond={PermitsPerSecond}"];
+}
+
+[CollectionDefinition(Name)]
+public sealed class KeyedRateLimitedHttpCollection : ICollectionFixture<KeyedRateLimitedHttpFixture>
+{
+    public const string Name = "http-keyed-rate-limited";
+}
