@@ -43,13 +43,28 @@ public static class HttpApiExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.AddCode);
         services.AddExceptionHandler<ProblemExceptionHandler>();
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        services.AddOpenApi(o =>
         {
-            document.Info.Title = "OrderFlow";
-            document.Info.Description = "Orders, dead letters, subscribers, stock and coupons, flash sales, audit. Errors are RFC 9457 problems whose `code` " +
-                                        "is one of: " + string.Join(", ", ErrorCodes.All.Where(e => e.HttpStatus is not null).Select(e => $"{e.Code} ({e.HttpStatus})"));
-            return Task.CompletedTask;
-        }));
+            o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "OrderFlow";
+                document.Info.Description = "Orders, dead letters, subscribers, stock and coupons, flash sales, audit. Errors are RFC 9457 problems whose `code` " +
+                                            "is one of: " + string.Join(", ", ErrorCodes.All.Where(e => e.HttpStatus is not null).Select(e => $"{e.Code} ({e.HttpStatus})"));
+                return Task.CompletedTask;
+            });
+            // Any endpoint but the probes can answer 401 (Http:ApiKey set, the key missing) and 429 (Http:RateLimit on).
+            o.AddOperationTransformer((operation, context, _) =>
+            {
+                if (context.Description.RelativePath?.StartsWith("health", StringComparison.Ordinal) != true)
+                {
+                    operation.Responses ??= [];
+                    operation.Responses.TryAdd("401", new Microsoft.OpenApi.OpenApiResponse { Description = "Http:ApiKey is set and the request does not carry it (problem, code Unauthorized)" });
+                    operation.Responses.TryAdd("429", new Microsoft.OpenApi.OpenApiResponse { Description = "More requests than Http:RateLimit:PermitsPerSecond (problem, code RateLimited, Retry-After)" });
+                }
+
+                return Task.CompletedTask;
+            });
+        });
         services.AddHealthChecks()
             .AddCheck<SiloJoinedHealthCheck>("silo", tags: ["ready"])
             .AddCheck<GrainStorageHealthCheck>("storage", tags: ["ready"]);

@@ -30,10 +30,11 @@ public static class OperatorEndpoints
 {
     public static IEndpointRouteBuilder MapOperators(this IEndpointRouteBuilder app)
     {
-        var letters = app.MapGroup("/deadletters").WithTags("Dead letters");
+        // Every endpoint here checks its path ids and body first: a bad one is a 400 InvalidRequest.
+        var letters = app.MapGroup("/deadletters").WithTags("Dead letters").ProducesProblem(StatusCodes.Status400BadRequest);
         letters.MapGet("", ListAsync)
             .WithName("ListDeadLetters").WithSummary("Parked orders, with a count per subscriber (?subscriber=points for one subscriber's)")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound);
         letters.MapPost("/{subscriber}/{orderId}/retry", RetryAsync)
             .WithName("RetryDeadLetter").WithSummary("Resumes a parked order from its parked event")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
@@ -44,7 +45,7 @@ public static class OperatorEndpoints
             .WithName("RetryAllDeadLetters").WithSummary("Resumes every parked order of the subscriber (first failure at or after since, when given)")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        var subscribers = app.MapGroup("/subscribers").WithTags("Subscribers");
+        var subscribers = app.MapGroup("/subscribers").WithTags("Subscribers").ProducesProblem(StatusCodes.Status400BadRequest);
         subscribers.MapGet("", StatusAsync)
             .WithName("GetSubscribers").WithSummary("The subscribers, and per subscriber the orders with undelivered work and the oldest one's start");
         subscribers.MapPost("/{subscriber}/backfill", StartBackfillAsync)

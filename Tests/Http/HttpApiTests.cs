@@ -383,6 +383,24 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
         Assert.Empty(expected.Except(operations));
         Assert.Contains("CommandIdReused", document.GetProperty("info").GetProperty("description").GetString(), StringComparison.Ordinal);
 
+        // What an endpoint can answer is listed: a bad path id or body (400) on the operators' endpoints, and on every
+        // endpoint but the probes the key (401) and the rate limit (429).
+        string Responses(string path, string method) =>
+            string.Join(",", document.GetProperty("paths").GetProperty(path).GetProperty(method).GetProperty("responses").EnumerateObject().Select(r => r.Name).Order());
+        foreach (var (path, method) in new[] { ("/deadletters/{subscriber}/{orderId}/skip", "post"), ("/deadletters/{subscriber}/{orderId}/retry", "post"),
+                     ("/deadletters/{subscriber}/retry-all", "post"), ("/subscribers/{subscriber}/backfill", "post"), ("/subscribers/{subscriber}/backfill", "get") })
+        {
+            Assert.Contains("400", Responses(path, method));
+        }
+
+        foreach (var path in document.GetProperty("paths").EnumerateObject().Where(p => !p.Name.StartsWith("/health", StringComparison.Ordinal)))
+        {
+            foreach (var op in path.Value.EnumerateObject().Where(op => op.Value.ValueKind == JsonValueKind.Object && op.Value.TryGetProperty("responses", out _)))
+            {
+                Assert.True(Responses(path.Name, op.Name).Contains("401") && Responses(path.Name, op.Name).Contains("429"), $"{op.Name} {path.Name}: {Responses(path.Name, op.Name)}");
+            }
+        }
+
         var ui = await Http.GetAsync("/scalar/v1");
         Assert.Equal(HttpStatusCode.OK, ui.StatusCode);
         Assert.Equal("text/html", ui.Content.Headers.ContentType?.MediaType);
