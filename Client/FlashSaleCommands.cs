@@ -44,7 +44,7 @@ public static class FlashSaleCommands
         flash.Subcommands.Add(buy);
 
         var ticketSale = SaleArgument();
-        var ticket = new Argument<string>("TICKET") { Description = "The ticket of a queued request, e.g. 3-17" };
+        var ticket = new Argument<string>("TICKET") { Description = "The ticket of a queued request, as the buy answered it, e.g. 3-17-9d41c07be2a3" };
         var ticketCommand = new Command("ticket", "Where a ticket stands: pending, won (the order id) or sold_out") { ticketSale, ticket };
         ticketCommand.SetAction(parse => cli.WithClientAsync(parse, client =>
             TicketAsync(client, parse.GetValue(ticketSale)!, parse.GetValue(ticket)!, cli.Output, cli.Error)));

@@ -95,18 +95,56 @@ public static class FlashSaleLimits
         return (int)(hash % Shards);
     }
 
-    /// <summary>The ticket id of the <paramref name="seq"/>-th ticket of <paramref name="shard"/>: <c>{shard}-{seq}</c>.</summary>
+    /// <summary>The ticket id of the <paramref name="seq"/>-th ticket of <paramref name="shard"/> of a sale without an order key: <c>{shard}-{seq}</c>.</summary>
     public static string TicketId(int shard, long seq) => $"{shard}-{seq}";
 
+    /// <summary>
+    /// The ticket id the buyer is given: <c>{shard}-{seq}-{tag}</c>, the tag <see cref="OrderTagLength"/> hex characters
+    /// of an HMAC under the sale's secret <paramref name="orderKey"/>, so only the buyer who was answered it can look the
+    /// ticket up — tickets are numbered in order, and a ticket's answer names the winner's order. A sale created before
+    /// order keys existed (null) has <c>{shard}-{seq}</c>.
+    /// </summary>
+    public static string TicketId(string saleId, int shard, long seq, string? orderKey) =>
+        orderKey is null ? TicketId(shard, seq) : $"{shard}-{seq}-{Tag(orderKey, $"ticket.{saleId}.{shard}.{seq}")}";
+
+    /// <summary>Whether <paramref name="tag"/> (null: none given) is the one <see cref="TicketId(string, int, long, string?)"/> gives.</summary>
+    public static bool IsTicketTag(string saleId, int shard, long seq, string? orderKey, string? tag) =>
+        orderKey is null
+            ? tag is null
+            : tag is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                System.Text.Encoding.ASCII.GetBytes(tag), System.Text.Encoding.ASCII.GetBytes(Tag(orderKey, $"ticket.{saleId}.{shard}.{seq}")));
+
     /// <summary>Parses a ticket id; false for anything else (refused as bad input).</summary>
-    public static bool TryParseTicket(string? ticket, out int shard, out long seq)
+    public static bool TryParseTicket(string? ticket, out int shard, out long seq) => TryParseTicket(ticket, out shard, out seq, out _);
+
+    /// <summary>Parses <c>{shard}-{seq}</c> or <c>{shard}-{seq}-{tag}</c>; false for anything else (refused as bad input).</summary>
+    public static bool TryParseTicket(string? ticket, out int shard, out long seq, out string? tag)
     {
         shard = 0;
         seq = 0;
+        tag = null;
         var dash = ticket?.IndexOf('-') ?? -1;
-        return dash > 0 && ticket!.Length <= 32
-            && int.TryParse(ticket.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out shard) && shard < Shards
-            && long.TryParse(ticket.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out seq) && seq < MaxStock;
+        if (dash <= 0 || ticket!.Length > 32)
+        {
+            return false;
+        }
+
+        var rest = ticket.AsSpan(dash + 1);
+        var second = rest.IndexOf('-');
+        if (second >= 0)
+        {
+            var given = rest[(second + 1)..];
+            if (given.Length != OrderTagLength || given.IndexOfAnyExcept("0123456789abcdef") >= 0)
+            {
+                return false;
+            }
+
+            tag = given.ToString();
+            rest = rest[..second];
+        }
+
+        return int.TryParse(ticket.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out shard) && shard < Shards
+            && long.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out seq) && seq < MaxStock;
     }
 
     /// <summary>Hex characters of a winner's order id that only the sale's order key gives (48 bits).</summary>
@@ -128,9 +166,11 @@ public static class FlashSaleLimits
             return plain;
         }
 
-        var mac = System.Security.Cryptography.HMACSHA256.HashData(Convert.FromHexString(orderKey), System.Text.Encoding.UTF8.GetBytes(plain));
-        return $"{plain}.{Convert.ToHexStringLower(mac)[..OrderTagLength]}";
+        return $"{plain}.{Tag(orderKey, plain)}";
     }
+
+    private static string Tag(string orderKey, string text) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(Convert.FromHexString(orderKey), System.Text.Encoding.UTF8.GetBytes(text)))[..OrderTagLength];
 
     /// <summary>A new sale's secret order key: 32 random bytes, in hex.</summary>
     public static string NewOrderKey() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));

@@ -204,8 +204,10 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
         var again = await sale.BuyAsync(sealer, "r1");
 
         Assert.Equal(AdmissionOutcome.Busy, refused.Outcome);
-        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize - 1)), (other.Outcome, other.Ticket));
-        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize)), (again.Outcome, again.Ticket));
+        Assert.Equal(AdmissionOutcome.Queued, other.Outcome);
+        Assert.StartsWith($"{FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize - 1)}-", other.Ticket);
+        Assert.Equal(AdmissionOutcome.Queued, again.Outcome);
+        Assert.StartsWith($"{FlashSaleLimits.TicketId(shard, FlashSaleShardGrain.SegmentSize)}-", again.Ticket);
         var head = await StoredHeadAsync(key);
         Assert.Equal((257L, 1), (head.Issued, head.Sealed));
         var segment = new GrainState<FlashTicketSegment>(new FlashTicketSegment());
@@ -235,7 +237,8 @@ public sealed class FlashSaleTests(FlashSaleFixture fixture)
         var again = await sale.BuyAsync(user, "r1");
 
         Assert.Equal(AdmissionOutcome.Busy, refused.Outcome);
-        Assert.Equal((AdmissionOutcome.Queued, FlashSaleLimits.TicketId(5, 0)), (again.Outcome, again.Ticket));
+        Assert.Equal(AdmissionOutcome.Queued, again.Outcome);
+        Assert.StartsWith($"{FlashSaleLimits.TicketId(5, 0)}-", again.Ticket);
         var status = await FlashSaleKit.DrainedAsync(sale, DrainTimeout);
         Assert.Equal((1L, 1L, 0L), (status.Accepted, status.Won, status.UnitsLeft));
     }

@@ -252,14 +252,22 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
             return new TicketStatus(TicketState.Unknown, Message: problem);
         }
 
-        if (!FlashSaleLimits.TryParseTicket(ticket, out var shard, out var seq))
+        if (!FlashSaleLimits.TryParseTicket(ticket, out var shard, out var seq, out var tag))
         {
-            return new TicketStatus(TicketState.Unknown, Message: $"a ticket is SHARD-SEQ (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(ticket)}'");
+            return new TicketStatus(TicketState.Unknown, Message: $"a ticket is SHARD-SEQ-TAG (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(ticket)}'");
         }
 
-        if ((await InfoAsync()).Spec is null)
+        var info = await InfoAsync();
+        if (info.Spec is null)
         {
             return new TicketStatus(TicketState.Unknown, Message: $"no sale {SaleId}");
+        }
+
+        // Tickets are numbered in order: without the tag only the buyer was given, anyone could walk them and read every
+        // winner's order id (and then act on the order).
+        if (!FlashSaleLimits.IsTicketTag(SaleId, shard, seq, info.OrderKey, tag))
+        {
+            return new TicketStatus(TicketState.Unknown, Message: $"no ticket {Ids.Printable(ticket)} in sale {SaleId}");
         }
 
         var status = await Shard(shard).GetTicketAsync(seq);

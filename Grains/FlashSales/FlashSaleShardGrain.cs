@@ -401,7 +401,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
     {
         if (_byRequest.TryGetValue((a.UserId, a.RequestId), out var seq))
         {
-            return Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(_shard, seq), Message: "this request was queued before"));
+            return Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(_saleId, _shard, seq, _orderKey), Message: "this request was queued before"));
         }
 
         if (now < _spec.StartsAt)
@@ -588,7 +588,7 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
     {
         if (seq < 0 || seq >= State.Issued)
         {
-            return new TicketStatus(TicketState.Unknown, Message: $"no ticket {FlashSaleLimits.TicketId(_shard, seq)} in sale {_saleId}");
+            return new TicketStatus(TicketState.Unknown, Message: $"no ticket {FlashSaleLimits.TicketId(_saleId, _shard, seq, _orderKey)} in sale {_saleId}");
         }
 
         var ticket = Ticket(seq);
@@ -657,12 +657,12 @@ public sealed partial class FlashSaleShardGrain : Grain, IFlashSaleShardGrain
             if (Twin is not null)
             {
                 SetResult(Twin.Seq is { } twinSeq
-                    ? shard.Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(shard._shard, twinSeq), Message: "this request was queued before"))
+                    ? shard.Count(new AdmissionResult(AdmissionOutcome.Duplicate, FlashSaleLimits.TicketId(shard._saleId, shard._shard, twinSeq, shard._orderKey), Message: "this request was queued before"))
                     : Twin.Answer!);
                 return;
             }
 
-            SetResult(Answer ?? new AdmissionResult(AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard._shard, Seq!.Value)));
+            SetResult(Answer ?? new AdmissionResult(AdmissionOutcome.Queued, FlashSaleLimits.TicketId(shard._saleId, shard._shard, Seq!.Value, shard._orderKey)));
         }
     }
 

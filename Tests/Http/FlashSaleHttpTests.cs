@@ -61,7 +61,7 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
             TimeSpan.FromSeconds(30), t => $"ticket {queued.Ticket}: {t}");
         Assert.Equal((sale, queued.Ticket, "won"), (won.SaleId, won.Ticket, won.State));
         // {sale}.{shard}.{seq}.{tag}: the tag comes from the sale's secret key, so no caller could have placed it first.
-        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape($"{sale}.{queued.Ticket.Replace('-', '.')}.")}[0-9a-f]{{{FlashSaleLimits.OrderTagLength}}}$", won.OrderId);
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape($"{sale}.{string.Join('.', queued.Ticket.Split('-')[..2])}.")}[0-9a-f]{{{FlashSaleLimits.OrderTagLength}}}$", won.OrderId);
         var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
         Assert.Equal((OrderStatus.Placed, 2.50m), (order.Status, order.Total));
 
@@ -89,6 +89,28 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         Assert.Equal("won", won.State);
         var order = await (await Http.GetAsync($"/orders/{won.OrderId}")).AssertOkAsync<OrderSnapshot>();
         Assert.Equal((OrderStatus.Placed, "winner", 2.50m), (order.Status, order.UserId, order.Total));
+    }
+
+    [Fact]
+    public async Task A_ticket_is_answered_only_under_the_id_its_buyer_was_given_so_winners_cannot_be_walked()
+    {
+        var sale = await SaleAsync(stock: 2, rate: 50);
+        var queued = await (await BuyAsync(sale, "buyer", "r-1")).AssertOkAsync<BuyAccepted>(HttpStatusCode.Accepted);
+        var parts = queued.Ticket.Split('-');
+        Assert.Equal(3, parts.Length);
+        var won = await Eventually.Until(
+            async () => await (await Http.GetAsync($"/flashsales/{sale}/tickets/{queued.Ticket}")).AssertOkAsync<TicketAnswer>(), t => t.State != "pending",
+            TimeSpan.FromSeconds(30), t => $"ticket {queued.Ticket}: {t}");
+        Assert.Equal("won", won.State);
+
+        // Walking the numbers, with no tag or another one, finds nothing (the first round's attack read every winner's order).
+        var wrongTag = $"{parts[0]}-{parts[1]}-{(parts[2][0] == '0' ? '1' : '0')}{parts[2][1..]}";
+        foreach (var guess in new[] { $"{parts[0]}-{parts[1]}", wrongTag })
+        {
+            await (await Http.GetAsync($"/flashsales/{sale}/tickets/{guess}")).AssertProblemAsync(HttpStatusCode.NotFound, ErrorCodes.TicketNotFound.Code);
+        }
+
+        await (await Http.GetAsync($"/flashsales/{sale}/tickets/{parts[0]}-{parts[1]}-XYZ")).AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
     }
 
     [Fact]
