@@ -111,6 +111,27 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
     }
 
     [Fact]
+    public async Task A_cancelled_order_whose_payment_an_operator_skipped_takes_back_no_points_it_never_awarded()
+    {
+        // points always fails OrderPaid for poison- orders (see PipelineFixture): it parks, and the operator skips it.
+        var id = OrderDriver.NewId("poison-revoke-");
+        var total = await _orders.PlaceAsync(id, $"user-{id}", OrderDriver.Items(("sku-poison", 1, 42m)));
+        await _orders.PayAsync(id, total);
+        var parked = await Eventually.Until(() => _orders.Operations.InspectAsync(id), r => r.Subscribers.Single(s => s.Subscriber == "points").Parked,
+            OrderDriver.CatchUpTimeout, r => r.ToString());
+        Assert.Equal(1, parked.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence);
+        Assert.Equal(DeadLetterActionOutcome.Skipped, (await _orders.Operations.SkipAsync("points", id, 2)).Outcome);
+
+        await _orders.CancelAsync(id);
+        var report = await _orders.WaitCaughtUpAsync(id);
+        Assert.Equal(3, report.Subscribers.Single(s => s.Subscriber == "points").AppliedSequence);
+        var account = Grain<IPointsAccountGrain>($"user-{id}");
+        Assert.Null(await account.GetEntryAsync($"{id}:award"));
+        Assert.Null(await account.GetEntryAsync($"{id}:revoke"));
+        Assert.Equal((0m, 0L), ((await account.GetAsync()).Balance, (await account.GetAsync()).Entries));
+    }
+
+    [Fact]
     public async Task Deadletters_list_drops_an_entry_whose_inbox_is_not_parked_but_keeps_a_newer_parking()
     {
         // An index entry for an order whose inbox is not parked: a resolve that never reached the index.
