@@ -129,6 +129,10 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
         Assert.Null(await account.GetEntryAsync($"{id}:award"));
         Assert.Null(await account.GetEntryAsync($"{id}:revoke"));
         Assert.Equal((0m, 0L), ((await account.GetAsync()).Balance, (await account.GetAsync()).Entries));
+        // The audit agrees: no take-back is owed for a payment that gave nothing (it notes the skip).
+        var audit = await fixture.Grains.GetGrain<IAuditGrain>(0).AuditOrdersAsync([id]);
+        Assert.True(audit.Discrepancies.Count == 0, string.Join("; ", audit.Discrepancies.Select(f => f.ToString())));
+        Assert.Contains(audit.Notes, n => n.ToString().Contains("skipped", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -271,7 +271,8 @@ public static class AuditRules
                 CheckBalance("points", LedgerKind.Points, user, AwardKey(order.OrderId),
                     _paid is null ? null : (PointsSubscriber.PointsFor(_paid.Amount), _paid.Sequence, nameof(OrderPaid)), Points, points);
                 CheckBalance("points", LedgerKind.Points, user, RevokeKey(order.OrderId),
-                    _cancelled is { WasPaid: true } ? (-PointsSubscriber.PointsFor(_cancelled.RefundAmount), _cancelled.Sequence, nameof(OrderCancelled)) : null,
+                    _cancelled is { WasPaid: true } && Given(LedgerKind.Points, user, AwardKey(order.OrderId), points)
+                        ? (-PointsSubscriber.PointsFor(_cancelled.RefundAmount), _cancelled.Sequence, nameof(OrderCancelled)) : null,
                     Points, points);
             }
 
@@ -281,10 +282,16 @@ public static class AuditRules
                 CheckBalance("gmv", LedgerKind.Gmv, activity, GmvPaidKey(order.OrderId),
                     _paid is { ActivityId: not null } ? (_paid.Amount, _paid.Sequence, nameof(OrderPaid)) : null, ActivityGmv, gmv);
                 CheckBalance("gmv", LedgerKind.Gmv, activity, GmvRefundKey(order.OrderId),
-                    _cancelled is { WasPaid: true, ActivityId: not null } ? (-_cancelled.RefundAmount, _cancelled.Sequence, nameof(OrderCancelled)) : null,
+                    _cancelled is { WasPaid: true, ActivityId: not null } && Given(LedgerKind.Gmv, activity, GmvPaidKey(order.OrderId), gmv)
+                        ? (-_cancelled.RefundAmount, _cancelled.Sequence, nameof(OrderCancelled)) : null,
                     ActivityGmv, gmv);
             }
         }
+
+        // A cancellation takes back only what the payment gave (PointsSubscriber, ActivityGmvSubscriber): nothing is owed
+        // back when an operator skipped the payment at that subscriber and its processed key was never written.
+        private bool Given(LedgerKind kind, string ledgerKey, string paymentKey, StoredSubscriber? inbox) =>
+            Find(kind, ledgerKey, paymentKey) is { Exists: true } || _paid is null || !SkippedAny(inbox, _paid.Sequence);
 
         private void CheckBalance(string area, LedgerKind kind, string ledgerKey, string entryKey,
             (decimal Amount, long Sequence, string Event)? expected, string subscriber, StoredSubscriber? inbox)
@@ -295,7 +302,7 @@ public static class AuditRules
             {
                 if (stored is { } amount)
                 {
-                    Wrong(area, $"{ledgerKey}: {entryKey} applied {amount}, but the order's log has no event for it");
+                    Wrong(area, $"{ledgerKey}: {entryKey} applied {amount}, but the order's log has no event for it (or it takes back a payment that gave nothing)");
                 }
 
                 return;
