@@ -122,6 +122,23 @@ public abstract partial class OrderSubscriberGrain : Grain, IOrderSubscriberGrai
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// A cancellation's take-back on <paramref name="ledger"/>: applied under <paramref name="takeBackKey"/> only if
+    /// <paramref name="givenKey"/> (the payment's effect) was applied. An operator who skipped the parked payment skipped
+    /// its effect, and taking it back would move a balance that never moved. Events apply in order, so the payment is
+    /// applied (or skipped) before the cancellation is handled.
+    /// </summary>
+    protected async Task TakeBackAsync(ILedgerGrain ledger, string givenKey, string takeBackKey, decimal delta)
+    {
+        if (await ledger.GetEntryAsync(givenKey) is null)
+        {
+            await NothingToDo();
+            return;
+        }
+
+        await ledger.ApplyAsync(takeBackKey, delta);
+    }
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (_deferred is null)

@@ -12,21 +12,9 @@ public sealed class ActivityGmvSubscriber(SubscriberServices services) : OrderSu
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {
         OrderPaid { ActivityId: { } activity } paid => Gmv(activity).ApplyAsync($"{OrderId}:paid", paid.Amount),
-        OrderCancelled { WasPaid: true, ActivityId: { } activity } cancelled => RefundAsync(Gmv(activity), cancelled),
+        OrderCancelled { WasPaid: true, ActivityId: { } activity } cancelled => TakeBackAsync(Gmv(activity), $"{OrderId}:paid", $"{OrderId}:refund", -cancelled.RefundAmount),
         _ => NothingToDo(),
     };
-
-    /// <summary>Takes back only GMV that was added: an operator who skipped the parked payment skipped its GMV too.</summary>
-    private async Task RefundAsync(IActivityGmvGrain gmv, OrderCancelled cancelled)
-    {
-        if (await gmv.GetEntryAsync($"{OrderId}:paid") is null)
-        {
-            await NothingToDo();
-            return;
-        }
-
-        await gmv.ApplyAsync($"{OrderId}:refund", -cancelled.RefundAmount);
-    }
 
     private IActivityGmvGrain Gmv(string activityId) => GrainFactory.GetGrain<IActivityGmvGrain>(activityId);
 }

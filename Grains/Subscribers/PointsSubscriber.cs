@@ -14,25 +14,9 @@ public sealed class PointsSubscriber(SubscriberServices services) : OrderSubscri
     protected override Task HandleAsync(OrderEvent evt) => evt switch
     {
         OrderPaid paid => Account(paid.UserId).ApplyAsync($"{OrderId}:award", PointsFor(paid.Amount)),
-        OrderCancelled { WasPaid: true } cancelled => RevokeAsync(Account(cancelled.UserId), cancelled),
+        OrderCancelled { WasPaid: true } cancelled => TakeBackAsync(Account(cancelled.UserId), $"{OrderId}:award", $"{OrderId}:revoke", -PointsFor(cancelled.RefundAmount)),
         _ => NothingToDo(),
     };
-
-    /// <summary>
-    /// Takes back only points that were awarded: an operator who skipped the parked payment skipped its points, and a
-    /// revoke then would take points the user never had (red-team finding). Events apply in order, so the award is
-    /// applied (or skipped) before the cancellation is handled.
-    /// </summary>
-    private async Task RevokeAsync(IPointsAccountGrain account, OrderCancelled cancelled)
-    {
-        if (await account.GetEntryAsync($"{OrderId}:award") is null)
-        {
-            await NothingToDo();
-            return;
-        }
-
-        await account.ApplyAsync($"{OrderId}:revoke", -PointsFor(cancelled.RefundAmount));
-    }
 
     private IPointsAccountGrain Account(string userId) => GrainFactory.GetGrain<IPointsAccountGrain>(userId);
 }

@@ -53,7 +53,21 @@ internal sealed class ApiKeyCheck(string? key)
     /// <summary>A key is set: requests without it are refused (but for health and the live page's shell).</summary>
     public bool Required => _hash is not null;
 
-    public bool Carried(HttpRequest request) => Matches(request.Headers[HttpApiOptions.ApiKeyHeader]);
+    private static readonly object CarriedItem = new();
+
+    /// <summary>Whether the request carries the key; hashed once per request (the rate limiter asks first, then the middleware).</summary>
+    public bool Carried(HttpRequest request)
+    {
+        var items = request.HttpContext.Items;
+        if (items.TryGetValue(CarriedItem, out var known) && known is bool carried)
+        {
+            return carried;
+        }
+
+        carried = Matches(request.Headers[HttpApiOptions.ApiKeyHeader]);
+        items[CarriedItem] = carried;
+        return carried;
+    }
 
     // Hashes compared in constant time: response times tell neither the key's bytes nor its length.
     private bool Matches(string? given) =>
