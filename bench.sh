@@ -68,7 +68,7 @@ if [ "$dashboard" = on ]; then export Dashboard__Enabled=true; else export Dashb
 # The bench control grain (counters, forced GCs, slow-subscriber drills) answers only on a silo that allows it.
 export Benchmarks__Enabled=true
 # Shortened for the bench only (appsettings.json: 2 min), so that "memory after idle deactivation" can be measured
-# within the run: the stream agents drop a quiet stream's state after this period (the bench idles 15 s).
+# within the run: the stream agents drop a quiet stream's state after this period (the bench idles 70 s, past the in-memory stream cache's one-minute window too).
 export OrderStreams__PullingAgent__StreamInactivityPeriod="${OrderStreams__PullingAgent__StreamInactivityPeriod:-00:00:10}"
 # Azure with --memory-orders only, for the same reason: Orleans keeps each removed reminder (~480 B; a reservation
 # key's check-back) in the silo until it re-reads its reminder table (5 min by default), so the memory phase would

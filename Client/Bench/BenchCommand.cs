@@ -23,7 +23,8 @@ public static partial class BenchCommand
     /// <summary>
     /// The embedded profile's settings. <see cref="IdleSeconds"/>: how long the scale phase lets the silo sit idle after
     /// deactivating before it measures memory: at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod,
-    /// after which the stream agents drop their per-stream state.
+    /// after which the stream agents drop their per-stream state, and the in-memory stream's cache window (1 minute),
+    /// after which a quiet silo's stream cache is empty.
     /// </summary>
     public sealed record Settings(int Orders, int Concurrency, int BaselineSeconds, int LatencySeconds, int LoadPercent, int ScaleOrders,
         int IdleSeconds, string OutDir, TimeSpan DrainTimeout)
@@ -39,7 +40,7 @@ public static partial class BenchCommand
                 BenchOptions.Number(given, o.LatencySeconds, 15, 1, 600),
                 BenchOptions.Number(given, o.LoadPercent, 50, 1, 100),
                 BenchOptions.Number(given, o.ScaleOrders, 100_000, 0, 1_000_000),
-                BenchOptions.Number(given, o.IdleSeconds, 15, 0, 3600),
+                BenchOptions.Number(given, o.IdleSeconds, 70, 0, 3600),
                 given.GetValue(o.Out) ?? "artifacts",
                 TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 300, 1, 3600)));
         }

@@ -52,7 +52,7 @@ public sealed class BenchOptions
     public Option<string> ScaleOrders { get; } = Number("--scale-orders", "Embedded only: orders of the scale phase, 0 skips it (default 100000, 0-1000000)");
 
     public Option<string> IdleSeconds { get; } = Number("--idle-seconds",
-        "Embedded: seconds idle before memory is measured (default 15, 0-3600); azure: seconds of the background measurement, and idle before each memory sample (default 10, 1-600); at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod (./bench.sh: 10 s)");
+        "Embedded: seconds idle before memory is measured (default 70, 0-3600; at least the silo's in-memory stream cache window, OrderStreams:CacheEviction:DataMaxAgeInCache, 1 min); azure: seconds of the background measurement, and idle before each memory sample (default 10, 1-600); both at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod (./bench.sh: 10 s)");
 
     public Option<string> DrainTimeoutSeconds { get; } = Number("--drain-timeout-seconds", "Longest wait for the subscribers to catch up, in seconds (default 300; azure: 600; 1-3600)");
 

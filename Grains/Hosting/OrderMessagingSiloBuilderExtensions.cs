@@ -172,8 +172,15 @@ public static class OrderMessagingSiloBuilderExtensions
                 streams.ConfigurePullingAgent(options => ConfigureOrderStreamAgent(options));
                 streams.ConfigureCacheEviction(options => ConfigureOrderStreamCache(options));
                 streams.Configure<HashRingStreamQueueMapperOptions>(options => options.BindConfiguration($"{StreamsSectionName}:Partitioning"));
+                // Orleans' memory streams with caches that empty when the silo is idle and a block pool that shrinks.
+                streams.ConfigureComponent<IQueueAdapterFactory>(OrderMemoryAdapterFactory.Create);
             })
             .UseInMemoryReminderService();
+        builder.Services.AddOptions<OrderStreamBlockPoolOptions>()
+            .BindConfiguration(OrderStreamBlockPoolOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(services => new OrderStreamBlockPool(services.GetRequiredService<IOptions<OrderStreamBlockPoolOptions>>().Value));
         // Then the Reminders section, whichever of this and AddOrderMessaging comes first.
         builder.Services.AddOptions<ReminderOptions>()
             .Configure(o => o.RefreshReminderListPeriod = EmbeddedReminderRefreshPeriod)
