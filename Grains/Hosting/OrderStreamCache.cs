@@ -105,7 +105,11 @@ public sealed class OrderStreamBlockPoolOptions
 {
     public const string SectionName = "OrderStreams:BlockPool";
 
-    /// <summary>Bytes of one block of serialized events (Orleans: 1 MiB); an event larger than a block is refused by the cache. Default 1 MiB.</summary>
+    /// <summary>
+    /// Bytes of one block of serialized events (Orleans: 1 MiB). Keep it well above the largest event (about 20 KB: a
+    /// 100-line order with 128-character ids): the cache refuses an event larger than a block, and the relay then has to
+    /// deliver it. Default 1 MiB.
+    /// </summary>
     [Range(4_096, 64 << 20)]
     public int BlockBytes { get; set; } = 1 << 20;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using OrderFlow.Contracts;
@@ -82,6 +83,10 @@ public static class HttpApiExtensions
     /// </summary>
     public static WebApplication UseOrderFlowHttp(this WebApplication app, HttpApiOptions http)
     {
+        // HEAD is answered as GET without the body (RFC 9110 9.3.2), before routing: load balancers and uptime checks
+        // send it, and minimal APIs' GET endpoints answered 405. The API key and the rate limit see it as the GET it is.
+        app.Use(AnswerHeadAsGet);
+        app.UseRouting();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         if (http.RateLimit.PermitsPerSecond > 0)
@@ -105,6 +110,19 @@ public static class HttpApiExtensions
         app.MapOrderFlowDashboard();
         app.MapLivePage();
         return app;
+    }
+
+    private static Task AnswerHeadAsGet(HttpContext context, RequestDelegate next)
+    {
+        if (!HttpMethods.IsHead(context.Request.Method))
+        {
+            return next(context);
+        }
+
+        context.Request.Method = HttpMethods.Get;
+        // Whatever the GET would write is dropped; its status and headers are answered.
+        context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(Stream.Null));
+        return next(context);
     }
 
     private static void Limit(RateLimiterOptions limiter, int permitsPerSecond, ApiKeyCheck key)

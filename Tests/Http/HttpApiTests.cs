@@ -332,6 +332,33 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
     }
 
     [Fact]
+    public async Task Head_is_answered_as_get_without_a_body_and_needs_the_key_like_get()
+    {
+        var (id, sku) = (OrderDriver.NewId("http-head-"), await StockedSkuAsync(5));
+        await (await Http.PostAsync($"/orders/{id}/place", Place("u", sku, 1, 1.00m))).AssertOkAsync<CommandAccepted>();
+
+        foreach (var (path, status) in new[]
+        {
+            ($"/orders/{id}", HttpStatusCode.OK), ($"/stock/{sku}", HttpStatusCode.OK), ("/subscribers", HttpStatusCode.OK),
+            ("/health/live", HttpStatusCode.OK), ("/openapi/v1.json", HttpStatusCode.OK), ("/", HttpStatusCode.OK), ("/live/live.js", HttpStatusCode.OK),
+            ($"/orders/{OrderDriver.NewId("http-head-none-")}", HttpStatusCode.NotFound),
+        })
+        {
+            var get = await Http.GetAsync(path);
+            using var head = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            Assert.Equal((path, status, status), (path, get.StatusCode, head.StatusCode));
+            Assert.Equal(get.Content.Headers.ContentType, head.Content.Headers.ContentType);
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        }
+
+        using var anonymous = await fixture.Anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/orders/{id}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        // HEAD reads, like GET: a HEAD to a command's path is not a command.
+        using var headPlace = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/orders/{OrderDriver.NewId("http-head-")}/place"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, headPlace.StatusCode);
+    }
+
+    [Fact]
     public async Task Ready_turns_503_while_grain_storage_fails_and_live_stays_200()
     {
         using (fixture.Faults.Fail(new StorageFault { StorageName = StorageNames.Orders, GrainType = "orderflow-health", Operations = StorageOperations.Read }))
