@@ -1,5 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Orders;
+using Orleans.Serialization;
 
 namespace OrderFlow.Tests;
 
@@ -417,5 +419,31 @@ public sealed class OrderDeciderTests
         Assert.Equal(accepted.Processed, state.Commands["pay"]);
         Assert.Equal(OrderStatus.Paid, state.Status);
         Assert.Equal(0L, state.PublishedSequence);
+    }
+
+    [Fact]
+    public void Later_events_share_the_placements_order_id_and_lines_so_the_record_holds_them_once()
+    {
+        var serializer = new ServiceCollection().AddSerializer()
+            .BuildServiceProvider().GetRequiredService<Serializer>();
+        var state = new OrderState();
+        // Each command with its own copy of the order id, as the grain's key gives it (GetPrimaryKeyString decodes anew),
+        // and the record written and read back after each one, as a reactivated order has it.
+        foreach (var command in new OrderCommand[] { Place(), Pay(), new ShipOrder("ship"), new CancelOrder("cancel-late"), new ConfirmReceipt("receive") })
+        {
+            if (OrderDecider.Decide(new string(OrderId.AsSpan()), state, command, Guid.NewGuid(), Now) is OrderDecision.Accept accepted)
+            {
+                OrderDecider.Record(state, command.CommandId, accepted);
+            }
+
+            state = serializer.Deserialize<OrderState>(serializer.SerializeToArray(state))!;
+        }
+
+        var (placed, paid, received) = ((OrderPlaced)state.Events[0], (OrderPaid)state.Events[1], (OrderReceived)state.Events[3]);
+        Assert.Same(placed.Items, paid.Items);
+        Assert.Same(placed.OrderId, paid.OrderId);
+        Assert.Same(placed.OrderId, received.OrderId);
+        Assert.Equal(Lines, paid.Items);
+        Assert.Equal(OrderId, received.OrderId);
     }
 }
