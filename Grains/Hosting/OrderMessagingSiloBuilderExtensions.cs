@@ -196,10 +196,11 @@ public static class OrderMessagingSiloBuilderExtensions
     public static readonly TimeSpan EmbeddedReminderRefreshPeriod = TimeSpan.FromMinutes(1);
 
     /// <summary>
-    /// How long the in-memory order stream's cache keeps an event after the newest one by default (Orleans: 30 minutes),
-    /// and at least how long it keeps an event after pulling it from its queue (Orleans: 5 minutes). The cache purges on
-    /// time alone and never while the silo is idle, so it held the last half hour of traffic (~1 KB per order) for as
-    /// long as the silo stayed quiet. The stream retries a delivery for <c>MaxEventDeliveryTime</c> (1 minute) with the
+    /// How long the in-memory order stream's cache keeps an event by default: at least this long after pulling it from its
+    /// queue (Orleans: 5 minutes), and then until it is this much older than the newest event (Orleans: 30 minutes) or,
+    /// unless it is the newest, has been cached this long (<see cref="AgeBoundPurge"/>). Orleans' rule alone never purges
+    /// while the silo is idle, so it held the last half hour of traffic (~1 KB per order) for as long as the silo stayed
+    /// quiet. The stream retries a delivery for <c>MaxEventDeliveryTime</c> (1 minute) with the
     /// event in hand, not from the cache; an event purged before its consumer's cursor reached it is skipped (the cursor
     /// goes on from the stream's earliest event still cached) like one the stream gave up on, and the outbox relay brings
     /// every subscriber to it.

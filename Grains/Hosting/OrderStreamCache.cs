@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Providers;
 using Orleans.Providers.Streams.Common;
@@ -12,9 +13,9 @@ namespace OrderFlow.Grains.Hosting;
 /// The embedded profile's in-memory order stream: Orleans' <see cref="MemoryAdapterFactory{TSerializer}"/> with two
 /// changes to its queue caches, both about what an idle silo keeps.
 /// <list type="bullet">
-/// <item>An event leaves the cache once it has been cached <c>DataMaxAgeInCache</c> (<see cref="AgeBoundPurge"/>),
-/// not only once it is that much older than the newest event: Orleans' rule purges nothing while no new event arrives,
-/// so a silo that went quiet kept its last window of traffic for as long as it stayed quiet.</item>
+/// <item>An event leaves the cache once it has been cached <c>DataMaxAgeInCache</c> (<see cref="AgeBoundPurge"/>; all
+/// but the newest), not only once it is that much older than the newest event: Orleans' rule purges nothing while no
+/// new event arrives, so a silo that went quiet kept its last window of traffic for as long as it stayed quiet.</item>
 /// <item>The cache's blocks come from <see cref="OrderStreamBlockPool"/>, which keeps a few spare blocks and lets the
 /// rest go; Orleans' pool keeps every block it ever made, so the peak's blocks stayed after the cache had emptied.</item>
 /// </list>
@@ -27,6 +28,7 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
     private readonly ILoggerFactory loggerFactory;
     private readonly DefaultMemoryMessageBodySerializer serializer;
     private readonly OrderStreamBlockPool blocks;
+    private readonly int blockBytes;
     private readonly int maxAddCount;
 
     public OrderMemoryAdapterFactory(
@@ -36,6 +38,7 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
         HashRingStreamQueueMapperOptions queueMapperOptions,
         MemoryStreamCacheOptions memoryCacheOptions,
         OrderStreamBlockPool blocks,
+        IOptions<OrderStreamBlockPoolOptions> blockOptions,
         IServiceProvider serviceProvider,
         IGrainFactory grainFactory,
         ILoggerFactory loggerFactory)
@@ -45,6 +48,7 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
         this.statisticOptions = statisticOptions;
         this.loggerFactory = loggerFactory;
         this.blocks = blocks;
+        blockBytes = blockOptions.Value.BlockBytes;
         maxAddCount = memoryCacheOptions.MaxAddCount;
         // As Orleans' factory finds its serializer (its own lookup is internal).
         serializer = serviceProvider.GetService<DefaultMemoryMessageBodySerializer>()
@@ -71,6 +75,7 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
     /// </summary>
     IQueueCache IQueueAdapterCache.CreateQueueCache(QueueId queueId)
     {
+        blocks.Attach(new ObjectPoolMonitorBridge(BlockPoolMonitorFactory!(new BlockPoolMonitorDimensions(OrderStreamBlockPool.Id)), blockBytes));
         var logger = loggerFactory.CreateLogger($"{typeof(MemoryPooledCache<DefaultMemoryMessageBodySerializer>).FullName}.{Name}.{queueId}");
         var monitor = CacheMonitorFactory!(new CacheMonitorDimensions(queueId.ToString(), OrderStreamBlockPool.Id));
         return new MemoryPooledCache<DefaultMemoryMessageBodySerializer>(
@@ -81,8 +86,11 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
 
 /// <summary>
 /// Orleans' time rule (an event is purged once cached <c>minTimeInCache</c> and <c>maxAge</c> older than the newest
-/// event), plus: an event cached longer than both is purged whatever came after it. The cache purges oldest first on
-/// every read of its queue (every pull period), so an idle queue's cache is empty <c>maxAge</c> after its last event.
+/// event), plus: an event cached longer than both is purged whatever came after it, except the newest (and any enqueued
+/// at the same instant). The cache purges oldest first on every read of its queue (every pull period), so an idle
+/// queue's cache holds only its newest event <c>maxAge</c> after it, in the one block that event lives in. It is never
+/// emptied by age: Orleans' cache (10.4.2) does not expect to become empty under a consumer's cursor, and its next move
+/// throws into the consumer (review finding), where under Orleans' own rule the newest event is never purged.
 /// </summary>
 public sealed class AgeBoundPurge : TimePurgePredicate
 {
@@ -97,7 +105,7 @@ public sealed class AgeBoundPurge : TimePurgePredicate
     }
 
     public override bool ShouldPurgeFromTime(TimeSpan timeInCache, TimeSpan relativeAge) =>
-        timeInCache > minTimeInCache && (relativeAge > maxAge || timeInCache > maxAge);
+        timeInCache > minTimeInCache && (relativeAge > maxAge || (timeInCache > maxAge && relativeAge > TimeSpan.Zero));
 }
 
 /// <summary>The order stream's block pool (section <c>OrderStreams:BlockPool</c>).</summary>
@@ -125,17 +133,22 @@ public sealed class OrderStreamBlockPoolOptions
 /// <summary>
 /// The blocks the order stream's queue caches write events into (shared by the silo's queues). Unlike Orleans'
 /// <c>ObjectPool</c>, which keeps every block it ever made for good, it keeps at most
-/// <see cref="OrderStreamBlockPoolOptions.SpareBlocks"/> spare: memory after a burst returns to what the cache holds.
+/// <see cref="OrderStreamBlockPoolOptions.SpareBlocks"/> spare: memory after a burst returns to what the caches hold.
+/// It reports to Orleans' block-pool meters (<c>orleans-streams-block-pool-*</c>) once the stream's factory attaches them.
 /// </summary>
 public sealed class OrderStreamBlockPool(OrderStreamBlockPoolOptions options) : IObjectPool<FixedSizeBuffer>
 {
     internal const string Id = "order-stream-blocks";
 
     private readonly Stack<FixedSizeBuffer> spare = new();
+    private IObjectPoolMonitor? monitor;
     private long inUse;
     private long made;
 
-    /// <summary>Blocks handed out and not yet given back (each cache holds at least the one it writes into).</summary>
+    /// <summary>
+    /// Blocks handed out and not yet given back: what the caches hold (a cache that is dropped when its queue moves to
+    /// another silo leaves its blocks to the garbage collector without giving them back, and they stay counted here).
+    /// </summary>
     public long InUse => Interlocked.Read(ref inUse);
 
     /// <summary>Blocks kept for reuse.</summary>
@@ -153,34 +166,59 @@ public sealed class OrderStreamBlockPool(OrderStreamBlockPoolOptions options) : 
     /// <summary>Blocks made since the silo started (a block reused from the spares is not counted again).</summary>
     public long Made => Interlocked.Read(ref made);
 
+    /// <summary>Reports to these meters from now on (the first call wins).</summary>
+    internal void Attach(IObjectPoolMonitor poolMonitor) => Interlocked.CompareExchange(ref monitor, poolMonitor, null);
+
     public FixedSizeBuffer Allocate()
     {
         FixedSizeBuffer? block = null;
+        int spares;
         lock (spare)
         {
             spare.TryPop(out block);
+            spares = spare.Count;
         }
 
         if (block is null)
         {
             block = new FixedSizeBuffer(options.BlockBytes);
             Interlocked.Increment(ref made);
+            Volatile.Read(ref monitor)?.TrackObjectAllocated();
         }
 
         Interlocked.Increment(ref inUse);
         block.Pool = this;
+        Report(spares);
         return block;
     }
 
     public void Free(FixedSizeBuffer resource)
     {
         Interlocked.Decrement(ref inUse);
+        bool kept;
+        int spares;
         lock (spare)
         {
-            if (spare.Count < options.SpareBlocks)
+            kept = spare.Count < options.SpareBlocks;
+            if (kept)
             {
                 spare.Push(resource);
             }
+
+            spares = spare.Count;
         }
+
+        if (!kept)
+        {
+            Volatile.Read(ref monitor)?.TrackObjectReleased();
+        }
+
+        Report(spares);
+    }
+
+    private void Report(int spares)
+    {
+        var claimed = Interlocked.Read(ref inUse);
+        Volatile.Read(ref monitor)?.Report(claimed + spares, spares, claimed);
     }
 }
