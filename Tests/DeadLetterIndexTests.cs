@@ -29,6 +29,8 @@ public sealed class DeadLetterIndexTests(PipelineFixture fixture)
         var listed = await _orders.Operations.ListDeadLettersAsync("points");
 
         Assert.Contains(letter, listed);
+        // Names match in any case, as everywhere else (red-team finding: "POINTS" listed nothing).
+        Assert.Contains(letter, await _orders.Operations.ListDeadLettersAsync("POINTS"));
         Assert.Contains(letter, await shard.ListAsync());
         Assert.DoesNotContain(await legacy.ListAsync(), l => l.OrderId == id);
         Assert.Equal(countBefore, (await _orders.Operations.CountDeadLettersAsync())["points"]);
@@ -67,7 +69,8 @@ public sealed class DeadLetterIndexTests(PipelineFixture fixture)
         fixture.Drills.Clear("points");
         try
         {
-            var recent = await _orders.Operations.RetryAllAsync("points", since);
+            // The name in another case than the subscriber's own (red-team finding: it resumed 0 and said so with success).
+            var recent = await _orders.Operations.RetryAllAsync("Points", since);
 
             Assert.Equal((2, 0, 0), (recent.Resumed, recent.Failed, recent.NotParked));
             foreach (var id in late)

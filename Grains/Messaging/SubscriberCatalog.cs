@@ -48,6 +48,12 @@ public sealed class SubscriberCatalog
 
     public bool TryGet(string name, out GrainType grainType) => _subscribers.Value.TryGetValue(name, out grainType);
 
+    /// <summary>
+    /// The subscriber's own spelling of <paramref name="name"/> (names match case-insensitively), or null when no subscriber
+    /// has it: what keys the subscriber's records, such as its dead-letter index, are stored under.
+    /// </summary>
+    public string? NameOf(string name) => _subscribers.Value.Keys.FirstOrDefault(known => string.Equals(known, name, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Subscriber <paramref name="name"/>'s grain for one order (the name must be one of <see cref="Names"/>).</summary>
     public IOrderSubscriberGrain GrainOf(IGrainFactory grains, string name, string orderId) =>
         TryGet(name, out var grainType)

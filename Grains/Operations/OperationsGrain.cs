@@ -81,7 +81,8 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
     /// </summary>
     public async Task<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? subscriber)
     {
-        var names = (subscriber is null ? catalog.Names : [subscriber]).Where(n => catalog.TryGet(n, out _)).ToArray();
+        // The index is keyed by the subscriber's own spelling; a name given in another case found nothing (red-team finding).
+        var names = subscriber is null ? catalog.Names : catalog.NameOf(subscriber) is { } known ? [known] : [];
         var lists = await Task.WhenAll(names.Select(ListShardsAsync));
         var letters = lists.SelectMany(list => list)
             .OrderBy(letter => letter.FirstFailureAt).ThenBy(letter => letter.Subscriber, StringComparer.Ordinal).ThenBy(letter => letter.OrderId, StringComparer.Ordinal)
@@ -136,12 +137,12 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
 
     public async Task<BulkRetryResult> RetryAllAsync(string subscriber, DateTimeOffset? parkedSince)
     {
-        if (!catalog.TryGet(subscriber, out _))
+        if (catalog.NameOf(subscriber) is not { } name)
         {
             throw new ArgumentException(Unknown(subscriber).Message, nameof(subscriber));
         }
 
-        var letters = (await ListShardsAsync(subscriber)).Where(letter => parkedSince is null || letter.FirstFailureAt >= parkedSince).ToArray();
+        var letters = (await ListShardsAsync(name)).Where(letter => parkedSince is null || letter.FirstFailureAt >= parkedSince).ToArray();
         var (resumed, notParked) = (0, 0);
         var failures = new List<string>();
         // A few at a time: each resume writes an inbox and runs a handler, and a mass retry follows an outage.
