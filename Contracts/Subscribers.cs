@@ -145,7 +145,7 @@ public interface IOperationsGrain : IGrainWithIntegerKey
     [Alias("InspectMany")] Task<IReadOnlyList<OrderReport>> InspectManyAsync(IReadOnlyList<string> orderIds);
     /// <summary>
     /// Per subscriber, the orders the relay holds with undelivered work and the oldest one's start (the lag an operator
-    /// pages on); the row <c>*</c> counts orders not checked yet (any subscriber may be behind), <c>outbox</c> orders whose
+    /// pages on); the row <c>*</c> counts orders no relay check has answered for yet (any subscriber may be behind), <c>outbox</c> orders whose
     /// events are not all published.
     /// </summary>
     [Alias("Lag")] Task<IReadOnlyList<SubscriberLag>> GetLagAsync();

@@ -237,6 +237,15 @@ public sealed class RelayTests(PipelineFixture fixture)
     }
 
     [Fact]
+    public void An_order_is_counted_as_possibly_behind_everywhere_until_a_check_answers_with_names()
+    {
+        Assert.Equal(["*"], OrderRelayGrain.RowsOf(new RelayRecord { Sequence = 2 }));
+        // A check sent and not answered yet (or failed without a report): still unknown, not "nobody behind".
+        Assert.Equal(["*"], OrderRelayGrain.RowsOf(new RelayRecord { Sequence = 2, Checks = 3 }));
+        Assert.Equal(["sms", "outbox"], OrderRelayGrain.RowsOf(new RelayRecord { Sequence = 2, Checks = 1, Behind = ["sms", "outbox"] }));
+    }
+
+    [Fact]
     public void Shards_are_stable_across_processes_and_spread_orders()
     {
         Assert.Equal(IOrderRelayGrain.ShardOf("o-1"), IOrderRelayGrain.ShardOf("o-1"));

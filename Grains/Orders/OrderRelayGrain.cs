@@ -213,8 +213,7 @@ public sealed partial class OrderRelayGrain(
         foreach (var (_, record) in Pages.All)
         {
             oldestOfAll = oldestOfAll < record.Since ? oldestOfAll : record.Since;
-            // Not checked yet: every subscriber may be behind; the "*" row says so.
-            foreach (var name in record.Checks == 0 ? ["*"] : record.Behind)
+            foreach (var name in RowsOf(record))
             {
                 behind[name] = behind.GetValueOrDefault(name) + 1;
                 oldest[name] = oldest.TryGetValue(name, out var since) && since < record.Since ? since : record.Since;
@@ -223,6 +222,14 @@ public sealed partial class OrderRelayGrain(
 
         return Task.FromResult(new RelayShardStatus((int)this.GetPrimaryKeyLong(), Pages.Count, oldestOfAll, behind, oldest));
     }
+
+    /// <summary>
+    /// The status rows an order the shard holds is counted in: the subscribers its last answered check found behind, or
+    /// <c>*</c> (any subscriber may be behind) while no check has answered with names — before the first check, while
+    /// one is in flight, and after one that failed without a report. Counting by checks sent instead left an order in no
+    /// row for as long as its check took (red-team finding: status said all delivered while sms was two events behind).
+    /// </summary>
+    public static IReadOnlyList<string> RowsOf(RelayRecord record) => record.Behind.Count == 0 ? ["*"] : record.Behind;
 
     public async Task WakeAsync()
     {

@@ -12,7 +12,7 @@ namespace OrderFlow.Silo.Http;
 /// <param name="Silo">This silo's subscriber counters since it started.</param>
 /// <param name="Subscribers">Per subscriber: orders the relay holds as not delivered there yet, the oldest one's start, parked orders.</param>
 /// <param name="OutboxOrders">Orders whose events are not all published (relay row <c>outbox</c>).</param>
-/// <param name="UncheckedOrders">Orders with new events the relay has not checked yet (relay row <c>*</c>): any subscriber may be behind on them.</param>
+/// <param name="UncheckedOrders">Orders with new events no relay check has answered for yet (relay row <c>*</c>): any subscriber may be behind on them.</param>
 public sealed record LiveSummary(
     DateTimeOffset At, long OrdersPlaced, LiveSiloCounters Silo, IReadOnlyList<LiveSubscriber> Subscribers, int OutboxOrders, int UncheckedOrders);
 
