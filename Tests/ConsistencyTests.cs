@@ -248,6 +248,21 @@ public sealed class ConsistencyTests(ConsistencyFixture fixture)
     }
 
     [Fact]
+    public async Task Concurrent_claims_of_one_payment_id_all_get_its_owner_and_none_a_cluster_error()
+    {
+        // Red-team finding: the payment id's grain deactivated after every claim, so claims queued behind it were
+        // forwarded to a new activation each time, and Orleans rejects a message forwarded more than twice.
+        var payment = Grains.GetGrain<IPaymentIdGrain>(OrderDriver.NewId("pay-race-"));
+        var claimants = Enumerable.Range(0, 20).Select(i => $"race-order-{i}").ToArray();
+
+        var owners = await Task.WhenAll(claimants.Select(order => payment.ClaimAsync(order)));
+
+        var owner = Assert.Single(owners.Distinct());
+        Assert.Contains(owner, claimants);
+        Assert.Equal(owner, await payment.GetOwnerAsync());
+    }
+
+    [Fact]
     public async Task A_placement_that_dies_between_its_reservations_and_its_write_leaks_nothing()
     {
         var id = OrderDriver.NewId("dies-");

@@ -28,17 +28,27 @@ public sealed class PaymentIdGrain([PersistentState("payment", StorageNames.Ledg
             throw new ArgumentException(problem, nameof(orderId));
         }
 
-        // One claim per payment: nothing to keep in memory afterwards (a repeat reads the record again).
-        DeactivateOnIdle();
         if (_claim.State.OrderId is { } owner)
         {
+            // A repeat, or another order racing for the same payment: answered from memory, and the activation stays (for
+            // Orleans' collection age) so that claims queued behind this one are answered here too.
             return owner;
         }
 
-        _claim.State.OrderId = orderId;
-        _claim.State.ClaimedAt = DateTimeOffset.UtcNow;
-        await _claim.WriteOrReloadAsync(this);
-        return orderId;
+        try
+        {
+            _claim.State.OrderId = orderId;
+            _claim.State.ClaimedAt = DateTimeOffset.UtcNow;
+            await _claim.WriteOrReloadAsync(this);
+            return orderId;
+        }
+        finally
+        {
+            // One claim per payment: nothing to keep in memory afterwards. Only after the first claim: deactivating after
+            // every claim forwarded the claims queued behind it to a new activation each time, and Orleans rejects a
+            // message forwarded more than twice, so concurrent claims of one payment id got a spurious 503 (red-team finding).
+            DeactivateOnIdle();
+        }
     }
 
     public Task<string?> GetOwnerAsync() => Task.FromResult(_claim.State.OrderId);
