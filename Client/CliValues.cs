@@ -22,6 +22,9 @@ public static class CliValues
 
     public static string Id(string text, string what) => Ids.Problem(text, what) is { } problem ? throw new UsageException(problem) : text;
 
+    /// <summary>An id that names something anew (an order placed, a SKU stocked, a coupon issued, a sale created): as <see cref="Id"/>, and not <c>.</c> or <c>..</c>.</summary>
+    public static string NewId(string text, string what) => Ids.NewIdProblem(text, what) is { } problem ? throw new UsageException(problem) : text;
+
     public static int WholeNumber(string text, string option, int min, int max) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
             ? value
@@ -65,7 +68,7 @@ public static class CliValues
             throw new UsageException($"--item must be SKU:QTY:PRICE (e.g. sku-1:2:19.90), was '{Ids.Printable(text)}'");
         }
 
-        var sku = Id(parts[0], "item SKU");
+        var sku = NewId(parts[0], "item SKU");
         if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var quantity) || quantity < 1)
         {
             throw new UsageException($"item quantity must be a whole number of at least 1, was '{Ids.Printable(parts[1])}' in --item {Ids.Printable(text)}");
@@ -87,13 +90,13 @@ public static class CliValues
     public static string RunId(string text) =>
         text.Length > MaxRunIdLength ? throw new UsageException($"run id must be at most {MaxRunIdLength} characters, was {text.Length}") : Id(text, "run id");
 
-    /// <summary>A positional id, checked by <see cref="Id"/>.</summary>
-    public static Argument<string> IdArgument(string name, string what, string description) =>
-        new(name) { Description = description, CustomParser = result => Read(result, text => Id(text, what)) };
+    /// <summary>A positional id, checked by <see cref="Id"/> (<see cref="NewId"/> when it names something anew).</summary>
+    public static Argument<string> IdArgument(string name, string what, string description, bool newName = false) =>
+        new(name) { Description = description, CustomParser = result => Read(result, text => newName ? NewId(text, what) : Id(text, what)) };
 
-    /// <summary>An id option, checked by <see cref="Id"/>; absent means null unless <paramref name="required"/>.</summary>
-    public static Option<string> IdOption(string name, string what, string description, bool required = false) =>
-        Single(name, "ID", description, text => Id(text, what), required);
+    /// <summary>An id option, checked by <see cref="Id"/> (<see cref="NewId"/> when it names something anew); absent means null unless <paramref name="required"/>.</summary>
+    public static Option<string> IdOption(string name, string what, string description, bool required = false, bool newName = false) =>
+        Single(name, "ID", description, text => newName ? NewId(text, what) : Id(text, what), required);
 
     /// <summary>A whole-number option with a default and a range, checked by <see cref="WholeNumber"/>.</summary>
     public static Option<int> NumberOption(string name, int fallback, int min, int max, string description) =>

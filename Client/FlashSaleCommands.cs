@@ -14,11 +14,14 @@ public static class FlashSaleCommands
     {
         var flash = new Command("flashsale", "Flash sales: admission answered at once, a durable backlog drained into orders at a capped rate");
 
-        var createSale = SaleArgument();
-        var sku = CliValues.IdOption("--sku", "SKU", "The SKU sold (its stock record must hold at least --stock units)", required: true);
+        var createSale = SaleArgument(newName: true);
+        var sku = CliValues.IdOption("--sku", "SKU", "The SKU sold (its stock record must hold at least --stock units)", required: true, newName: true);
         var stock = LongOption("--stock", "Units the sale sells", FlashSaleLimits.StockProblem, required: true);
         var rate = LongOption("--rate", "Most orders created per second, cluster-wide", FlashSaleLimits.RateProblem, required: true);
-        var startsAt = CliValues.Single("--starts-at", "TIME", "When buying opens, ISO 8601 with a zone (default: now)", CliValues.Instant);
+        var startsAt = CliValues.Single("--starts-at", "TIME", $"When buying opens, ISO 8601 with a zone, at most {FlashSaleLimits.MaxStartAhead.TotalDays:0} days ahead (default: now)",
+            text => CliValues.Instant(text) is var at && at > DateTimeOffset.UtcNow + FlashSaleLimits.MaxStartAhead
+                ? throw new UsageException($"--starts-at must be at most {FlashSaleLimits.MaxStartAhead.TotalDays:0} days ahead, was {at:O}")
+                : at);
         var perUser = LongOption("--per-user-limit", "Most units one user may hold (default 1)", FlashSaleLimits.PerUserLimitProblem, fallback: 1);
         var buffer = LongOption("--buffer", $"Bound of the backlog: queued requests not yet answered (default {FlashSaleLimits.DefaultBuffer})",
             FlashSaleLimits.BufferProblem, fallback: FlashSaleLimits.DefaultBuffer);
@@ -44,7 +47,14 @@ public static class FlashSaleCommands
         flash.Subcommands.Add(buy);
 
         var ticketSale = SaleArgument();
-        var ticket = new Argument<string>("TICKET") { Description = "The ticket of a queued request, as the buy answered it, e.g. 3-17-9d41c07be2a3" };
+        var ticket = new Argument<string>("TICKET")
+        {
+            Description = "The ticket of a queued request, as the buy answered it, e.g. 3-17-9d41c07be2a3",
+            // Checked before connecting, like every other argument: a malformed ticket is bad input (exit 2), not TicketNotFound.
+            CustomParser = result => CliValues.Read(result, text => FlashSaleLimits.TryParseTicket(text, out _, out _, out _)
+                ? text
+                : throw new UsageException($"a ticket is SHARD-SEQ-TAG as the buy answered it (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(text, 40)}'")),
+        };
         var ticketCommand = new Command("ticket", "Where a ticket stands: pending, won (the order id) or sold_out") { ticketSale, ticket };
         ticketCommand.SetAction(parse => cli.WithClientAsync(parse, client =>
             TicketAsync(client, parse.GetValue(ticketSale)!, parse.GetValue(ticket)!, cli.Output, cli.Error)));
@@ -70,10 +80,11 @@ public static class FlashSaleCommands
         return flash;
     }
 
-    private static Argument<string> SaleArgument() => new("SALE")
+    private static Argument<string> SaleArgument(bool newName = false) => new("SALE")
     {
         Description = $"The sale's id ({Ids.Rule}, at most {FlashSaleLimits.MaxSaleIdLength})",
-        CustomParser = result => CliValues.Read(result, text => FlashSaleLimits.SaleIdProblem(text) is { } problem ? throw new UsageException(problem) : text),
+        CustomParser = result => CliValues.Read(result, text =>
+            (FlashSaleLimits.SaleIdProblem(text) ?? (newName ? Ids.NewIdProblem(text, "sale id") : null)) is { } problem ? throw new UsageException(problem) : text),
     };
 
     private static Option<long> LongOption(string name, string description, Func<long, string?> problem, bool required = false, long fallback = 0)
@@ -98,8 +109,9 @@ public static class FlashSaleCommands
         var result = await client.GetGrain<IFlashSaleGrain>(saleId).CreateAsync(spec);
         if (!result.Accepted)
         {
-            error.WriteLine($"error: flashsale {saleId} refused create: {ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput).Code}: {Ids.Printable(result.Message, 500)}");
-            return Cli.Refused;
+            var code = ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput);
+            error.WriteLine($"error: flashsale {saleId} refused create: {code.Code}: {Ids.Printable(result.Message, 500)}");
+            return code.ExitCode ?? Cli.Refused; // bad input (the sale's own check) exits 2 like a bad command line
         }
 
         output.WriteLine($"flashsale {saleId}: {Describe(result.Spec!)}");
@@ -137,7 +149,11 @@ public static class FlashSaleCommands
                 output.WriteLine("sold_out");
                 return Cli.Ok;
             default:
-                error.WriteLine($"error: {ErrorCodes.TicketNotFound.Code}: {Ids.Printable(status.Message, 500)}");
+                // Unknown: no such sale (UnknownSale, as over HTTP), or no such ticket in it.
+                var exists = (await client.GetGrain<IFlashSaleGrain>(saleId).GetStatusAsync()).Exists;
+                error.WriteLine(exists
+                    ? $"error: {ErrorCodes.TicketNotFound.Code}: {Ids.Printable(status.Message, 500)}"
+                    : $"error: {ErrorCodes.UnknownSale.Code}: no flash sale {saleId}");
                 return Cli.Refused;
         }
     }

@@ -13,7 +13,7 @@ public static class InventoryCommands
     {
         var stock = new Command("stock", "Sets or shows a SKU's stock: available, reserved by placed orders, sold to paid ones");
 
-        var setSku = SkuArgument();
+        var setSku = SkuArgument(newName: true);
         var quantity = new Argument<long>("QTY")
         {
             Description = $"Units that can still be reserved, absolute (0-{InventoryLimits.MaxStock}); reserved and sold units are not touched",
@@ -35,7 +35,7 @@ public static class InventoryCommands
     {
         var coupon = new Command("coupon", "Issues a coupon with a number of uses, or shows its uses: reserved by placed orders, redeemed by paid ones");
 
-        var issueId = CouponArgument();
+        var issueId = CouponArgument(newName: true);
         var uses = new Option<long>("--uses")
         {
             Description = $"Uses in total, absolute (1-{InventoryLimits.MaxCouponUses}); each paid order redeems one, a cancellation gives it back",
@@ -55,9 +55,9 @@ public static class InventoryCommands
         return coupon;
     }
 
-    private static Argument<string> SkuArgument() => CliValues.IdArgument("SKU", "SKU", "The SKU, e.g. sku-1");
+    private static Argument<string> SkuArgument(bool newName = false) => CliValues.IdArgument("SKU", "SKU", "The SKU, e.g. sku-1", newName);
 
-    private static Argument<string> CouponArgument() => CliValues.IdArgument("COUPON", "coupon id", "The coupon's id, e.g. c-1");
+    private static Argument<string> CouponArgument(bool newName = false) => CliValues.IdArgument("COUPON", "coupon id", "The coupon's id, e.g. c-1", newName);
 
     public static async Task<int> SetStockAsync(IClusterClient client, string sku, long available, TextWriter output, TextWriter error)
     {

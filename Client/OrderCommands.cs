@@ -11,7 +11,7 @@ public static class OrderCommands
     {
         var order = new Command("order", "Sends a command to one order, or shows where it stands");
 
-        var user = CliValues.IdOption("--user", "user id", "The ordering user", required: true);
+        var user = CliValues.IdOption("--user", "user id", "The ordering user", required: true, newName: true);
         var items = new Option<OrderLine[]>("--item")
         {
             Description = "A line of the order: SKU, quantity, unit price in whole cents (e.g. sku-1:2:19.90); repeat it for more lines",
@@ -21,8 +21,8 @@ public static class OrderCommands
             AllowMultipleArgumentsPerToken = false,
             CustomParser = result => CliValues.ReadAll(result, texts => texts.Select(CliValues.Item).ToArray()),
         };
-        var coupon = CliValues.IdOption("--coupon", "coupon id", "Coupon the order uses");
-        var activity = CliValues.IdOption("--activity", "activity id", "Sales activity the order counts towards");
+        var coupon = CliValues.IdOption("--coupon", "coupon id", "Coupon the order uses", newName: true);
+        var activity = CliValues.IdOption("--activity", "activity id", "Sales activity the order counts towards", newName: true);
         order.Subcommands.Add(Sending(cli, "place", "Places an order", [user, items, coupon, activity],
             (parse, commandId) => new PlaceOrder(commandId, parse.GetValue(user)!, parse.GetValue(items)!, parse.GetValue(coupon), parse.GetValue(activity))));
 
@@ -49,7 +49,8 @@ public static class OrderCommands
     /// <summary>A verb that sends one command; every value is parsed and checked before the action connects.</summary>
     private static Command Sending(CliContext cli, string verb, string description, Option[] options, Func<ParseResult, string, OrderCommand> command)
     {
-        var orderId = OrderIdArgument();
+        // A placement names its order anew (not "." or "..", which the HTTP API could never reach); the other verbs name an existing one.
+        var orderId = OrderIdArgument(newName: verb == "place");
         var commandId = CliValues.IdOption("--command-id", "command id",
             "Idempotency key: sending the same id again returns the first result and adds no event (default: a new one)");
         var sending = new Command(verb, description) { orderId };
@@ -67,7 +68,7 @@ public static class OrderCommands
         return sending;
     }
 
-    private static Argument<string> OrderIdArgument() => CliValues.IdArgument("ORDER", "order id", "The order's id");
+    private static Argument<string> OrderIdArgument(bool newName = false) => CliValues.IdArgument("ORDER", "order id", "The order's id", newName);
 
     public static async Task<int> SendAsync(IClusterClient client, string orderId, string verb, OrderCommand command, TextWriter output, TextWriter error)
     {

@@ -129,6 +129,11 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("order", "cancel", "{id}", "--reason", "line\nbreak")]
     [InlineData("order", "show", "{id}", "--payment", "p")]
     [InlineData("order")]
+    // Names given anew cannot be "." or "..", which an HTTP path never carries (red-team finding: refused only after connecting, exit 1).
+    [InlineData("order", "place", "..", "--user", "u", "--item", "sku:1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", ".", "--item", "sku:1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "..:1:1.00")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1.00", "--coupon", "..")]
     public async Task Bad_order_arguments_are_usage_errors_that_send_nothing(params string[] args)
     {
         var id = OrderDriver.NewId("cli-bad-");
@@ -244,6 +249,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("coupon", "issue", "c-1", "--uses", "1", "--uses", "2")]
     [InlineData("coupon", "issue", "c?1")]
     [InlineData("coupon", "issue")]
+    [InlineData("coupon", "issue", ".", "--uses", "1")]
+    [InlineData("stock", "set", "..", "5")]
     [InlineData("coupon", "show", "c/1")]
     [InlineData("coupon", "show")]
     [InlineData("coupon")]
@@ -288,6 +295,13 @@ public sealed class ClientCliTests(PipelineFixture fixture)
         var none = await RunAsync("flashsale", "status", $"{sale}-none");
         Assert.Equal(1, none.ExitCode);
         Assert.Contains(ErrorCodes.UnknownSale.Code, none.Error);
+        // A ticket of no sale is UnknownSale, as over HTTP (it was TicketNotFound); one the sale never gave, TicketNotFound.
+        var noSale = await RunAsync("flashsale", "ticket", $"{sale}-none", ticket);
+        Assert.Equal(1, noSale.ExitCode);
+        Assert.Contains(ErrorCodes.UnknownSale.Code, noSale.Error);
+        var noTicket = await RunAsync("flashsale", "ticket", sale, $"{ticket.Split('-')[0]}-999-0123456789ab");
+        Assert.Equal(1, noTicket.ExitCode);
+        Assert.Contains(ErrorCodes.TicketNotFound.Code, noTicket.Error);
     }
 
     [Theory]
@@ -310,6 +324,11 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("flashsale", "rate", "fs-1", "10001")]
     [InlineData("flashsale", "status")]
     [InlineData("flashsale", "ticket", "fs-1")]
+    [InlineData("flashsale", "ticket", "fs-1", "0-0-abc")]
+    [InlineData("flashsale", "ticket", "fs-1", "99-0-0123456789ab")]
+    [InlineData("flashsale", "create", "..", "--sku", "sku-1", "--stock", "10", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "..", "--stock", "10", "--rate", "10")]
+    [InlineData("flashsale", "create", "fs-1", "--sku", "sku-1", "--stock", "10", "--rate", "10", "--starts-at", "2999-01-01T00:00:00Z")]
     [InlineData("flashsale", "bench", "--requests", "0")]
     [InlineData("flashsale", "bench", "--rate", "20000")]
     public async Task Bad_flashsale_arguments_are_usage_errors_before_any_connection(params string[] args) =>
