@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the pipeline against Orleans' own limits (issue 5): builds, starts a silo of its own on other ports than
 # run.sh (gateway 30100, silo 11200), runs `Client bench`, stops what it started.
-#   ./bench.sh                          embedded profile, full run (4-5 minutes on a 2-core machine, build included)
+#   ./bench.sh                          embedded profile, full run (about 7 minutes on a 2-core machine, build included)
 #   ./bench.sh --profile azure          durable profile: a fresh Azurite of its own (instance "bench", ports
 #                                       10120-10122, data deleted at the end) and one Azure-profile silo; storage
 #                                       requests per event and durable throughput (about 2 minutes); add
