@@ -56,6 +56,7 @@ public static class CliValues
 
     public static decimal Amount(string text, string what) =>
         decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value > 0 && decimal.Round(value, 2) == value
+            && DecimalText.IsExact(text, value) // not "1.0000000000000000000000000000049", which parsing rounds to 1.00
             ? value
             : throw new UsageException($"{what} must be a positive amount in whole cents, digits and '.' only (e.g. 19.90), was '{Ids.Printable(text)}'");
 

@@ -114,6 +114,8 @@ public sealed class ClientCliTests(PipelineFixture fixture)
     [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "1e3")]
     [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "19.999")]
     [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "0")]
+    [InlineData("order", "pay", "{id}", "--payment", "p", "--amount", "1.0000000000000000000000000000049")]
+    [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:0.999999999999999999999999999999")]
     [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:1:1,000.00")]
     [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:0:1.00")]
     [InlineData("order", "place", "{id}", "--user", "u", "--item", "sku:+1:1.00")]

@@ -37,6 +37,8 @@ public static class HttpApiExtensions
             json.SerializerOptions.RespectNullableAnnotations = true;
             // A number is a JSON number ("5" is refused), and a field given twice is refused rather than the last one winning.
             json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            // A number with more digits than a decimal keeps is refused, not rounded into a different amount.
+            json.SerializerOptions.Converters.Add(new ExactDecimalConverter());
             json.SerializerOptions.AllowDuplicateProperties = false;
         });
         // Binding failures (bad JSON, a missing body, too large, not JSON) are thrown to ProblemExceptionHandler, which

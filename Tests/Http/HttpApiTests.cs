@@ -173,6 +173,9 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
             $$"""{"userId":"u","items":[{"sku":"{{sku}}","unitPrice":1.00}]}""",
             $$"""{"userId":"u","items":[{"sku":"{{sku}}","quantity":"1","unitPrice":1.00}]}""",
             $$"""{"userId":"u","userId":"v","items":[{{line}}]}""",
+            // More digits than a decimal keeps: read as 1.00 (rounded) and accepted before (red-team finding).
+            $$"""{"userId":"u","items":[{"sku":"{{sku}}","quantity":1,"unitPrice":0.999999999999999999999999999999}]}""",
+            $$"""{"userId":"u","items":[{"sku":"{{sku}}","quantity":1,"unitPrice":1.0000000000000000000000000000049}]}""",
         ];
         foreach (var body in bodies)
         {
@@ -181,8 +184,11 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
 
         await (await Http.GetAsync($"/orders/{id}")).AssertProblemAsync(HttpStatusCode.NotFound, "OrderNotFound");
         Assert.Equal((3, 0), await LevelAsync(sku));
-        // Optional fields stay optional.
+        // Optional fields stay optional; a price with trailing zeros or an exponent is exactly what it says.
         await (await Http.PostRawAsync($"/orders/{id}/place", $$"""{"userId":"u","items":[{{line}}]}""")).AssertOkAsync<JsonElement>();
+        await (await Http.PostRawAsync($"/orders/{id}/pay", """{"paymentId":"p-exact-1","amount":1.000000000000000000000000000001}"""))
+            .AssertProblemAsync(HttpStatusCode.BadRequest, "InvalidRequest");
+        await (await Http.PostRawAsync($"/orders/{id}/pay", $$"""{"paymentId":"{{id}}-pay","amount":0.100e1}""")).AssertOkAsync<JsonElement>();
     }
 
     [Fact]
