@@ -39,7 +39,7 @@ public static class FlashSaleCommands
         flash.Subcommands.Add(create);
 
         var buySale = SaleArgument();
-        var user = CliValues.IdOption("--user", "user id", "The buyer", required: true);
+        var user = CliValues.IdOption("--user", "user id", "The buyer", required: true, newName: true);
         var request = CliValues.IdOption("--request-id", "request id", "The request's id: the same id again is answered with the first answer", required: true);
         var buy = new Command("buy", "Asks for a unit: queued (a ticket), sold_out, not_started, duplicate, limit_reached or busy (retry after)") { buySale, user, request };
         buy.SetAction(parse => cli.WithClientAsync(parse, client =>
@@ -179,8 +179,9 @@ public static class FlashSaleCommands
         var result = await client.GetGrain<IFlashSaleGrain>(saleId).SetRateAsync(rate);
         if (!result.Accepted)
         {
-            error.WriteLine($"error: flashsale {saleId} refused rate: {ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput).Code}: {Ids.Printable(result.Message, 500)}");
-            return Cli.Refused;
+            var code = ErrorCodes.For(result.Error ?? FlashSaleError.InvalidInput);
+            error.WriteLine($"error: flashsale {saleId} refused rate: {code.Code}: {Ids.Printable(result.Message, 500)}");
+            return code.ExitCode ?? Cli.Refused;
         }
 
         output.WriteLine($"flashsale {saleId}: rate {result.Spec!.Rate}/s");

@@ -48,7 +48,9 @@ public static class FlashSaleLimits
 
     /// <summary>Why one buy request is refused before any state is read (missing, or a bad user or request id), or null.</summary>
     public static string? RequestProblem(BuyRequest? request) =>
-        request is null ? "a request is missing" : Ids.Problem(request.UserId, "user id") ?? Ids.Problem(request.RequestId, "request id");
+        // The user id becomes the winner's order's user, which a placement refuses as "." or ".." (Ids.NewIdProblem): refused
+        // here, the buyer got "queued" and the ticket ended sold_out without its unit going back (review finding).
+        request is null ? "a request is missing" : Ids.NewIdProblem(request.UserId, "user id") ?? Ids.Problem(request.RequestId, "request id");
 
     public static string? StockProblem(long stock) =>
         stock is < 1 or > MaxStock ? $"sale stock must be between 1 and {MaxStock}, was {stock}" : null;

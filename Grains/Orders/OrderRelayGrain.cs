@@ -40,6 +40,9 @@ public sealed class RelayRecord
     /// </summary>
     [Id(2)] public int Checks { get; set; }
     [Id(3)] public List<string> Behind { get; set; } = [];
+
+    /// <summary>The order's last event the check behind <see cref="Behind"/> saw (0: none, or a record stored before it was kept).</summary>
+    [Id(4)] public long ReportedSequence { get; set; }
 }
 
 /// <summary>
@@ -129,6 +132,7 @@ public sealed partial class OrderRelayGrain(
         await Pages.PutAsync(orderId, new RelayRecord
         {
             Sequence = sequence, Since = record?.Since ?? now, Checks = record?.Checks ?? 0, Behind = record?.Behind ?? [],
+            ReportedSequence = record?.ReportedSequence ?? 0,
         });
         await EnsureRunningAsync();
     }
@@ -183,6 +187,7 @@ public sealed partial class OrderRelayGrain(
         {
             // Who is behind is for operators: stored with the next write of its record (a page's is not rewritten for it).
             record.Behind = report.Behind.ToList();
+            record.ReportedSequence = report.LastSequence;
             Pages.OpenDirty |= Pages.Open.ContainsKey(report.OrderId);
         }
 
@@ -224,12 +229,16 @@ public sealed partial class OrderRelayGrain(
     }
 
     /// <summary>
-    /// The status rows an order the shard holds is counted in: the subscribers its last answered check found behind, or
-    /// <c>*</c> (any subscriber may be behind) while no check has answered with names — before the first check, while
-    /// one is in flight, and after one that failed without a report. Counting by checks sent instead left an order in no
-    /// row for as long as its check took (red-team finding: status said all delivered while sms was two events behind).
+    /// The status rows an order the shard holds is counted in: the subscribers its last answered check found behind, and
+    /// <c>*</c> (any subscriber may be behind) while no check has answered with names, or the order has marked events
+    /// since the check that named them — before the first check, while one is in flight, after one that failed without a
+    /// report, after a new event. Counting by checks sent instead left an order in no row for as long as its check took
+    /// (red-team finding: status said all delivered while sms was two events behind).
     /// </summary>
-    public static IReadOnlyList<string> RowsOf(RelayRecord record) => record.Behind.Count == 0 ? ["*"] : record.Behind;
+    public static IReadOnlyList<string> RowsOf(RelayRecord record) =>
+        record.Behind.Count == 0 ? ["*"]
+        : record.Sequence > record.ReportedSequence ? [.. record.Behind, "*"]
+        : record.Behind;
 
     public async Task WakeAsync()
     {

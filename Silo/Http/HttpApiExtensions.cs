@@ -55,6 +55,17 @@ public static class HttpApiExtensions
                                             "is one of: " + string.Join(", ", ErrorCodes.All.Where(e => e.HttpStatus is not null).Select(e => $"{e.Code} ({e.HttpStatus})"));
                 return Task.CompletedTask;
             });
+            // ExactDecimalConverter hides the number type from the schema generator: decimals are JSON numbers.
+            o.AddSchemaTransformer((schema, context, _) =>
+            {
+                var type = context.JsonTypeInfo.Type;
+                if (type == typeof(decimal) || type == typeof(decimal?))
+                {
+                    schema.Type = type == typeof(decimal) ? Microsoft.OpenApi.JsonSchemaType.Number : Microsoft.OpenApi.JsonSchemaType.Number | Microsoft.OpenApi.JsonSchemaType.Null;
+                }
+
+                return Task.CompletedTask;
+            });
             // Any endpoint but the probes can answer 401 (Http:ApiKey set, the key missing) and 429 (Http:RateLimit on).
             o.AddOperationTransformer((operation, context, _) =>
             {
@@ -116,7 +127,8 @@ public static class HttpApiExtensions
 
     private static Task AnswerHeadAsGet(HttpContext context, RequestDelegate next)
     {
-        if (!HttpMethods.IsHead(context.Request.Method))
+        // Not the dashboard: its log stream answers a GET for up to an hour, and a HEAD's headers would wait for its end.
+        if (!HttpMethods.IsHead(context.Request.Method) || context.Request.Path.StartsWithSegments("/dashboard", StringComparison.OrdinalIgnoreCase))
         {
             return next(context);
         }

@@ -202,6 +202,8 @@ public sealed class FlashSaleHttpTests(HttpApiFixture fixture)
         }
 
         await (await BuyAsync(sale, "u/1", "r")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
+        // A buyer's id becomes its order's user, which is never newly named "." or "..": queued before, then sold_out (review finding).
+        await (await BuyAsync(sale, "..", "r-dots")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
         await (await BuyAsync(sale, "u", null)).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
         await (await BuyAsync(sale, "u", "r-1", "r-2")).AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest.Code);
         var status = await (await Http.GetAsync($"/flashsales/{sale}")).AssertOkAsync<FlashSaleStatusAnswer>();
