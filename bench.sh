@@ -13,6 +13,7 @@
 #   ./bench.sh --dashboard on           the silo with the Orleans Dashboard (Dashboard:Enabled; its grain-call filter on every
 #                                       call); default off, so runs compare with the records in docs/BENCHMARKS.md
 #   ./bench.sh -- --scale-orders 10000  arguments after -- go to `bench` (see: Client --help)
+#   ./bench.sh -- --scale-lifecycle full  the scale phase's orders placed, paid, shipped and received (the memory goal's unit)
 #   ./bench.sh -- flashsale --requests 100000 --users 50000 --stock 3000 --rate 500
 #                                       issue 12: `flashsale bench` (arguments after `flashsale` go to it) against
 #                                       this silo; with --profile azure too (docs/BENCHMARKS.md, "Flash sale (issue 12)")

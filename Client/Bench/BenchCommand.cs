@@ -27,12 +27,18 @@ public static partial class BenchCommand
     /// after which a quiet silo's stream cache is empty.
     /// </summary>
     public sealed record Settings(int Orders, int Concurrency, int BaselineSeconds, int LatencySeconds, int LoadPercent, int ScaleOrders,
-        int IdleSeconds, string OutDir, TimeSpan DrainTimeout)
+        int IdleSeconds, string OutDir, TimeSpan DrainTimeout, bool FullScaleOrders = false)
     {
         public static Settings Read(SymbolResult given, BenchOptions o)
         {
             o.EnsureOnly(given, BenchOptions.Embedded, o.Orders, o.Concurrency, o.BaselineSeconds, o.LatencySeconds, o.LoadPercent, o.ScaleOrders,
-                o.IdleSeconds, o.Out, o.DrainTimeoutSeconds);
+                o.ScaleLifecycle, o.IdleSeconds, o.Out, o.DrainTimeoutSeconds);
+            var lifecycle = given.GetValue(o.ScaleLifecycle) ?? "short";
+            if (lifecycle.ToLowerInvariant() is not ("short" or "full"))
+            {
+                throw new UsageException($"option --scale-lifecycle must be short or full, was '{Ids.Printable(lifecycle)}'");
+            }
+
             return new Settings(
                 BenchOptions.Number(given, o.Orders, 1000, 10, 1_000_000),
                 BenchOptions.Number(given, o.Concurrency, 64, 1, 4096),
@@ -42,7 +48,8 @@ public static partial class BenchCommand
                 BenchOptions.Number(given, o.ScaleOrders, 100_000, 0, 1_000_000),
                 BenchOptions.Number(given, o.IdleSeconds, 70, 0, 3600),
                 given.GetValue(o.Out) ?? "artifacts",
-                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 300, 1, 3600)));
+                TimeSpan.FromSeconds(BenchOptions.Number(given, o.DrainTimeoutSeconds, 300, 1, 3600)),
+                lifecycle.Equals("full", StringComparison.OrdinalIgnoreCase));
         }
     }
 
@@ -104,7 +111,10 @@ public static partial class BenchCommand
 
     public static async Task<int> RunEmbeddedAsync(IClusterClient client, Settings args, TextWriter output)
     {
-        var (orders, concurrency, baselineSeconds, latencySeconds, loadPercent, scaleOrders, idleSeconds, outDir, drainTimeout) = args;
+        var (orders, concurrency, baselineSeconds, latencySeconds, loadPercent, scaleOrders, idleSeconds, outDir, drainTimeout, fullScaleOrders) = args;
+        var (scaleFate, scaleLifecycle) = fullScaleOrders
+            ? (OrderPlan.Fate.Received, "placed, paid, shipped, received")
+            : (OrderPlan.Fate.CancelledBeforePayment, "placed, cancelled");
 
         var total = Stopwatch.StartNew();
         var runId = $"b{DateTime.UtcNow:HHmmss}{Random.Shared.Next(100):00}";
@@ -114,7 +124,7 @@ public static partial class BenchCommand
         }
 
         var settings = $"orders={orders} concurrency={concurrency} baseline_seconds={baselineSeconds} latency_seconds={latencySeconds} " +
-                       $"load_percent={loadPercent} scale_orders={scaleOrders} idle_seconds={idleSeconds}";
+                       $"load_percent={loadPercent} scale_orders={scaleOrders} scale_lifecycle={(fullScaleOrders ? "full" : "short")} idle_seconds={idleSeconds}";
         output.WriteLine($"bench {runId}: {settings}");
         output.WriteLine($"  machine: {machine}; load average {LoadAverage()}");
         output.WriteLine($"  subscribers: {string.Join(", ", subscribers)}");
@@ -172,12 +182,12 @@ public static partial class BenchCommand
         MemoryResult? memory = null;
         if (scaleOrders > 0)
         {
-            output.WriteLine($"  5/5 scale: 1,000 then {scaleOrders:N0} orders (placed, cancelled), memory before and after idle deactivation ...");
-            // Same short lifecycle (placed, cancelled) at 1,000 and at N orders, so orders/s compare like for like.
-            var referencePlans = BenchOrders.Create($"{runId}-y", Math.Min(1000, scaleOrders), OrderPlan.Fate.CancelledBeforePayment);
+            output.WriteLine($"  5/5 scale: 1,000 then {scaleOrders:N0} orders ({scaleLifecycle}), memory before and after idle deactivation ...");
+            // Same lifecycle at 1,000 and at N orders, so orders/s compare like for like.
+            var referencePlans = BenchOrders.Create($"{runId}-y", Math.Min(1000, scaleOrders), scaleFate);
             await phases.SetUpAsync(referencePlans);
             scaleSmall = await phases.PipelineAsync("scale reference", referencePlans);
-            (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders, OrderPlan.Fate.CancelledBeforePayment), TimeSpan.FromSeconds(idleSeconds));
+            (scale, memory) = await phases.ScaleAsync(BenchOrders.Create($"{runId}-x", scaleOrders, scaleFate), TimeSpan.FromSeconds(idleSeconds));
         }
 
         var goals = Goals(stream, pipeline, latency, asyncRatio, scaleSmall, scale, memory);

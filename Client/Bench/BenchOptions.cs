@@ -51,6 +51,13 @@ public sealed class BenchOptions
 
     public Option<string> ScaleOrders { get; } = Number("--scale-orders", "Embedded only: orders of the scale phase, 0 skips it (default 100000, 0-1000000)");
 
+    public Option<string> ScaleLifecycle { get; } = new("--scale-lifecycle")
+    {
+        Description = "Embedded only: the scale phase's orders: short (placed, cancelled: 2 events, so 100,000 fit the time budget; default) " +
+                      "or full (placed, paid, shipped, received: 4 events, the unit of the memory goal)",
+        HelpName = "short|full",
+    };
+
     public Option<string> IdleSeconds { get; } = Number("--idle-seconds",
         "Embedded: seconds idle before memory is measured (default 70, 0-3600; at least the silo's in-memory stream cache window, OrderStreams:CacheEviction:DataMaxAgeInCache, 1 min); azure: seconds of the background measurement, and idle before each memory sample (default 10, 1-600); both at least the silo's OrderStreams:PullingAgent:StreamInactivityPeriod (./bench.sh: 10 s)");
 
@@ -82,7 +89,7 @@ public sealed class BenchOptions
     };
 
     public IEnumerable<Option> All =>
-        [Profile, Workload, Orders, Concurrency, BaselineSeconds, LatencySeconds, LoadPercent, ScaleOrders, IdleSeconds, DrainTimeoutSeconds,
+        [Profile, Workload, Orders, Concurrency, BaselineSeconds, LatencySeconds, LoadPercent, ScaleOrders, ScaleLifecycle, IdleSeconds, DrainTimeoutSeconds,
             FlashOrders, HotOrders, MemoryOrders, Out, AzureStorage, EmulatorPids];
 
     /// <summary>The chosen profile, <see cref="Embedded"/> or <see cref="Azure"/>, in any casing.</summary>

@@ -16,7 +16,9 @@ public static class BenchTable
         {
             if (t is not null)
             {
-                Row(o, $"scale: {t.Orders:N0} orders", t, $"{t.Orders:N0} x 2 (place, cancel) x {r.Subscribers.Count}");
+                Row(o, $"scale: {t.Orders:N0} orders", t, t.Events == 2L * t.Orders
+                    ? $"{t.Orders:N0} x 2 (place, cancel) x {r.Subscribers.Count}"
+                    : $"{t.Orders:N0} x {(double)t.Events / t.Orders:0.#} x {r.Subscribers.Count}");
                 o.WriteLine($"{"",-34} {"",-30} {t.OrdersPerSecond,10:N0} orders/s");
             }
         }
@@ -32,7 +34,8 @@ public static class BenchTable
         if (r.Memory is { } m)
         {
             o.WriteLine();
-            o.WriteLine($"silo memory for {m.Orders:N0} placed-and-cancelled orders (managed heap after a full GC, plus the store's native records): held {m.HeldBytesPerOrder:N0} B/order " +
+            var lifecycle = r.Scale is { } scaled && scaled.Events != 2L * scaled.Orders ? "full (4-event)" : "placed-and-cancelled";
+            o.WriteLine($"silo memory for {m.Orders:N0} {lifecycle} orders (managed heap after a full GC, plus the store's native records): held {m.HeldBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsHeld:N0} activations), after idle deactivation {m.DeactivatedBytesPerOrder:N0} B/order " +
                         $"({m.ActivationsAfterDeactivation:N0} activations); working set {m.WorkingSetHeldBytes / 1048576.0:N0} MB -> {m.WorkingSetAfterBytes / 1048576.0:N0} MB");
             if (m.Stored.Count > 0)
