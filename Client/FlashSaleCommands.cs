@@ -51,9 +51,7 @@ public static class FlashSaleCommands
         {
             Description = "The ticket of a queued request, as the buy answered it, e.g. 3-17-9d41c07be2a3",
             // Checked before connecting, like every other argument: a malformed ticket is bad input (exit 2), not TicketNotFound.
-            CustomParser = result => CliValues.Read(result, text => FlashSaleLimits.TryParseTicket(text, out _, out _, out _)
-                ? text
-                : throw new UsageException($"a ticket is SHARD-SEQ-TAG as the buy answered it (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(text, 40)}'")),
+            CustomParser = result => CliValues.Read(result, text => FlashSaleLimits.TicketProblem(text) is { } problem ? throw new UsageException(problem) : text),
         };
         var ticketCommand = new Command("ticket", "Where a ticket stands: pending, won (the order id) or sold_out") { ticketSale, ticket };
         ticketCommand.SetAction(parse => cli.WithClientAsync(parse, client =>

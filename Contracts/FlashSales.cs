@@ -119,6 +119,12 @@ public static class FlashSaleLimits
     /// <summary>Parses a ticket id; false for anything else (refused as bad input).</summary>
     public static bool TryParseTicket(string? ticket, out int shard, out long seq) => TryParseTicket(ticket, out shard, out seq, out _);
 
+    /// <summary>Why <paramref name="ticket"/> does not have a ticket's form (<see cref="TryParseTicket(string?, out int, out long, out string?)"/>), or null.</summary>
+    public static string? TicketProblem(string? ticket) =>
+        TryParseTicket(ticket, out _, out _, out _)
+            ? null
+            : $"a ticket is SHARD-SEQ-TAG as the buy answered it (SHARD-SEQ for a sale created before tags; shard 0-{Shards - 1}), was '{Ids.Printable(ticket, 40)}'";
+
     /// <summary>Parses <c>{shard}-{seq}</c> or <c>{shard}-{seq}-{tag}</c>; false for anything else (refused as bad input).</summary>
     public static bool TryParseTicket(string? ticket, out int shard, out long seq, out string? tag)
     {

@@ -254,7 +254,7 @@ public sealed class FlashSaleGrain(IOptions<FlashSaleOptions> options, TimeProvi
 
         if (!FlashSaleLimits.TryParseTicket(ticket, out var shard, out var seq, out var tag))
         {
-            return new TicketStatus(TicketState.Unknown, Message: $"a ticket is SHARD-SEQ-TAG (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(ticket)}'");
+            return new TicketStatus(TicketState.Unknown, Message: FlashSaleLimits.TicketProblem(ticket));
         }
 
         var info = await InfoAsync();

@@ -151,7 +151,7 @@ public static class FlashSaleEndpoints
     {
         if (Problems.FirstInvalid(
                 FlashSaleLimits.SaleIdProblem(saleId),
-                FlashSaleLimits.TryParseTicket(ticket, out _, out _, out _) ? null : $"a ticket is SHARD-SEQ-TAG as the buy answered it (shard 0-{FlashSaleLimits.Shards - 1}), was '{Ids.Printable(ticket, 40)}'") is { } invalid)
+                FlashSaleLimits.TicketProblem(ticket)) is { } invalid)
         {
             return invalid;
         }
