@@ -44,36 +44,34 @@ public sealed class ResilienceTests(PipelineFixture fixture)
     [Fact]
     public async Task A_subscriber_taking_200_ms_per_event_does_not_slow_order_commands()
     {
-        // Same run, same silo: the median command latency of orders whose sms handler takes 200 ms per event,
-        // against orders without the delay. Compared as a ratio, never as an absolute time.
-        async Task<double> MedianCommandMsAsync(string prefix)
+        // Same run, same silo: the median command latency of orders whose sms handler takes 200 ms per event, against
+        // orders without the delay, compared as a ratio, never as an absolute time. The two kinds alternate command by
+        // command, so whatever else the shared silo is doing (other tests' relays and deliveries) falls on both alike: in
+        // phases one after the other, a busy spell during one phase doubled a sub-millisecond median (ratio 1.86 in a
+        // fresh-clone run). A command that waited for its sms delivery would take 200 ms: a ratio in the hundreds.
+        var (fast, slow) = (new List<double>(), new List<double>());
+        async Task TimeAsync(List<double> samples, Func<Task> command)
         {
-            var samples = new List<double>();
-            for (var i = 0; i < 30; i++)
-            {
-                var id = OrderDriver.NewId(prefix);
-                var watch = Stopwatch.StartNew();
-                var total = await _orders.PlaceAsync(id, $"user-{prefix}", OrderDriver.Items(("sku-latency", 1, 2m)));
-                samples.Add(watch.Elapsed.TotalMilliseconds);
-                watch.Restart();
-                await _orders.PayAsync(id, total);
-                samples.Add(watch.Elapsed.TotalMilliseconds);
-                watch.Restart();
-                await _orders.ShipAsync(id);
-                samples.Add(watch.Elapsed.TotalMilliseconds);
-            }
-
-            samples.Sort();
-            return samples[samples.Count / 2];
+            var watch = Stopwatch.StartNew();
+            await command();
+            samples.Add(watch.Elapsed.TotalMilliseconds);
         }
 
-        await MedianCommandMsAsync("fast-warmup-");
-        var fast = await MedianCommandMsAsync("fast-");
-        var slow = await MedianCommandMsAsync("slow-");
-        var fastAgain = await MedianCommandMsAsync("fast-");
-        var baseline = (fast + fastAgain) / 2;
+        for (var i = 0; i < 45; i++)
+        {
+            var (fastId, slowId) = (OrderDriver.NewId("fast-"), OrderDriver.NewId("slow-"));
+            var (fastTotal, slowTotal) = (0m, 0m);
+            await TimeAsync(i < 5 ? [] : fast, async () => fastTotal = await _orders.PlaceAsync(fastId, "user-fast-", OrderDriver.Items(("sku-latency", 1, 2m))));
+            await TimeAsync(i < 5 ? [] : slow, async () => slowTotal = await _orders.PlaceAsync(slowId, "user-slow-", OrderDriver.Items(("sku-latency", 1, 2m))));
+            await TimeAsync(i < 5 ? [] : fast, () => _orders.PayAsync(fastId, fastTotal));
+            await TimeAsync(i < 5 ? [] : slow, () => _orders.PayAsync(slowId, slowTotal));
+            await TimeAsync(i < 5 ? [] : fast, () => _orders.ShipAsync(fastId));
+            await TimeAsync(i < 5 ? [] : slow, () => _orders.ShipAsync(slowId));
+        }
 
-        Assert.True(slow <= 1.5 * baseline,
-            $"median command latency with a 200 ms subscriber was {slow:0.000} ms against {fast:0.000} / {fastAgain:0.000} ms without (ratio {slow / baseline:0.00}, limit 1.5)");
+        static double Median(List<double> samples) => samples.Order().ElementAt(samples.Count / 2);
+        var (fastMedian, slowMedian) = (Median(fast), Median(slow));
+        Assert.True(slowMedian <= 1.5 * fastMedian,
+            $"median command latency with a 200 ms subscriber was {slowMedian:0.000} ms against {fastMedian:0.000} ms without (ratio {slowMedian / fastMedian:0.00}, limit 1.5)");
     }
 }
