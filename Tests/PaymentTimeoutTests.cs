@@ -117,6 +117,7 @@ public sealed class PaymentTimeoutTests(PaymentTimeoutFixture fixture, ITestOutp
             var wait = PaymentTimeoutFixture.Timeout + offset - Stopwatch.GetElapsedTime(order.At);
             if (wait > TimeSpan.Zero)
             {
+                // The payment is sent at its chosen instant around the deadline: the timing is what is under test, not a wait for a condition.
                 await Task.Delay(wait);
             }
 

@@ -75,7 +75,7 @@ internal sealed class OrderMemoryAdapterFactory : MemoryAdapterFactory<DefaultMe
     /// </summary>
     IQueueCache IQueueAdapterCache.CreateQueueCache(QueueId queueId)
     {
-        blocks.Attach(new ObjectPoolMonitorBridge(BlockPoolMonitorFactory!(new BlockPoolMonitorDimensions(OrderStreamBlockPool.Id)), blockBytes));
+        blocks.AttachOnce(() => new ObjectPoolMonitorBridge(BlockPoolMonitorFactory!(new BlockPoolMonitorDimensions(OrderStreamBlockPool.Id)), blockBytes));
         var logger = loggerFactory.CreateLogger($"{typeof(MemoryPooledCache<DefaultMemoryMessageBodySerializer>).FullName}.{Name}.{queueId}");
         var monitor = CacheMonitorFactory!(new CacheMonitorDimensions(queueId.ToString(), OrderStreamBlockPool.Id));
         return new MemoryPooledCache<DefaultMemoryMessageBodySerializer>(
@@ -166,8 +166,17 @@ public sealed class OrderStreamBlockPool(OrderStreamBlockPoolOptions options) : 
     /// <summary>Blocks made since the silo started (a block reused from the spares is not counted again).</summary>
     public long Made => Interlocked.Read(ref made);
 
-    /// <summary>Reports to these meters from now on (the first call wins).</summary>
-    internal void Attach(IObjectPoolMonitor poolMonitor) => Interlocked.CompareExchange(ref monitor, poolMonitor, null);
+    /// <summary>
+    /// Reports to the meters <paramref name="create"/> makes, made on the first call only: every queue's cache shares this
+    /// pool, and each monitor Orleans makes registers its own instruments.
+    /// </summary>
+    internal void AttachOnce(Func<IObjectPoolMonitor> create)
+    {
+        lock (spare)
+        {
+            monitor ??= create();
+        }
+    }
 
     public FixedSizeBuffer Allocate()
     {
