@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
 using OrderFlow.Grains.Messaging;
 using Orleans.Serialization;
@@ -156,19 +157,19 @@ public sealed class SiloLocalGrainStorageTests
         var other = new GrainState<SubscriberState>(small);
         await storage.WriteStateAsync("sms", Grain, other);
         // Both records have the grain's key: one row holds them, one block (which these sizes tell from two).
-        Assert.True(SiloLocalGrainStorage.Footprint([smallBytes]) >= 2 + 14 + smallBytes); // at least the row's and the record's headers and its state
-        Assert.NotEqual(2 * SiloLocalGrainStorage.Footprint([smallBytes]), SiloLocalGrainStorage.Footprint([smallBytes, smallBytes]));
-        Assert.Equal(SiloLocalGrainStorage.Footprint([smallBytes, smallBytes]), storage.NativeBytes);
+        Assert.True(Footprint([smallBytes]) >= "o-1".Length + smallBytes); // at least the row's key and the record's state
+        Assert.NotEqual(2 * Footprint([smallBytes]), Footprint([smallBytes, smallBytes]));
+        Assert.Equal(Footprint([smallBytes, smallBytes]), Blocks(storage));
 
         record.State = large; // the row is written anew and its old block freed
         await storage.WriteStateAsync("points", Grain, record);
-        Assert.Equal(SiloLocalGrainStorage.Footprint([largeBytes, smallBytes]), storage.NativeBytes);
+        Assert.Equal(Footprint([largeBytes, smallBytes]), Blocks(storage));
 
         await storage.WriteStateAsync("points", GrainId.Create("points", "o-2"), new GrainState<SubscriberState>(small)); // another key, another row
-        Assert.Equal(SiloLocalGrainStorage.Footprint([largeBytes, smallBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]), storage.NativeBytes);
+        Assert.Equal(Footprint([largeBytes, smallBytes]) + Footprint([smallBytes]), Blocks(storage));
 
         await storage.ClearStateAsync("points", Grain, record);
-        Assert.Equal(2 * SiloLocalGrainStorage.Footprint([smallBytes]), storage.NativeBytes);
+        Assert.Equal(2 * Footprint([smallBytes]), Blocks(storage));
 
         storage.Dispose();
         Assert.Equal(0, storage.NativeBytes);
@@ -233,26 +234,26 @@ public sealed class SiloLocalGrainStorageTests
         var (small, large) = (new SubscriberState { AppliedSequence = 1 }, new SubscriberState { LastError = new string('x', 2_000) });
         var (smallBytes, largeBytes) = (Serializer.SerializeToArray(small).Length, Serializer.SerializeToArray(large).Length);
 
-        var alone = SiloLocalGrainStorage.Footprint([largeBytes]) + SiloLocalGrainStorage.Footprint([smallBytes]);
-        Assert.NotEqual(SiloLocalGrainStorage.Footprint([largeBytes, smallBytes]), alone); // these sizes tell one block from two
+        var alone = Footprint([largeBytes]) + Footprint([smallBytes]);
+        Assert.NotEqual(Footprint([largeBytes, smallBytes]), alone); // these sizes tell one block from two
 
         var big = new GrainState<SubscriberState>(large);
         await storage.WriteStateAsync("relay.1", Grain, big);
         await storage.WriteStateAsync("relay.1", Grain, big); // a block of its own, replaced by another
         var other = new GrainState<SubscriberState>(small);
         await storage.WriteStateAsync("relay", Grain, other);
-        Assert.Equal(alone, storage.NativeBytes);
+        Assert.Equal(alone, Blocks(storage));
         await storage.WriteStateAsync("relay", Grain, other);
-        Assert.Equal(alone, storage.NativeBytes);
+        Assert.Equal(alone, Blocks(storage));
 
         big.State = small; // small again: it moves into the row, and its block of its own is freed
         await storage.WriteStateAsync("relay.1", Grain, big);
-        Assert.Equal(SiloLocalGrainStorage.Footprint([smallBytes, smallBytes]), storage.NativeBytes);
+        Assert.Equal(Footprint([smallBytes, smallBytes]), Blocks(storage));
         big.State = large; // and out again, with its ETag checked wherever it was
         var stale = new GrainState<SubscriberState>(large) { ETag = other.ETag };
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("relay.1", Grain, stale));
         await storage.WriteStateAsync("relay.1", Grain, big);
-        Assert.Equal(alone, storage.NativeBytes);
+        Assert.Equal(alone, Blocks(storage));
 
         var read = await ReadAsyncOf(storage, "relay.1");
         Assert.Equal((true, 2_000, big.ETag), (read.RecordExists, read.State!.LastError!.Length, read.ETag));
@@ -268,7 +269,7 @@ public sealed class SiloLocalGrainStorageTests
         await storage.WriteStateAsync("relay.2", Grain, moving);
         moving.State = large;
         await storage.WriteStateAsync("relay.2", Grain, moving);
-        Assert.Equal((1, SiloLocalGrainStorage.Footprint([largeBytes])), (storage.Count, storage.NativeBytes));
+        Assert.Equal((1, Footprint([largeBytes])), (storage.Count, Blocks(storage)));
         await storage.WriteStateAsync("relay", Grain, new GrainState<SubscriberState>(small));
         storage.Dispose();
         Assert.Equal(0, storage.NativeBytes);
@@ -286,10 +287,83 @@ public sealed class SiloLocalGrainStorageTests
         }
 
         var bytes = Serializer.SerializeToArray(state).Length;
-        var inRow = (4096 - 2) / (14 + bytes);
-        Assert.Equal(SiloLocalGrainStorage.Footprint(Enumerable.Repeat(bytes, inRow)) + (100 - inRow) * SiloLocalGrainStorage.Footprint([bytes]),
-            storage.NativeBytes);
+        // The row: the key's length, the key and the record count (5 bytes); each record: table, version, length (4) and state.
+        var inRow = (4096 - (1 + "o-1".Length + 1)) / (1 + 1 + 2 + bytes);
+        Assert.Equal(Footprint([.. Enumerable.Repeat(bytes, inRow)]) + (100 - inRow) * Footprint([bytes]),
+            Blocks(storage));
         Assert.Equal(100, storage.Count);
+    }
+
+    [Fact]
+    public async Task Thousands_of_keys_are_found_replaced_and_cleared_and_the_tables_give_their_memory_back()
+    {
+        // The rows are found through native hash tables that grow, shrink and shift rows up on removal: every key must
+        // stay findable through all of it, and an emptied storage holds no native bytes.
+        var storage = NewStorage();
+        var keys = Enumerable.Range(0, 5_000).Select(i => GrainId.Create("points", $"order-{i}")).ToArray();
+        var records = new Dictionary<GrainId, GrainState<SubscriberState>>();
+        foreach (var (key, i) in keys.Select((key, i) => (key, i)))
+        {
+            records[key] = new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = i });
+            await storage.WriteStateAsync("points", key, records[key]);
+        }
+
+        var grown = storage.IndexBytes;
+        Assert.True(grown >= 5_000 * 8 * 4 / 3, $"{grown} bytes of tables for 5,000 rows"); // at most 3/4 full
+        foreach (var key in keys.Where((_, i) => i % 3 != 0))
+        {
+            await storage.ClearStateAsync("points", key, records[key]);
+        }
+
+        foreach (var key in keys.Where((_, i) => i % 3 == 0))
+        {
+            records[key].State!.HandlerRuns = 7; // replaced in place, after the removals shifted rows
+            await storage.WriteStateAsync("points", key, records[key]);
+        }
+
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var read = new GrainState<SubscriberState>(new SubscriberState());
+            await storage.ReadStateAsync("points", keys[i], read);
+            Assert.Equal(i % 3 == 0 ? (true, i, 7L) : (false, 0L, 0L), (read.RecordExists, read.State!.AppliedSequence, read.State.HandlerRuns));
+        }
+
+        Assert.Equal(1_667, storage.Count);
+        Assert.True(storage.IndexBytes < grown, $"{storage.IndexBytes} bytes of tables after two thirds were cleared, {grown} before");
+        foreach (var key in keys.Where((_, i) => i % 3 == 0))
+        {
+            await storage.ClearStateAsync("points", key, records[key]);
+        }
+
+        Assert.Equal((0, 0L), (storage.Count, storage.NativeBytes));
+    }
+
+    [Fact]
+    public async Task An_order_record_names_its_event_types_by_number_and_reads_back_whole()
+    {
+        // The store's sessions know the order's event and line types in advance: the record is smaller than Orleans'
+        // own encoding, which names each type in full at its first occurrence, and reads back the same.
+        var storage = NewStorage();
+        var state = new OrderFlow.Grains.Orders.OrderState();
+        OrderLine[] lines = [new("sku-1", 1, 2.5m)];
+        OrderEvent[] events =
+        [
+            new OrderPlaced(Guid.NewGuid(), "o-1", 1, DateTimeOffset.UnixEpoch, "u-1", lines, 2.5m, null, null),
+            new OrderPaid(Guid.NewGuid(), "o-1", 2, DateTimeOffset.UnixEpoch, "u-1", "pay-1", 2.5m, lines, null, null),
+            new OrderShipped(Guid.NewGuid(), "o-1", 3, DateTimeOffset.UnixEpoch, "u-1"),
+        ];
+        state.Events.AddRange(events);
+        var order = GrainId.Create("order", "o-1");
+        await storage.WriteStateAsync("order", order, new GrainState<OrderFlow.Grains.Orders.OrderState>(state));
+
+        var stored = storage.Summarize().Single().StateBytes;
+        var plain = Serializer.SerializeToArray(state).Length;
+        Assert.True(stored < plain - 3 * "orders.OrderPaid.v1".Length, $"{stored} bytes stored, {plain} in Orleans' own encoding");
+        var read = new GrainState<OrderFlow.Grains.Orders.OrderState>(new());
+        await storage.ReadStateAsync("order", order, read);
+        Assert.Equal(events.Select(e => (e.GetType(), e.EventId, e.Sequence)), read.State!.Events.Select(e => (e.GetType(), e.EventId, e.Sequence)));
+        Assert.Equal(lines, ((OrderPlaced)read.State.Events[0]).Items);
+        Assert.Equal(lines, ((OrderPaid)read.State.Events[1]).Items);
     }
 
     [Fact]
@@ -338,6 +412,12 @@ public sealed class SiloLocalGrainStorageTests
         Assert.True(Interlocked.Read(ref reads) >= 1_000);
         Assert.Equal(last, (await ReadAsync(storage)).State!.AppliedSequence);
     }
+
+    // The blocks' bytes, without the stripes' hash tables.
+    private static long Blocks(SiloLocalGrainStorage storage) => storage.NativeBytes - storage.IndexBytes;
+
+    // A block under the tests' key "o-1": every table number and version in these tests is under 128, one byte each.
+    private static long Footprint(int[] stateBytes) => SiloLocalGrainStorage.Footprint("o-1".Length, stateBytes.Select(b => (0, 1L, b)));
 
     private static async Task<GrainState<SubscriberState>> ReadAsyncOf(IGrainStorage storage, string stateName)
     {

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Globalization;
+using System.IO.Hashing;
+using OrderFlow.Contracts;
 using Orleans.Serialization;
 using Orleans.Serialization.Buffers;
 using Orleans.Serialization.Session;
@@ -42,15 +44,25 @@ namespace OrderFlow.Grains.Hosting;
 /// copies the row's other records into the new block, so a row holds only records of up to
 /// <see cref="SharedRecordMaxBytes"/> bytes and at most <see cref="RowMaxBytes"/> in all; a larger record (a shard's
 /// page) has a block of its own.
-/// Rows are spread over stripes, each a plain dictionary under its own lock; a reader deserializes under the stripe's
-/// lock, so a concurrent writer never frees a block while it is read.
+/// </para>
+/// <para>
+/// The key is in its row too, and the rows are found through native hash tables (open addressing, one per stripe,
+/// <see cref="RowTable"/>): the silo's managed heap holds nothing per key. A managed dictionary entry and a byte array
+/// for the key cost ~100 bytes per row, six rows per order (docs/BENCHMARKS.md, session 32). A row's and a record's
+/// headers are varints: a record's table, version and length take 3–6 bytes, not 14.
+/// Rows are spread over stripes, each under its own lock; a reader deserializes under the stripe's lock, so a concurrent
+/// writer never frees a block while it is read.
+/// </para>
+/// <para>
+/// Records never leave this process, so the types every order record names (its events, its lines) are given to each
+/// session before it writes or reads a record (<see cref="PresetTypes"/>): the record names each by a number instead of
+/// its alias (~25 bytes per event), which Orleans' serializer does anyway from a type's second occurrence on.
 /// </para>
 /// </remarks>
 public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessionPool sessions, IActivatorProvider activators) : IGrainStorage, IDisposable
 {
-    // A row: its record count (2 bytes), then per record its table (2), version (8), state length (4) and state.
-    private const int RowHeaderBytes = 2;
-    private const int RecordHeaderBytes = 14;
+    // A row: its key's length and bytes, its record count, then per record its table, version and state length (each a
+    // varint) and the state. A record in a block of its own is laid out as a row of one record.
     private const int Stripes = 64;
 
     // A record larger than SharedRecordMaxBytes, or one that would take its row past RowMaxBytes, has a block of its own
@@ -59,6 +71,20 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     // hold pages of hundreds of entries: those live alone.
     private const int SharedRecordMaxBytes = 1024;
     private const int RowMaxBytes = 4096;
+
+    /// <summary>
+    /// The types an order's record names, given to every session of this store in this order before it writes or reads
+    /// (numbers 1, 2, …): each record then names them by number. Any fixed list works, because the records are read only
+    /// by this process.
+    /// </summary>
+    internal static readonly Type[] PresetTypes =
+    [
+        .. typeof(OrderEvent).Assembly.GetTypes()
+            .Where(type => type.IsSubclassOf(typeof(OrderEvent)) && !type.IsAbstract)
+            .OrderBy(type => type.FullName, StringComparer.Ordinal),
+        typeof(OrderLine[]),
+        typeof(List<OrderLine>),
+    ];
 
     // A table is a store, state name and grain type, numbered in the order first written (a few dozen: fixed by the code).
     private readonly ConcurrentDictionary<(string Store, string StateName, GrainType Type), ushort> _tableIds = new();
@@ -69,22 +95,31 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private bool _disposed;
 
     /// <summary>Records held, in rows and in blocks of their own.</summary>
-    public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.Values.Sum(Row.Count) + s.Singles.Count));
+    public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.ToList().Sum(Row.Count) + s.Singles.Count));
 
     /// <summary>
-    /// Bytes of native memory the blocks (rows, and records in blocks of their own) take: their headers and states, plus
-    /// what the allocator adds to each block
-    /// (<see cref="Footprint"/>).
+    /// Bytes of native memory the store takes: its blocks (rows, and records in blocks of their own: keys, headers and
+    /// states, plus what the allocator adds to each, <see cref="Footprint"/>) and its hash tables (<see cref="IndexBytes"/>).
     /// </summary>
     public long NativeBytes => Interlocked.Read(ref _nativeBytes);
 
-    /// <summary>
-    /// What a row holding records of these state lengths takes from the allocator: glibc's malloc (Linux, where this is
-    /// measured) adds an 8-byte header, rounds up to 16 and takes at least 32; other allocators differ a little.
-    /// </summary>
-    public static long Footprint(IEnumerable<int> stateLengths) => Allocated(RowHeaderBytes + stateLengths.Sum(length => RecordHeaderBytes + length));
+    /// <summary>Bytes of native memory the stripes' hash tables take (part of <see cref="NativeBytes"/>).</summary>
+    public long IndexBytes => _stripes.Sum(stripe => stripe.Locked(s => Allocated(s.Rows.Bytes)));
 
-    private static long Allocated(int blockBytes) => Math.Max(32, (blockBytes + 8 + 15) & ~15L);
+    /// <summary>
+    /// What a block holding records under a key of <paramref name="keyBytes"/> bytes takes from the allocator: glibc's
+    /// malloc (Linux, where this is measured) adds an 8-byte header, rounds up to 16 and takes at least 32; other
+    /// allocators differ a little.
+    /// </summary>
+    public static long Footprint(int keyBytes, IEnumerable<(int Table, long Version, int StateBytes)> records) =>
+        Allocated(HeaderBytes(keyBytes, records.Count()) + records.Sum(r => RecordBytes(r.Table, r.Version, r.StateBytes)));
+
+    private static long Allocated(long blockBytes) => blockBytes == 0 ? 0 : Math.Max(32, (blockBytes + 8 + 15) & ~15L);
+
+    private static int HeaderBytes(int keyBytes, int count) => Varint.Size((ulong)keyBytes) + keyBytes + Varint.Size((ulong)count);
+
+    private static int RecordBytes(int table, long version, int stateBytes) =>
+        Varint.Size((ulong)table) + Varint.Size((ulong)version) + Varint.Size((ulong)stateBytes) + stateBytes;
 
     private Stripe StripeOf(GrainId grainId)
     {
@@ -135,16 +170,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         {
             stripe.Locked(s =>
             {
-                foreach (var ((key, table), single) in s.Singles)
+                foreach (var (key, table) in s.Singles.Keys)
                 {
                     var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(table);
-                    Row.TryFind(single, table, out _, out var state);
+                    Row.TryFind(s.Singles[(key, table)], table, out _, out var state);
                     byTable[table] = (count + 1, stateBytes + state.Length, keyBytes + key.AsSpan().Length);
                 }
 
-                foreach (var (key, row) in s.Rows)
+                foreach (var row in s.Rows.ToList())
                 {
-                    var shareOfKey = (double)key.AsSpan().Length / Row.Count(row);
+                    var shareOfKey = (double)Row.Key(row).Length / Row.Count(row);
                     foreach (var record in Row.Records(row))
                     {
                         var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(record.Table);
@@ -179,12 +214,19 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         var stripe = StripeOf(grainId);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
+            var key = new RowKey(grainId.Key.AsSpan());
+            using var session = sessions.GetSession();
+            foreach (var type in PresetTypes)
+            {
+                session.ReferencedTypes.RecordReferencedType(type);
+            }
+
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (Locate(stripe, grainId.Key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
+                if (Locate(stripe, grainId, key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
                 {
-                    (found, state) = (true, serializer.Deserialize<T>(stored));
+                    (found, state) = (true, serializer.Deserialize<T>(stored, session));
                 }
             }
         }
@@ -200,27 +242,33 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         var (stripe, table) = (StripeOf(grainId), TableFor(store, stateName, grainId));
         var version = Interlocked.Increment(ref _version);
         using var session = sessions.GetSession();
+        foreach (var type in PresetTypes)
+        {
+            session.ReferencedTypes.GetOrAddTypeReference(type);
+        }
+
         var writer = Writer.CreatePooled(session);
         try
         {
             serializer.Serialize(grainState.State, ref writer);
+            var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
-                var key = grainId.Key;
-                var (row, holder) = Locate(stripe, key, table);
+                var (row, holder) = Locate(stripe, grainId, key, table);
                 var (inRow, single) = (holder != 0 && holder == row, holder != 0 && holder != row);
                 EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table), grainState.ETag);
-                var rowBytes = row == 0 ? RowHeaderBytes : Row.SizeWithout(row, table);
-                if (writer.Output.Length > SharedRecordMaxBytes || rowBytes + RecordHeaderBytes + writer.Output.Length > RowMaxBytes)
+                var recordBytes = RecordBytes(table, version, writer.Output.Length);
+                var others = row == 0 ? (Count: 0, Bytes: 0) : Row.Without(row, table);
+                if (writer.Output.Length > SharedRecordMaxBytes || HeaderBytes(key.Bytes.Length, others.Count + 1) + others.Bytes + recordBytes > RowMaxBytes)
                 {
                     // Both new blocks before any change: a failed allocation leaves the record where it was, and only there.
-                    var rowWithout = inRow ? RowWithout(row, table) : 0;
+                    var rowWithout = inRow ? RowWithout(key, row, table) : 0;
                     nint block;
                     try
                     {
-                        block = Rebuild(0, table, (version, writer.Output));
+                        block = Rebuild(key, 0, table, (version, writer.Output));
                     }
                     catch
                     {
@@ -232,7 +280,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                         throw;
                     }
 
-                    stripe.Singles[(key, table)] = block;
+                    stripe.Singles[(grainId.Key, table)] = block;
                     if (inRow)
                     {
                         SetRow(stripe, key, rowWithout);
@@ -245,7 +293,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 }
                 else
                 {
-                    stripe.Rows[key] = Rebuild(row, table, (version, writer.Output));
+                    SetRow(stripe, key, Rebuild(key, row, table, (version, writer.Output)));
                     if (row != 0)
                     {
                         Free(row);
@@ -253,7 +301,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
                     if (single)
                     {
-                        stripe.Singles.Remove((key, table));
+                        stripe.Singles.Remove((grainId.Key, table));
                         Free(holder);
                     }
                 }
@@ -274,15 +322,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         var stripe = StripeOf(grainId);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
+            var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (Locate(stripe, grainId.Key, table) is (var row, not 0 and var holder))
+                if (Locate(stripe, grainId, key, table) is (var row, not 0 and var holder))
                 {
                     EnsureSame(stateName, grainId, Row.VersionOf(holder, table), grainState.ETag);
                     if (holder == row)
                     {
-                        SetRow(stripe, grainId.Key, RowWithout(row, table));
+                        SetRow(stripe, key, RowWithout(key, row, table));
                     }
                     else
                     {
@@ -300,7 +349,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         return Task.CompletedTask;
     }
 
-    /// <summary>Frees every block; the storage refuses every call after it.</summary>
+    /// <summary>Frees every block and table; the storage refuses every call after it.</summary>
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true); // before the stripes' locks: a writer after this point refuses instead of leaking
@@ -308,12 +357,13 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         {
             lock (stripe)
             {
-                foreach (var block in stripe.Rows.Values.Concat(stripe.Singles.Values))
+                foreach (var block in stripe.Rows.ToList().Concat(stripe.Singles.Values))
                 {
                     Free(block);
                 }
 
-                stripe.Rows.Clear();
+                Interlocked.Add(ref _nativeBytes, -Allocated(stripe.Rows.Bytes));
+                stripe.Rows.Dispose();
                 stripe.Singles.Clear();
             }
         }
@@ -321,75 +371,81 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
     // Under the stripe's lock: the key's row (0: none), and the block that holds the table's record under the key — the
     // row, or a block of its own — (0: none).
-    private static (nint Row, nint Holder) Locate(Stripe stripe, IdSpan key, ushort table)
+    private static (nint Row, nint Holder) Locate(Stripe stripe, GrainId grainId, RowKey key, ushort table)
     {
-        stripe.Rows.TryGetValue(key, out var row);
-        return row != 0 && Row.VersionOf(row, table) is not null ? (row, row) : (row, stripe.Singles.GetValueOrDefault((key, table)));
+        var row = stripe.Rows.Find(key);
+        return row != 0 && Row.VersionOf(row, table) is not null
+            ? (row, row)
+            : (row, stripe.Singles.Count == 0 ? 0 : stripe.Singles.GetValueOrDefault((grainId.Key, table)));
     }
 
     // The row without the table's record: a new block, or 0 when that record was the row's only one.
-    private nint RowWithout(nint row, ushort table) => Row.Count(row) > 1 ? Rebuild(row, table, replacement: null) : 0;
+    private nint RowWithout(RowKey key, nint row, ushort table) => Row.Count(row) > 1 ? Rebuild(key, row, table, replacement: null) : 0;
 
     // Under the stripe's lock: the key's row is now this block (0: the key has no row any more).
-    private static void SetRow(Stripe stripe, IdSpan key, nint row)
+    private void SetRow(Stripe stripe, RowKey key, nint row)
     {
+        var before = stripe.Rows.Bytes;
         if (row == 0)
         {
             stripe.Rows.Remove(key);
         }
         else
         {
-            stripe.Rows[key] = row;
+            stripe.Rows.Set(key, row);
+        }
+
+        if (stripe.Rows.Bytes != before)
+        {
+            Interlocked.Add(ref _nativeBytes, Allocated(stripe.Rows.Bytes) - Allocated(before));
         }
     }
 
-    /// <summary>A new row: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
-    private unsafe nint Rebuild(nint row, ushort table, (long Version, PooledBuffer State)? replacement)
+    /// <summary>A new block for the key: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
+    private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State)? replacement)
     {
-        var (kept, size) = (replacement is null ? 0 : 1, RowHeaderBytes + (replacement is { } r ? RecordHeaderBytes + r.State.Length : 0));
-        foreach (var record in Row.Records(row))
-        {
-            if (record.Table != table)
-            {
-                (kept, size) = (kept + 1, size + RecordHeaderBytes + record.State.Length);
-            }
-        }
+        var (kept, bytes) = row == 0 ? (0, 0) : Row.Without(row, table);
+        var written = replacement is { } r ? RecordBytes(table, r.Version, r.State.Length) : 0;
+        var count = kept + (replacement is null ? 0 : 1);
+        var size = HeaderBytes(key.Bytes.Length, count) + bytes + written;
 
         var block = (nint)NativeMemory.Alloc((nuint)size);
-        var bytes = new Span<byte>((void*)block, size);
-        BinaryPrimitives.WriteUInt16LittleEndian(bytes, (ushort)kept);
-        var at = bytes[RowHeaderBytes..];
+        var at = new Span<byte>((void*)block, size);
+        at = at[Varint.Write(at, (ulong)key.Bytes.Length)..];
+        key.Bytes.CopyTo(at);
+        at = at[key.Bytes.Length..];
+        at = at[Varint.Write(at, (ulong)count)..];
         foreach (var record in Row.Records(row))
         {
             if (record.Table != table)
             {
-                WriteHeader(at, record.Table, record.Version, record.State.Length);
-                record.State.CopyTo(at[RecordHeaderBytes..]);
-                at = at[(RecordHeaderBytes + record.State.Length)..];
+                at = WriteRecord(at, record.Table, record.Version, record.State.Length);
+                record.State.CopyTo(at);
+                at = at[record.State.Length..];
             }
         }
 
-        if (replacement is { } written)
+        if (replacement is { } replacing)
         {
-            WriteHeader(at, table, written.Version, written.State.Length);
-            written.State.CopyTo(at[RecordHeaderBytes..]); // the serializer's pooled segments, copied once
+            at = WriteRecord(at, table, replacing.Version, replacing.State.Length);
+            replacing.State.CopyTo(at); // the serializer's pooled segments, copied once
         }
 
         Interlocked.Add(ref _nativeBytes, Allocated(size));
         return block;
     }
 
-    private static void WriteHeader(Span<byte> at, ushort table, long version, int stateLength)
+    private static Span<byte> WriteRecord(Span<byte> at, ushort table, long version, int stateLength)
     {
-        BinaryPrimitives.WriteUInt16LittleEndian(at, table);
-        BinaryPrimitives.WriteInt64LittleEndian(at[2..], version);
-        BinaryPrimitives.WriteInt32LittleEndian(at[10..], stateLength);
+        at = at[Varint.Write(at, table)..];
+        at = at[Varint.Write(at, (ulong)version)..];
+        return at[Varint.Write(at, (ulong)stateLength)..];
     }
 
-    private unsafe void Free(nint row)
+    private unsafe void Free(nint block)
     {
-        Interlocked.Add(ref _nativeBytes, -Allocated(Row.Size(row)));
-        NativeMemory.Free((void*)row);
+        Interlocked.Add(ref _nativeBytes, -Allocated(Row.Size(block)));
+        NativeMemory.Free((void*)block);
     }
 
     private static string ETagOf(long version) => version.ToString(CultureInfo.InvariantCulture);
@@ -417,14 +473,21 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => rows.Clear(store, stateName, grainId, grainState);
     }
 
-    /// <summary>A part of the rows: their block addresses by grain key, read and changed under its lock.</summary>
+    /// <summary>A grain key's bytes and their hash (the stripes' tables place rows by it).</summary>
+    private readonly ref struct RowKey(ReadOnlySpan<byte> bytes)
+    {
+        public ReadOnlySpan<byte> Bytes { get; } = bytes;
+        public ulong Hash { get; } = XxHash3.HashToUInt64(bytes);
+    }
+
+    /// <summary>A part of the rows: their table, and the records in blocks of their own, read and changed under its lock.</summary>
     private sealed class Stripe
     {
-        public Dictionary<IdSpan, nint> Rows { get; } = [];
+        public RowTable Rows { get; } = new();
 
         /// <summary>
         /// Records over <see cref="SharedRecordMaxBytes"/>, or that would take their row past <see cref="RowMaxBytes"/>,
-        /// each in a block of its own (laid out as a row of one record).
+        /// each in a block of its own (laid out as a row of one record). Few: shards' pages.
         /// </summary>
         public Dictionary<(IdSpan Key, ushort Table), nint> Singles { get; } = [];
 
@@ -437,23 +500,234 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         }
     }
 
-    /// <summary>Reads a row; the caller holds the lock of the row's stripe.</summary>
-    private static unsafe class Row
+    /// <summary>
+    /// A stripe's rows by key: a native array of block addresses, open addressing with linear probing, at most 3/4 full;
+    /// it doubles when it fills and halves when under 1/8 full. The key of a slot is read from its row.
+    /// </summary>
+    private sealed unsafe class RowTable : IDisposable
     {
-        public static int Count(nint row) => BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>((void*)row, 2));
+        private const int MinimumSlots = 16;
+        private nint* _slots;
+        private int _capacity;
 
-        public static int Size(nint row) => SizeWithout(row, table: null);
+        public int Count { get; private set; }
 
-        // The row's size without the table's record, if it holds one.
-        public static int SizeWithout(nint row, ushort? table)
+        /// <summary>Bytes of the slot array.</summary>
+        public long Bytes => (long)_capacity * sizeof(nint);
+
+        public nint Find(RowKey key)
         {
-            var size = RowHeaderBytes;
-            foreach (var record in Records(row))
+            if (Count == 0)
             {
-                size += record.Table == table ? 0 : RecordHeaderBytes + record.State.Length;
+                return 0;
+            }
+
+            for (var i = Home(key.Hash); ; i = Next(i))
+            {
+                var row = _slots[i];
+                if (row == 0 || Row.Key(row).SequenceEqual(key.Bytes))
+                {
+                    return row;
+                }
+            }
+        }
+
+        /// <summary>Puts the row in the key's slot, replacing the key's row if it has one.</summary>
+        public void Set(RowKey key, nint row)
+        {
+            if ((Count + 1) * 4L > _capacity * 3L)
+            {
+                Resize(Math.Max(MinimumSlots, _capacity * 2));
+            }
+
+            var i = Home(key.Hash);
+            while (_slots[i] != 0 && !Row.Key(_slots[i]).SequenceEqual(key.Bytes))
+            {
+                i = Next(i);
+            }
+
+            Count += _slots[i] == 0 ? 1 : 0;
+            _slots[i] = row;
+        }
+
+        public void Remove(RowKey key)
+        {
+            if (Count == 0)
+            {
+                return;
+            }
+
+            var i = Home(key.Hash);
+            while (_slots[i] != 0 && !Row.Key(_slots[i]).SequenceEqual(key.Bytes))
+            {
+                i = Next(i);
+            }
+
+            if (_slots[i] == 0)
+            {
+                return;
+            }
+
+            // Backward-shift deletion: move up every later row of the run that may sit in the freed slot, so that no
+            // probe ever stops early at it.
+            for (var j = Next(i); _slots[j] != 0; j = Next(j))
+            {
+                var home = Home(XxHash3.HashToUInt64(Row.Key(_slots[j])));
+                if (i <= j ? home <= i || home > j : home <= i && home > j)
+                {
+                    _slots[i] = _slots[j];
+                    i = j;
+                }
+            }
+
+            _slots[i] = 0;
+            Count--;
+            if (Count == 0 || (_capacity > MinimumSlots && Count * 8L < _capacity))
+            {
+                Resize(Count == 0 ? 0 : _capacity / 2);
+            }
+        }
+
+        private int Home(ulong hash) => (int)(hash & (ulong)(_capacity - 1));
+
+        private int Next(int i) => (i + 1) & (_capacity - 1);
+
+        private void Resize(int capacity)
+        {
+            var old = _slots;
+            var oldCapacity = _capacity;
+            _slots = capacity == 0 ? null : (nint*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(nint));
+            _capacity = capacity;
+            for (var k = 0; k < oldCapacity; k++)
+            {
+                if (old[k] is not 0 and var row)
+                {
+                    var i = Home(XxHash3.HashToUInt64(Row.Key(row)));
+                    while (_slots[i] != 0)
+                    {
+                        i = Next(i);
+                    }
+
+                    _slots[i] = row;
+                }
+            }
+
+            NativeMemory.Free(old);
+        }
+
+        /// <summary>The rows, copied out (for counts, summaries and disposal).</summary>
+        public List<nint> ToList()
+        {
+            var rows = new List<nint>(Count);
+            for (var k = 0; k < _capacity; k++)
+            {
+                if (_slots[k] != 0)
+                {
+                    rows.Add(_slots[k]);
+                }
+            }
+
+            return rows;
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.Free(_slots);
+            _slots = null;
+            _capacity = 0;
+            Count = 0;
+        }
+    }
+
+    /// <summary>Unsigned LEB128: seven bits a byte, low first, the high bit set on every byte but the last.</summary>
+    private static class Varint
+    {
+        public static int Size(ulong value)
+        {
+            var size = 1;
+            while (value >= 0x80)
+            {
+                value >>= 7;
+                size++;
             }
 
             return size;
+        }
+
+        public static int Write(Span<byte> at, ulong value)
+        {
+            var i = 0;
+            while (value >= 0x80)
+            {
+                at[i++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            at[i++] = (byte)value;
+            return i;
+        }
+
+        public static unsafe ulong Read(ref byte* at)
+        {
+            var (value, shift) = (0UL, 0);
+            while (true)
+            {
+                var b = *at++;
+                value |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    return value;
+                }
+
+                shift += 7;
+            }
+        }
+    }
+
+    /// <summary>Reads a block; the caller holds the lock of the block's stripe.</summary>
+    private static unsafe class Row
+    {
+        public static ReadOnlySpan<byte> Key(nint row)
+        {
+            var at = (byte*)row;
+            var length = (int)Varint.Read(ref at);
+            return new ReadOnlySpan<byte>(at, length);
+        }
+
+        public static int Count(nint row)
+        {
+            var at = RecordCountAt(row);
+            return (int)Varint.Read(ref at);
+        }
+
+        public static int Size(nint row)
+        {
+            var at = RecordCountAt(row);
+            var count = (int)Varint.Read(ref at);
+            for (var i = 0; i < count; i++)
+            {
+                Varint.Read(ref at);
+                Varint.Read(ref at);
+                var length = (int)Varint.Read(ref at); // read before the add: `at += Read(ref at)` would add to the old `at`
+                at += length;
+            }
+
+            return (int)(at - (byte*)row);
+        }
+
+        /// <summary>The records other than the table's: how many, and their bytes with their headers.</summary>
+        public static (int Count, int Bytes) Without(nint row, ushort table)
+        {
+            var (count, bytes) = (0, 0);
+            foreach (var record in Records(row))
+            {
+                if (record.Table != table)
+                {
+                    (count, bytes) = (count + 1, bytes + RecordBytes(record.Table, record.Version, record.State.Length));
+                }
+            }
+
+            return (count, bytes);
         }
 
         public static bool TryFind(nint row, ushort table, out long version, out ReadOnlySpan<byte> state)
@@ -476,13 +750,29 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         public static long? VersionOf(nint row, ushort table) => TryFind(row, table, out var version, out _) ? version : null;
 
         public static RecordEnumerator Records(nint row) => new(row);
+
+        public static byte* RecordCountAt(nint row)
+        {
+            var at = (byte*)row;
+            var keyLength = (int)Varint.Read(ref at);
+            return at + keyLength;
+        }
     }
 
-    /// <summary>The records of a row (none for address 0), in place: table, version and a span over the state.</summary>
-    private unsafe ref struct RecordEnumerator(nint row)
+    /// <summary>The records of a block (none for address 0), in place: table, version and a span over the state.</summary>
+    private unsafe ref struct RecordEnumerator
     {
-        private int _left = row == 0 ? 0 : Row.Count(row);
-        private byte* _next = (byte*)row + RowHeaderBytes;
+        private int _left;
+        private byte* _next;
+
+        public RecordEnumerator(nint row)
+        {
+            if (row != 0)
+            {
+                _next = Row.RecordCountAt(row);
+                _left = (int)Varint.Read(ref _next);
+            }
+        }
 
         public RecordView Current { get; private set; }
 
@@ -495,11 +785,11 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 return false;
             }
 
-            var header = new ReadOnlySpan<byte>(_next, RecordHeaderBytes);
-            var length = BinaryPrimitives.ReadInt32LittleEndian(header[10..]);
-            Current = new RecordView(BinaryPrimitives.ReadUInt16LittleEndian(header), BinaryPrimitives.ReadInt64LittleEndian(header[2..]),
-                new ReadOnlySpan<byte>(_next + RecordHeaderBytes, length));
-            _next += RecordHeaderBytes + length;
+            var table = (ushort)Varint.Read(ref _next);
+            var version = (long)Varint.Read(ref _next);
+            var length = (int)Varint.Read(ref _next);
+            Current = new RecordView(table, version, new ReadOnlySpan<byte>(_next, length));
+            _next += length;
             _left--;
             return true;
         }
