@@ -20,11 +20,12 @@ public sealed class SiloLocalGrainStorageTests
 
     private static readonly Serializer Serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
 
-    private static SiloLocalGrainStorage NewStorage()
+    // Shared states off unless asked for: most of these tests count each record's bytes in its own block.
+    private static SiloLocalGrainStorage NewStorage(int sharedStateMaxBytes = 0)
     {
         var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
         return new SiloLocalGrainStorage(services.GetRequiredService<Serializer>(),
-            services.GetRequiredService<SerializerSessionPool>(), services.GetRequiredService<IActivatorProvider>());
+            services.GetRequiredService<SerializerSessionPool>(), services.GetRequiredService<IActivatorProvider>(), sharedStateMaxBytes);
     }
 
     private static async Task<GrainState<SubscriberState>> ReadAsync(IGrainStorage storage)
@@ -367,6 +368,118 @@ public sealed class SiloLocalGrainStorageTests
     }
 
     [Fact]
+    public async Task A_small_state_written_again_is_shared_and_freed_with_its_last_record()
+    {
+        var storage = NewStorage(SiloLocalGrainStorage.DefaultSharedStateMaxBytes);
+        var finished = new SubscriberState { AppliedSequence = 4, HandlerRuns = 2, Finished = true };
+        var length = Serializer.SerializeToArray(finished).Length;
+        Assert.True(length <= SiloLocalGrainStorage.DefaultSharedStateMaxBytes);
+        var orders = Enumerable.Range(1, 3).Select(i => GrainId.Create("points", $"o-{i}")).ToArray();
+        var records = orders.Select(_ => new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 4, HandlerRuns = 2, Finished = true })).ToArray();
+        for (var i = 0; i < orders.Length; i++)
+        {
+            await storage.WriteStateAsync("points", orders[i], records[i]);
+        }
+
+        // Seen once: inline in o-1's row. From the second sighting on, one shared block that o-2's and o-3's rows point to.
+        var (count, bytes) = storage.SharedStates;
+        Assert.Equal(1, count);
+        Assert.True(bytes >= 8 + length);
+        var inline = SiloLocalGrainStorage.Footprint(3, [(0, 1, length, false)]);
+        var pointing = SiloLocalGrainStorage.Footprint(3, [(0, 2, length, true)]);
+        Assert.True(pointing < inline);
+        Assert.Equal(inline + 2 * pointing + bytes, storage.NativeBytes - storage.IndexBytes);
+        Assert.Contains(storage.Summarize(), g => g.StateName == SiloLocalGrainStorage.SharedStatesName && g.Records == 1 && g.StateBytes == bytes);
+
+        // Another record joining o-2's row copies the row: the shared state is still held once, and reads back whole.
+        await storage.WriteStateAsync("sms", orders[1], new GrainState<SubscriberState>(new SubscriberState { LastError = new string('e', 100) }));
+        Assert.Equal(1, storage.SharedStates.Count);
+        foreach (var order in orders)
+        {
+            var read = new GrainState<SubscriberState>(new SubscriberState());
+            await storage.ReadStateAsync("points", order, read);
+            Assert.Equal((true, 4L, 2L, true), (read.RecordExists, read.State!.AppliedSequence, read.State.HandlerRuns, read.State.Finished));
+        }
+
+        // A refused write takes no reference; a changed record lets its reference go; the last one frees the state.
+        var stale = new GrainState<SubscriberState>(finished) { ETag = "1" };
+        await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", orders[2], stale));
+        records[1].State!.HandlerRuns = 3;
+        await storage.WriteStateAsync("points", orders[1], records[1]);
+        Assert.Equal(1, storage.SharedStates.Count); // still o-3's
+        await storage.ClearStateAsync("points", orders[2], records[2]);
+        Assert.Equal((0, 0L), storage.SharedStates);
+
+        // A state over the bound is never shared.
+        var large = new SubscriberState { LastError = new string('x', SiloLocalGrainStorage.DefaultSharedStateMaxBytes) };
+        for (var i = 0; i < 3; i++)
+        {
+            await storage.WriteStateAsync("coupon", orders[i], new GrainState<SubscriberState>(large));
+        }
+
+        Assert.Equal((0, 0L), storage.SharedStates);
+        storage.Dispose();
+        Assert.Equal(0, storage.NativeBytes);
+    }
+
+    [Fact]
+    public async Task Shared_states_read_while_other_rows_let_them_go_are_always_whole()
+    {
+        // Two states shared by many rows; a writer keeps moving rows from one to the other (freeing a state whenever its
+        // last row leaves it) while a reader reads them: every read must be one of the two states.
+        var storage = NewStorage(SiloLocalGrainStorage.DefaultSharedStateMaxBytes);
+        SubscriberState State(int which) => new() { AppliedSequence = which, HandlerRuns = which, Finished = true };
+        var orders = Enumerable.Range(0, 8).Select(i => GrainId.Create("points", $"o-{i}")).ToArray();
+        var records = orders.Select(_ => new GrainState<SubscriberState>(State(1))).ToArray();
+        for (var i = 0; i < orders.Length; i++)
+        {
+            await storage.WriteStateAsync("points", orders[i], records[i]);
+        }
+
+        using var stop = new CancellationTokenSource();
+        var (reads, torn) = (0L, new List<string>());
+        var reader = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var order in orders)
+                {
+                    var read = new GrainState<SubscriberState>(new SubscriberState());
+                    try
+                    {
+                        storage.ReadStateAsync("points", order, read).GetAwaiter().GetResult();
+                        if (read.State!.AppliedSequence != read.State.HandlerRuns || read.State.AppliedSequence is not (1 or 2))
+                        {
+                            torn.Add($"{read.State.AppliedSequence}/{read.State.HandlerRuns}");
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        torn.Add(e.GetType().Name);
+                    }
+                }
+
+                Interlocked.Increment(ref reads);
+            }
+        });
+        reader.Start();
+        SpinWait.SpinUntil(() => Interlocked.Read(ref reads) > 0);
+        for (var round = 0; round < 2_000 || (Interlocked.Read(ref reads) < 200 && round < 200_000); round++)
+        {
+            var i = round % orders.Length;
+            records[i].State = State(round / orders.Length % 2 == 0 ? 2 : 1);
+            await storage.WriteStateAsync("points", orders[i], records[i]);
+        }
+
+        stop.Cancel();
+        reader.Join();
+        Assert.Empty(torn);
+        Assert.InRange(storage.SharedStates.Count, 1, 2);
+        storage.Dispose();
+        Assert.Equal(0, storage.NativeBytes);
+    }
+
+    [Fact]
     public async Task A_record_read_while_its_writer_keeps_replacing_it_is_always_one_that_was_written()
     {
         // Each write frees the block it replaces: a reader on another thread must never see a freed or half-written one.
@@ -417,7 +530,7 @@ public sealed class SiloLocalGrainStorageTests
     private static long Blocks(SiloLocalGrainStorage storage) => storage.NativeBytes - storage.IndexBytes;
 
     // A block under the tests' key "o-1": every table number and version in these tests is under 128, one byte each.
-    private static long Footprint(int[] stateBytes) => SiloLocalGrainStorage.Footprint("o-1".Length, stateBytes.Select(b => (0, 1L, b)));
+    private static long Footprint(int[] stateBytes) => SiloLocalGrainStorage.Footprint("o-1".Length, stateBytes.Select(b => (0, 1L, b, false)));
 
     private static async Task<GrainState<SubscriberState>> ReadAsyncOf(IGrainStorage storage, string stateName)
     {

@@ -59,11 +59,21 @@ namespace OrderFlow.Grains.Hosting;
 /// its alias (~25 bytes per event), which Orleans' serializer does anyway from a type's second occurrence on.
 /// </para>
 /// </remarks>
-public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessionPool sessions, IActivatorProvider activators) : IGrainStorage, IDisposable
+public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessionPool sessions, IActivatorProvider activators,
+    int sharedStateMaxBytes = SiloLocalGrainStorage.DefaultSharedStateMaxBytes) : IGrainStorage, IDisposable
 {
-    // A row: its key's length and bytes, its record count, then per record its table, version and state length (each a
-    // varint) and the state. A record in a block of its own is laid out as a row of one record.
+    // A row: its key's length and bytes, its record count, then per record its table, version and a tag (each a varint)
+    // and the state: inline (tag = length << 1), or the address of a shared state (tag = length << 1 | 1, 8 bytes). A
+    // record in a block of its own is laid out as a row of one record.
     private const int Stripes = 64;
+
+    /// <summary>
+    /// States of up to this many bytes are shared between records once the same bytes have been written twice: a
+    /// finished order's six inboxes hold the same few states as every other finished order's.
+    /// </summary>
+    public const int DefaultSharedStateMaxBytes = 64;
+
+    private const int SeenSlots = 4096;
 
     // A record larger than SharedRecordMaxBytes, or one that would take its row past RowMaxBytes, has a block of its own
     // instead of a place in its key's row: a write copies the row's other records, so a row holds only small ones (an
@@ -94,6 +104,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private long _nativeBytes;
     private bool _disposed;
 
+    // Shared states (a block each: reference count, length, bytes) by the hash of their bytes, under their own lock; and
+    // the hashes of small states written once, by slot: a state is shared from its second sighting on, so a state no
+    // other record has (a ledger entry naming its order) stays inline.
+    private readonly Lock _sharedLock = new();
+    private readonly Dictionary<ulong, nint> _shared = [];
+    private readonly ulong[] _seenOnce = new ulong[SeenSlots];
+    private long _sharedBytes;
+
     /// <summary>Records held, in rows and in blocks of their own.</summary>
     public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.ToList().Sum(Row.Count) + s.Singles.Count));
 
@@ -103,23 +121,36 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     /// </summary>
     public long NativeBytes => Interlocked.Read(ref _nativeBytes);
 
+    /// <summary>Shared states held, and the native bytes of their blocks (part of <see cref="NativeBytes"/>).</summary>
+    public (int Count, long Bytes) SharedStates
+    {
+        get
+        {
+            lock (_sharedLock)
+            {
+                return (_shared.Count, _sharedBytes);
+            }
+        }
+    }
+
     /// <summary>Bytes of native memory the stripes' hash tables take (part of <see cref="NativeBytes"/>).</summary>
     public long IndexBytes => _stripes.Sum(stripe => stripe.Locked(s => Allocated(s.Rows.Bytes)));
 
     /// <summary>
-    /// What a block holding records under a key of <paramref name="keyBytes"/> bytes takes from the allocator: glibc's
-    /// malloc (Linux, where this is measured) adds an 8-byte header, rounds up to 16 and takes at least 32; other
-    /// allocators differ a little.
+    /// What a block holding records under a key of <paramref name="keyBytes"/> bytes takes from the allocator (a shared
+    /// record holds its state's address; the state is counted once, in <see cref="SharedStates"/>): glibc's malloc
+    /// (Linux, where this is measured) adds an 8-byte header, rounds up to 16 and takes at least 32; other allocators
+    /// differ a little.
     /// </summary>
-    public static long Footprint(int keyBytes, IEnumerable<(int Table, long Version, int StateBytes)> records) =>
-        Allocated(HeaderBytes(keyBytes, records.Count()) + records.Sum(r => RecordBytes(r.Table, r.Version, r.StateBytes)));
+    public static long Footprint(int keyBytes, IEnumerable<(int Table, long Version, int StateBytes, bool Shared)> records) =>
+        Allocated(HeaderBytes(keyBytes, records.Count()) + records.Sum(r => RecordBytes(r.Table, r.Version, r.StateBytes, r.Shared)));
 
     private static long Allocated(long blockBytes) => blockBytes == 0 ? 0 : Math.Max(32, (blockBytes + 8 + 15) & ~15L);
 
     private static int HeaderBytes(int keyBytes, int count) => Varint.Size((ulong)keyBytes) + keyBytes + Varint.Size((ulong)count);
 
-    private static int RecordBytes(int table, long version, int stateBytes) =>
-        Varint.Size((ulong)table) + Varint.Size((ulong)version) + Varint.Size((ulong)stateBytes) + stateBytes;
+    private static int RecordBytes(int table, long version, int stateBytes, bool shared) =>
+        Varint.Size((ulong)table) + Varint.Size((ulong)version) + Varint.Size(((ulong)stateBytes << 1) | 1) + (shared ? sizeof(long) : stateBytes);
 
     private Stripe StripeOf(GrainId grainId)
     {
@@ -183,7 +214,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     foreach (var record in Row.Records(row))
                     {
                         var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(record.Table);
-                        byTable[record.Table] = (count + 1, stateBytes + record.State.Length, keyBytes + shareOfKey);
+                        byTable[record.Table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + shareOfKey);
                     }
                 }
 
@@ -197,10 +228,20 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             names = [.. _tables];
         }
 
-        return byTable.OrderBy(t => t.Key)
+        var groups = byTable.OrderBy(t => t.Key)
             .Select(t => (names[t.Key].Store, names[t.Key].StateName, names[t.Key].Type.ToString()!, t.Value.Count, t.Value.StateBytes, (long)Math.Round(t.Value.KeyBytes, MidpointRounding.AwayFromZero)))
             .ToList();
+        if (SharedStates is { Count: > 0 } shared)
+        {
+            // A shared record's state counts as its address above; the states themselves, once each, here.
+            groups.Add(("", SharedStatesName, "", shared.Count, shared.Bytes, 0));
+        }
+
+        return groups;
     }
+
+    /// <summary>The state name under which <see cref="Summarize"/> reports the shared states (their blocks' bytes).</summary>
+    public const string SharedStatesName = "(shared states)";
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Read("", stateName, grainId, grainState);
 
@@ -248,9 +289,11 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         }
 
         var writer = Writer.CreatePooled(session);
+        var shared = (nint)0; // a reference to a shared state, held until a block owns it
         try
         {
             serializer.Serialize(grainState.State, ref writer);
+            shared = Share(writer.Output);
             var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
@@ -259,7 +302,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 var (row, holder) = Locate(stripe, grainId, key, table);
                 var (inRow, single) = (holder != 0 && holder == row, holder != 0 && holder != row);
                 EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table), grainState.ETag);
-                var recordBytes = RecordBytes(table, version, writer.Output.Length);
+                var recordBytes = RecordBytes(table, version, writer.Output.Length, shared != 0);
                 var others = row == 0 ? (Count: 0, Bytes: 0) : Row.Without(row, table);
                 if (writer.Output.Length > SharedRecordMaxBytes || HeaderBytes(key.Bytes.Length, others.Count + 1) + others.Bytes + recordBytes > RowMaxBytes)
                 {
@@ -268,7 +311,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     nint block;
                     try
                     {
-                        block = Rebuild(key, 0, table, (version, writer.Output));
+                        block = Rebuild(key, 0, table, (version, writer.Output, shared));
+                        shared = 0;
                     }
                     catch
                     {
@@ -293,7 +337,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 }
                 else
                 {
-                    SetRow(stripe, key, Rebuild(key, row, table, (version, writer.Output)));
+                    SetRow(stripe, key, Rebuild(key, row, table, (version, writer.Output, shared)));
+                    shared = 0;
                     if (row != 0)
                     {
                         Free(row);
@@ -310,6 +355,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         finally
         {
             writer.Dispose();
+            if (shared != 0)
+            {
+                Release(shared); // the write was refused: no block took it
+            }
         }
 
         grainState.ETag = ETagOf(version);
@@ -402,10 +451,15 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     }
 
     /// <summary>A new block for the key: <paramref name="row"/>'s records (none if 0) without <paramref name="table"/>'s, and the replacement if any.</summary>
-    private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State)? replacement)
+    /// <remarks>
+    /// Every block owns one reference to each shared state it holds: the copies of <paramref name="row"/>'s records take
+    /// one more each (the old block gives its own back when it is freed), and the replacement's shared state, if any,
+    /// comes with the reference its caller took.
+    /// </remarks>
+    private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State, nint Shared)? replacement)
     {
         var (kept, bytes) = row == 0 ? (0, 0) : Row.Without(row, table);
-        var written = replacement is { } r ? RecordBytes(table, r.Version, r.State.Length) : 0;
+        var written = replacement is { } r ? RecordBytes(table, r.Version, r.State.Length, r.Shared != 0) : 0;
         var count = kept + (replacement is null ? 0 : 1);
         var size = HeaderBytes(key.Bytes.Length, count) + bytes + written;
 
@@ -415,37 +469,159 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         key.Bytes.CopyTo(at);
         at = at[key.Bytes.Length..];
         at = at[Varint.Write(at, (ulong)count)..];
+        var copiedShared = 0;
         foreach (var record in Row.Records(row))
         {
             if (record.Table != table)
             {
-                at = WriteRecord(at, record.Table, record.Version, record.State.Length);
-                record.State.CopyTo(at);
-                at = at[record.State.Length..];
+                at = WriteRecord(at, record.Table, record.Version, record.State.Length, record.Shared);
+                if (record.Shared == 0)
+                {
+                    record.State.CopyTo(at);
+                    at = at[record.State.Length..];
+                }
+                else
+                {
+                    at = at[sizeof(long)..];
+                    copiedShared++;
+                }
             }
         }
 
         if (replacement is { } replacing)
         {
-            at = WriteRecord(at, table, replacing.Version, replacing.State.Length);
-            replacing.State.CopyTo(at); // the serializer's pooled segments, copied once
+            at = WriteRecord(at, table, replacing.Version, replacing.State.Length, replacing.Shared);
+            if (replacing.Shared == 0)
+            {
+                replacing.State.CopyTo(at); // the serializer's pooled segments, copied once
+            }
+        }
+
+        if (copiedShared > 0)
+        {
+            lock (_sharedLock)
+            {
+                foreach (var record in Row.Records(row))
+                {
+                    if (record.Table != table && record.Shared != 0)
+                    {
+                        SharedBlock.References(record.Shared)++;
+                    }
+                }
+            }
         }
 
         Interlocked.Add(ref _nativeBytes, Allocated(size));
         return block;
     }
 
-    private static Span<byte> WriteRecord(Span<byte> at, ushort table, long version, int stateLength)
+    private static unsafe Span<byte> WriteRecord(Span<byte> at, ushort table, long version, int stateLength, nint shared)
     {
         at = at[Varint.Write(at, table)..];
         at = at[Varint.Write(at, (ulong)version)..];
-        return at[Varint.Write(at, (ulong)stateLength)..];
+        at = at[Varint.Write(at, ((ulong)stateLength << 1) | (shared == 0 ? 0UL : 1UL))..];
+        if (shared != 0)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(at, shared);
+        }
+
+        return at;
     }
 
     private unsafe void Free(nint block)
     {
+        var hasShared = false;
+        foreach (var record in Row.Records(block))
+        {
+            hasShared |= record.Shared != 0;
+        }
+
+        if (hasShared)
+        {
+            lock (_sharedLock)
+            {
+                foreach (var record in Row.Records(block))
+                {
+                    if (record.Shared != 0)
+                    {
+                        ReleaseLocked(record.Shared);
+                    }
+                }
+            }
+        }
+
         Interlocked.Add(ref _nativeBytes, -Allocated(Row.Size(block)));
         NativeMemory.Free((void*)block);
+    }
+
+    /// <summary>
+    /// A shared state holding these bytes, with a reference for the caller; or 0: keep them inline (too large, seen for
+    /// the first time, or a 64-bit hash that another state's bytes already have).
+    /// </summary>
+    private unsafe nint Share(PooledBuffer state)
+    {
+        if (state.Length > sharedStateMaxBytes)
+        {
+            return 0;
+        }
+
+        Span<byte> bytes = stackalloc byte[state.Length];
+        state.CopyTo(bytes);
+        var hash = XxHash3.HashToUInt64(bytes);
+        lock (_sharedLock)
+        {
+            if (_shared.TryGetValue(hash, out var existing))
+            {
+                if (!SharedBlock.State(existing).SequenceEqual(bytes))
+                {
+                    return 0;
+                }
+
+                SharedBlock.References(existing)++;
+                return existing;
+            }
+
+            ref var seen = ref _seenOnce[hash % SeenSlots];
+            if (seen != hash)
+            {
+                seen = hash;
+                return 0;
+            }
+
+            var block = (nint)NativeMemory.Alloc((nuint)(SharedBlock.HeaderBytes + bytes.Length));
+            SharedBlock.References(block) = 1;
+            SharedBlock.Length(block) = bytes.Length;
+            bytes.CopyTo(new Span<byte>((byte*)block + SharedBlock.HeaderBytes, bytes.Length));
+            _shared.Add(hash, block);
+            var allocated = Allocated(SharedBlock.HeaderBytes + bytes.Length);
+            _sharedBytes += allocated;
+            Interlocked.Add(ref _nativeBytes, allocated);
+            return block;
+        }
+    }
+
+    private void Release(nint shared)
+    {
+        lock (_sharedLock)
+        {
+            ReleaseLocked(shared);
+        }
+    }
+
+    // Under the shared states' lock: a block gives back its reference; the last one frees the state.
+    private unsafe void ReleaseLocked(nint shared)
+    {
+        if (--SharedBlock.References(shared) > 0)
+        {
+            return;
+        }
+
+        var state = SharedBlock.State(shared);
+        _shared.Remove(XxHash3.HashToUInt64(state));
+        var allocated = Allocated(SharedBlock.HeaderBytes + state.Length);
+        _sharedBytes -= allocated;
+        Interlocked.Add(ref _nativeBytes, -allocated);
+        NativeMemory.Free((void*)shared);
     }
 
     private static string ETagOf(long version) => version.ToString(CultureInfo.InvariantCulture);
@@ -708,8 +884,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             {
                 Varint.Read(ref at);
                 Varint.Read(ref at);
-                var length = (int)Varint.Read(ref at); // read before the add: `at += Read(ref at)` would add to the old `at`
-                at += length;
+                var tag = Varint.Read(ref at); // read before the add: `at += Read(ref at)` would add to the old `at`
+                at += (tag & 1) == 0 ? (int)(tag >> 1) : sizeof(long);
             }
 
             return (int)(at - (byte*)row);
@@ -723,7 +899,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             {
                 if (record.Table != table)
                 {
-                    (count, bytes) = (count + 1, bytes + RecordBytes(record.Table, record.Version, record.State.Length));
+                    (count, bytes) = (count + 1, bytes + RecordBytes(record.Table, record.Version, record.State.Length, record.Shared != 0));
                 }
             }
 
@@ -787,18 +963,42 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
             var table = (ushort)Varint.Read(ref _next);
             var version = (long)Varint.Read(ref _next);
-            var length = (int)Varint.Read(ref _next);
-            Current = new RecordView(table, version, new ReadOnlySpan<byte>(_next, length));
-            _next += length;
+            var tag = Varint.Read(ref _next);
+            if ((tag & 1) == 0)
+            {
+                Current = new RecordView(table, version, new ReadOnlySpan<byte>(_next, (int)(tag >> 1)), 0);
+                _next += (int)(tag >> 1);
+            }
+            else
+            {
+                var shared = (nint)BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>(_next, sizeof(long)));
+                Current = new RecordView(table, version, SharedBlock.State(shared), shared);
+                _next += sizeof(long);
+            }
+
             _left--;
             return true;
         }
     }
 
-    private readonly ref struct RecordView(ushort table, long version, ReadOnlySpan<byte> state)
+    /// <summary>A record: its table, version and state (in its block, or shared: <see cref="Shared"/> is then the shared state's address).</summary>
+    private readonly ref struct RecordView(ushort table, long version, ReadOnlySpan<byte> state, nint shared)
     {
         public ushort Table { get; } = table;
         public long Version { get; } = version;
         public ReadOnlySpan<byte> State { get; } = state;
+        public nint Shared { get; } = shared;
+    }
+
+    /// <summary>A shared state's block: its reference count and length (4 bytes each), then the state.</summary>
+    private static unsafe class SharedBlock
+    {
+        public const int HeaderBytes = 8;
+
+        public static ref int References(nint block) => ref *(int*)block;
+
+        public static ref int Length(nint block) => ref *((int*)block + 1);
+
+        public static ReadOnlySpan<byte> State(nint block) => new((byte*)block + HeaderBytes, Length(block));
     }
 }
