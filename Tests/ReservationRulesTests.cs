@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Ledgers;
 
@@ -9,6 +11,23 @@ public sealed class ReservationRulesTests
     private static readonly DateTimeOffset Now = new(2026, 11, 27, 0, 0, 0, TimeSpan.Zero);
 
     private static ReservationHead Stock(long available) => new() { Exists = true, Available = available };
+
+    [Fact]
+    public void An_entry_holds_its_order_id_once_when_the_reservation_came_from_the_stored_record()
+    {
+        var serializer = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddSerializer()
+            .BuildServiceProvider().GetRequiredService<Orleans.Serialization.Serializer>();
+        // The stored reservation's id is another instance than the caller's (the record was read back); a change keeps it.
+        var stored = new Reservation(new string("order-with-a-long-id-0001".AsSpan()), 0, 3, ReservationState.Reserved, Now);
+        var head = Stock(10);
+        head.Reserved = 3;
+        var (_, next) = ReservationRules.Commit(head, stored, "order-with-a-long-id-0001", Now);
+        var entry = ReservationRules.EntryOf("order-with-a-long-id-0001", next!);
+        Assert.Same(entry.Key, entry.Reservation!.OrderId);
+        var twice = serializer.SerializeToArray(new LedgerEntry { Key = "order-with-a-long-id-0001", Reservation = next });
+        Assert.True(serializer.SerializeToArray(entry).Length <= twice.Length - "order-with-a-long-id-0001".Length);
+        Assert.Equal("order-with-a-long-id-0001", ReservationRules.EntryOf("order-with-a-long-id-0001", new Reservation("other", 0, 1, ReservationState.Reserved, Now)).Key);
+    }
 
     [Fact]
     public void A_reservation_takes_units_from_available_and_waits_for_its_order()

@@ -161,7 +161,7 @@ public abstract partial class ReservationLedgerGrain : Grain, IReservationLedger
             var (result, next) = rule(_book.Find(orderId)?.Reservation);
             if (next is not null)
             {
-                _book.Put(new LedgerEntry { Key = orderId, Reservation = next });
+                _book.Put(ReservationRules.EntryOf(orderId, next));
             }
             else if (alwaysTouch && _book.Head.Pending.Count != pendingBefore)
             {

@@ -11,6 +11,14 @@ namespace OrderFlow.Grains.Ledgers;
 /// </summary>
 public static class ReservationRules
 {
+    /// <summary>
+    /// The order's ledger entry holding its reservation. Its key and the reservation's order id are one instance (a
+    /// reservation changed by <c>with</c> keeps the stored record's id, not the caller's), so the stored entry holds the
+    /// id once: Orleans' serializer writes an instance it already wrote in the record as a reference.
+    /// </summary>
+    public static LedgerEntry EntryOf(string orderId, Reservation reservation) =>
+        new() { Key = string.Equals(reservation.OrderId, orderId, StringComparison.Ordinal) ? reservation.OrderId : orderId, Reservation = reservation };
+
     public static (ReservationResult Result, Reservation? Next) Reserve(
         ReservationHead head, Reservation? current, string orderId, long epoch, long quantity, DateTimeOffset now, int maxPending)
     {
