@@ -152,6 +152,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private static int RecordBytes(int table, long version, int stateBytes, bool shared) =>
         Varint.Size((ulong)table) + Varint.Size((ulong)version) + Varint.Size(((ulong)stateBytes << 1) | 1) + (shared ? sizeof(long) : stateBytes);
 
+    private readonly int _sharedStateMaxBytes = sharedStateMaxBytes is >= 0 and <= SharedRecordMaxBytes
+        ? sharedStateMaxBytes
+        : throw new ArgumentOutOfRangeException(nameof(sharedStateMaxBytes), sharedStateMaxBytes, $"0 (no sharing) to {SharedRecordMaxBytes}");
+
     private Stripe StripeOf(GrainId grainId)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
@@ -204,8 +208,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 foreach (var (key, table) in s.Singles.Keys)
                 {
                     var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(table);
-                    Row.TryFind(s.Singles[(key, table)], table, out _, out var state);
-                    byTable[table] = (count + 1, stateBytes + state.Length, keyBytes + key.AsSpan().Length);
+                    foreach (var record in Row.Records(s.Singles[(key, table)]))
+                    {
+                        byTable[table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + key.AsSpan().Length);
+                    }
                 }
 
                 foreach (var row in s.Rows.ToList())
@@ -256,17 +262,17 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
             var key = new RowKey(grainId.Key.AsSpan());
-            using var session = sessions.GetSession();
-            foreach (var type in PresetTypes)
-            {
-                session.ReferencedTypes.RecordReferencedType(type);
-            }
-
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (Locate(stripe, grainId, key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
                 {
+                    using var session = sessions.GetSession();
+                    foreach (var type in PresetTypes)
+                    {
+                        session.ReferencedTypes.RecordReferencedType(type);
+                    }
+
                     (found, state) = (true, serializer.Deserialize<T>(stored, session));
                 }
             }
@@ -324,11 +330,12 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                         throw;
                     }
 
-                    stripe.Singles[(grainId.Key, table)] = block;
                     if (inRow)
                     {
-                        SetRow(stripe, key, rowWithout);
+                        SetRow(stripe, key, rowWithout); // a replacement or a removal: allocates nothing that can fail
                     }
+
+                    stripe.Singles[(grainId.Key, table)] = block;
 
                     if (holder != 0)
                     {
@@ -337,8 +344,17 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 }
                 else
                 {
-                    SetRow(stripe, key, Rebuild(key, row, table, (version, writer.Output, shared)));
-                    shared = 0;
+                    var rebuilt = Rebuild(key, row, table, (version, writer.Output, shared));
+                    shared = 0; // the new block holds that reference now
+                    try
+                    {
+                        SetRow(stripe, key, rebuilt); // a new key may grow the table
+                    }
+                    catch
+                    {
+                        Free(rebuilt);
+                        throw;
+                    }
                     if (row != 0)
                     {
                         Free(row);
@@ -560,7 +576,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     /// </summary>
     private unsafe nint Share(PooledBuffer state)
     {
-        if (state.Length > sharedStateMaxBytes)
+        if (state.Length > _sharedStateMaxBytes)
         {
             return 0;
         }
@@ -711,19 +727,34 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         /// <summary>Puts the row in the key's slot, replacing the key's row if it has one.</summary>
         public void Set(RowKey key, nint row)
         {
+            if (Count > 0)
+            {
+                var i = Home(key.Hash);
+                while (_slots[i] != 0)
+                {
+                    if (Row.Key(_slots[i]).SequenceEqual(key.Bytes))
+                    {
+                        _slots[i] = row; // a replacement allocates nothing
+                        return;
+                    }
+
+                    i = Next(i);
+                }
+            }
+
             if ((Count + 1) * 4L > _capacity * 3L)
             {
-                Resize(Math.Max(MinimumSlots, _capacity * 2));
+                Resize(Math.Max(MinimumSlots, _capacity * 2)); // before any change: a failed growth changes nothing
             }
 
-            var i = Home(key.Hash);
-            while (_slots[i] != 0 && !Row.Key(_slots[i]).SequenceEqual(key.Bytes))
+            var slot = Home(key.Hash);
+            while (_slots[slot] != 0)
             {
-                i = Next(i);
+                slot = Next(slot);
             }
 
-            Count += _slots[i] == 0 ? 1 : 0;
-            _slots[i] = row;
+            _slots[slot] = row;
+            Count++;
         }
 
         public void Remove(RowKey key)
@@ -760,7 +791,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             Count--;
             if (Count == 0 || (_capacity > MinimumSlots && Count * 8L < _capacity))
             {
-                Resize(Count == 0 ? 0 : _capacity / 2);
+                try
+                {
+                    Resize(Count == 0 ? 0 : _capacity / 2);
+                }
+                catch (OutOfMemoryException)
+                {
+                    // The row is removed already; the larger table stays until a later removal shrinks it.
+                }
             }
         }
 
@@ -772,7 +810,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         {
             var old = _slots;
             var oldCapacity = _capacity;
-            _slots = capacity == 0 ? null : (nint*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(nint));
+            var slots = capacity == 0 ? null : (nint*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(nint)); // may throw: nothing changed yet
+            _slots = slots;
             _capacity = capacity;
             for (var k = 0; k < oldCapacity; k++)
             {
