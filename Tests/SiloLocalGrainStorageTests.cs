@@ -423,6 +423,50 @@ public sealed class SiloLocalGrainStorageTests
     }
 
     [Fact]
+    public async Task An_orders_ledger_entries_live_in_its_row_each_under_its_own_subkey()
+    {
+        // Ledger entries are keyed {ledger}~{order} or {ledger}~{order}:{scenario}: they share the order's row (one block,
+        // one key), and each stays a record of its own, with its own ETag.
+        var storage = NewStorage();
+        var keys = new[]
+        {
+            GrainId.Create("points", "o-1"), GrainId.Create("points", "sku-1~o-1"), GrainId.Create("points", "sku-2~o-1"),
+            GrainId.Create("points", "u-1~o-1:award"), GrainId.Create("points", "u-1~o-1:revoke"), GrainId.Create("points", "pay-1"),
+            GrainId.Create("points", "a~"), GrainId.Create("points", "a~:x"), GrainId.Create("points", "sku-1~o-12"),
+        };
+        var records = keys.Select((_, i) => new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 100 + i })).ToArray();
+        for (var i = 0; i < keys.Length; i++)
+        {
+            await storage.WriteStateAsync("points", keys[i], records[i]);
+        }
+
+        // Rows: o-1 (five records), pay-1, a~, a~:x, o-12.
+        Assert.Equal((9, 5), (storage.Count, storage.Blocks));
+        records[2].State!.HandlerRuns = 7;
+        await storage.WriteStateAsync("points", keys[2], records[2]);
+        await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", keys[1],
+            new GrainState<SubscriberState>(new SubscriberState()) { ETag = records[2].ETag })); // a neighbour's ETag
+        await storage.ClearStateAsync("points", keys[3], records[3]);
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var read = new GrainState<SubscriberState>(new SubscriberState());
+            await storage.ReadStateAsync("points", keys[i], read);
+            Assert.Equal(i == 3 ? (false, 0L, 0L, null) : (true, 100L + i, i == 2 ? 7L : 0L, records[i].ETag),
+                (read.RecordExists, read.State!.AppliedSequence, read.State.HandlerRuns, read.ETag));
+        }
+
+        // The summary splits the row's key among its records and counts each subkey with its record.
+        Assert.Equal("o-1".Length + "sku-1~".Length + "sku-2~".Length + "u-1~:revoke".Length + "pay-1".Length + "a~".Length + "a~:x".Length
+            + "o-12".Length + "sku-1~".Length, storage.Summarize().Sum(g => g.KeyBytes));
+        foreach (var i in new[] { 0, 1, 2, 4, 5, 6, 7, 8 })
+        {
+            await storage.ClearStateAsync("points", keys[i], records[i]);
+        }
+
+        Assert.Equal((0, 0, 0L), (storage.Count, storage.Blocks, storage.NativeBytes));
+    }
+
+    [Fact]
     public async Task A_shared_state_moves_between_a_full_row_and_a_block_of_its_own_and_is_freed_with_it()
     {
         var storage = NewStorage(SiloLocalGrainStorage.DefaultSharedStateMaxBytes);

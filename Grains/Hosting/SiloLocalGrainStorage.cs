@@ -112,6 +112,9 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private readonly ulong[] _seenOnce = new ulong[SeenSlots];
     private long _sharedBytes;
 
+    /// <summary>Native blocks held: rows, and records in blocks of their own.</summary>
+    public int Blocks => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.Count + s.Singles.Count));
+
     /// <summary>Records held, in rows and in blocks of their own.</summary>
     public int Count => _stripes.Sum(stripe => stripe.Locked(s => s.Rows.ToList().Sum(Row.Count) + s.Singles.Count));
 
@@ -143,23 +146,25 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     /// differ a little.
     /// </summary>
     public static long Footprint(int keyBytes, IEnumerable<(int Table, long Version, int StateBytes, bool Shared)> records) =>
-        Allocated(HeaderBytes(keyBytes, records.Count()) + records.Sum(r => RecordBytes(r.Table, r.Version, r.StateBytes, r.Shared)));
+        Allocated(HeaderBytes(keyBytes, records.Count()) + records.Sum(r => RecordBytes(r.Table, 0, r.Version, r.StateBytes, r.Shared)));
 
     private static long Allocated(long blockBytes) => blockBytes == 0 ? 0 : Math.Max(32, (blockBytes + 8 + 15) & ~15L);
 
     private static int HeaderBytes(int keyBytes, int count) => Varint.Size((ulong)keyBytes) + keyBytes + Varint.Size((ulong)count);
 
-    private static int RecordBytes(int table, long version, int stateBytes, bool shared) =>
-        Varint.Size((ulong)table) + Varint.Size((ulong)version) + Varint.Size(((ulong)stateBytes << 1) | 1) + (shared ? sizeof(long) : stateBytes);
+    private static int RecordBytes(int table, int subkeyBytes, long version, int stateBytes, bool shared) =>
+        Varint.Size(((ulong)table << 1) | 1) + (subkeyBytes == 0 ? 0 : Varint.Size((ulong)subkeyBytes) + subkeyBytes)
+        + Varint.Size((ulong)version) + Varint.Size(((ulong)stateBytes << 1) | 1) + (shared ? sizeof(long) : stateBytes);
 
     private readonly int _sharedStateMaxBytes = sharedStateMaxBytes is >= 0 and <= SharedRecordMaxBytes
         ? sharedStateMaxBytes
         : throw new ArgumentOutOfRangeException(nameof(sharedStateMaxBytes), sharedStateMaxBytes, $"0 (no sharing) to {SharedRecordMaxBytes}");
 
-    private Stripe StripeOf(GrainId grainId)
+    // The top bits of the row key's hash pick the stripe; the table's slots use the low bits.
+    private Stripe StripeOf(RowKey key)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
-        return _stripes[(int)((uint)grainId.Key.GetHashCode() % Stripes)];
+        return _stripes[(int)(key.Hash >> 58)];
     }
 
     private ushort? ExistingTable(string store, string stateName, GrainId grainId) =>
@@ -220,7 +225,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     foreach (var record in Row.Records(row))
                     {
                         var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(record.Table);
-                        byTable[record.Table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + shareOfKey);
+                        byTable[record.Table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + shareOfKey + record.Subkey.Length);
                     }
                 }
 
@@ -258,14 +263,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private Task Read<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var (found, state, version) = (false, default(T), 0L);
-        var stripe = StripeOf(grainId);
+        var key = new RowKey(grainId.Key.AsSpan());
+        var stripe = StripeOf(key);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
-            var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (Locate(stripe, grainId, key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, out version, out var stored))
+                if (Locate(stripe, grainId, key, table).Holder is not 0 and var holder && Row.TryFind(holder, table, key, out version, out var stored))
                 {
                     using var session = sessions.GetSession();
                     foreach (var type in PresetTypes)
@@ -286,7 +291,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
     private Task Write<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var (stripe, table) = (StripeOf(grainId), TableFor(store, stateName, grainId));
+        var key = new RowKey(grainId.Key.AsSpan());
+        var (stripe, table) = (StripeOf(key), TableFor(store, stateName, grainId));
         var version = Interlocked.Increment(ref _version);
         using var session = sessions.GetSession();
         foreach (var type in PresetTypes)
@@ -300,16 +306,15 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         {
             serializer.Serialize(grainState.State, ref writer);
             shared = Share(writer.Output);
-            var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 // Checked against the record the caller last read: a concurrent or stale writer is refused, never lost.
                 var (row, holder) = Locate(stripe, grainId, key, table);
                 var (inRow, single) = (holder != 0 && holder == row, holder != 0 && holder != row);
-                EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table), grainState.ETag);
-                var recordBytes = RecordBytes(table, version, writer.Output.Length, shared != 0);
-                var others = row == 0 ? (Count: 0, Bytes: 0) : Row.Without(row, table);
+                EnsureSame(stateName, grainId, holder == 0 ? null : Row.VersionOf(holder, table, key), grainState.ETag);
+                var recordBytes = RecordBytes(table, key.SubkeyLength, version, writer.Output.Length, shared != 0);
+                var others = row == 0 ? (Count: 0, Bytes: 0) : Row.Without(row, table, key);
                 if (writer.Output.Length > SharedRecordMaxBytes || HeaderBytes(key.Bytes.Length, others.Count + 1) + others.Bytes + recordBytes > RowMaxBytes)
                 {
                     // Both new blocks before any change: a failed allocation leaves the record where it was, and only there.
@@ -384,16 +389,16 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
     private Task Clear<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var stripe = StripeOf(grainId);
+        var key = new RowKey(grainId.Key.AsSpan());
+        var stripe = StripeOf(key);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
-            var key = new RowKey(grainId.Key.AsSpan());
             lock (stripe)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (Locate(stripe, grainId, key, table) is (var row, not 0 and var holder))
                 {
-                    EnsureSame(stateName, grainId, Row.VersionOf(holder, table), grainState.ETag);
+                    EnsureSame(stateName, grainId, Row.VersionOf(holder, table, key), grainState.ETag);
                     if (holder == row)
                     {
                         SetRow(stripe, key, RowWithout(key, row, table));
@@ -439,7 +444,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private static (nint Row, nint Holder) Locate(Stripe stripe, GrainId grainId, RowKey key, ushort table)
     {
         var row = stripe.Rows.Find(key);
-        return row != 0 && Row.VersionOf(row, table) is not null
+        return row != 0 && Row.VersionOf(row, table, key) is not null
             ? (row, row)
             : (row, stripe.Singles.Count == 0 ? 0 : stripe.Singles.GetValueOrDefault((grainId.Key, table)));
     }
@@ -474,8 +479,8 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     /// </remarks>
     private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State, nint Shared)? replacement)
     {
-        var (kept, bytes) = row == 0 ? (0, 0) : Row.Without(row, table);
-        var written = replacement is { } r ? RecordBytes(table, r.Version, r.State.Length, r.Shared != 0) : 0;
+        var (kept, bytes) = row == 0 ? (0, 0) : Row.Without(row, table, key);
+        var written = replacement is { } r ? RecordBytes(table, key.SubkeyLength, r.Version, r.State.Length, r.Shared != 0) : 0;
         var count = kept + (replacement is null ? 0 : 1);
         var size = HeaderBytes(key.Bytes.Length, count) + bytes + written;
 
@@ -488,9 +493,9 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         var copiedShared = 0;
         foreach (var record in Row.Records(row))
         {
-            if (record.Table != table)
+            if (!record.Is(table, key))
             {
-                at = WriteRecord(at, record.Table, record.Version, record.State.Length, record.Shared);
+                at = WriteRecord(at, record.Table, record.Subkey, default, record.Version, record.State.Length, record.Shared);
                 if (record.Shared == 0)
                 {
                     record.State.CopyTo(at);
@@ -506,7 +511,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
         if (replacement is { } replacing)
         {
-            at = WriteRecord(at, table, replacing.Version, replacing.State.Length, replacing.Shared);
+            at = WriteRecord(at, table, key.Prefix, key.Suffix, replacing.Version, replacing.State.Length, replacing.Shared);
             if (replacing.Shared == 0)
             {
                 replacing.State.CopyTo(at); // the serializer's pooled segments, copied once
@@ -519,7 +524,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             {
                 foreach (var record in Row.Records(row))
                 {
-                    if (record.Table != table && record.Shared != 0)
+                    if (!record.Is(table, key) && record.Shared != 0)
                     {
                         SharedBlock.References(record.Shared)++;
                     }
@@ -531,9 +536,19 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         return block;
     }
 
-    private static unsafe Span<byte> WriteRecord(Span<byte> at, ushort table, long version, int stateLength, nint shared)
+    // A record's header: its table (with a flag: a subkey follows), its subkey in two parts, version and length tag.
+    private static unsafe Span<byte> WriteRecord(Span<byte> at, ushort table, ReadOnlySpan<byte> subkey, ReadOnlySpan<byte> subkeyEnd, long version, int stateLength, nint shared)
     {
-        at = at[Varint.Write(at, table)..];
+        var subkeyLength = subkey.Length + subkeyEnd.Length;
+        at = at[Varint.Write(at, ((ulong)table << 1) | (subkeyLength == 0 ? 0UL : 1UL))..];
+        if (subkeyLength > 0)
+        {
+            at = at[Varint.Write(at, (ulong)subkeyLength)..];
+            subkey.CopyTo(at);
+            subkeyEnd.CopyTo(at[subkey.Length..]);
+            at = at[subkeyLength..];
+        }
+
         at = at[Varint.Write(at, (ulong)version)..];
         at = at[Varint.Write(at, ((ulong)stateLength << 1) | (shared == 0 ? 0UL : 1UL))..];
         if (shared != 0)
@@ -665,11 +680,47 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => rows.Clear(store, stateName, grainId, grainState);
     }
 
-    /// <summary>A grain key's bytes and their hash (the stripes' tables place rows by it).</summary>
-    private readonly ref struct RowKey(ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// Where a grain key's records live: the key of their row and their subkey in it. A key <c>{ledger}~{order}</c> or
+    /// <c>{ledger}~{order}:{scenario}</c> (a ledger's entry, <c>LedgerEntryStore.IdOf</c>) lives in the row of
+    /// <c>{order}</c>, under the subkey <c>{ledger}~</c> or <c>{ledger}~:{scenario}</c>: an order's stock, coupon,
+    /// points and GMV entries share its row (ids hold neither <c>~</c> nor <c>:</c>, Contracts' <c>Ids</c>). Any other
+    /// key is its own row, with no subkey. The hash is the row key's (the stripe and the table's slot).
+    /// </summary>
+    private readonly ref struct RowKey
     {
-        public ReadOnlySpan<byte> Bytes { get; } = bytes;
-        public ulong Hash { get; } = XxHash3.HashToUInt64(bytes);
+        public RowKey(ReadOnlySpan<byte> key)
+        {
+            var tilde = key.LastIndexOf((byte)'~');
+            var rest = tilde < 0 ? default : key[(tilde + 1)..];
+            var rowLength = rest.IndexOf((byte)':') is >= 0 and var colon ? colon : rest.Length;
+            if (rowLength == 0)
+            {
+                Bytes = key; // no '~', or nothing after it: the key is its own row
+            }
+            else
+            {
+                Bytes = rest[..rowLength];
+                Prefix = key[..(tilde + 1)];
+                Suffix = rest[rowLength..];
+            }
+
+            Hash = XxHash3.HashToUInt64(Bytes);
+        }
+
+        public ReadOnlySpan<byte> Bytes { get; }
+
+        /// <summary>The subkey, in two parts: before and after the row key.</summary>
+        public ReadOnlySpan<byte> Prefix { get; }
+
+        public ReadOnlySpan<byte> Suffix { get; }
+
+        public int SubkeyLength => Prefix.Length + Suffix.Length;
+
+        public ulong Hash { get; }
+
+        public bool IsSubkey(ReadOnlySpan<byte> subkey) =>
+            subkey.Length == SubkeyLength && subkey.StartsWith(Prefix) && subkey[Prefix.Length..].SequenceEqual(Suffix);
     }
 
     /// <summary>A part of the rows: their table, and the records in blocks of their own, read and changed under its lock.</summary>
@@ -921,7 +972,12 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             var count = (int)Varint.Read(ref at);
             for (var i = 0; i < count; i++)
             {
-                Varint.Read(ref at);
+                if ((Varint.Read(ref at) & 1) == 1)
+                {
+                    var subkeyLength = (int)Varint.Read(ref at); // read before the add, as below
+                    at += subkeyLength;
+                }
+
                 Varint.Read(ref at);
                 var tag = Varint.Read(ref at); // read before the add: `at += Read(ref at)` would add to the old `at`
                 at += (tag & 1) == 0 ? (int)(tag >> 1) : sizeof(long);
@@ -931,25 +987,25 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         }
 
         /// <summary>The records other than the table's: how many, and their bytes with their headers.</summary>
-        public static (int Count, int Bytes) Without(nint row, ushort table)
+        public static (int Count, int Bytes) Without(nint row, ushort table, RowKey key)
         {
             var (count, bytes) = (0, 0);
             foreach (var record in Records(row))
             {
-                if (record.Table != table)
+                if (!record.Is(table, key))
                 {
-                    (count, bytes) = (count + 1, bytes + RecordBytes(record.Table, record.Version, record.State.Length, record.Shared != 0));
+                    (count, bytes) = (count + 1, bytes + RecordBytes(record.Table, record.Subkey.Length, record.Version, record.State.Length, record.Shared != 0));
                 }
             }
 
             return (count, bytes);
         }
 
-        public static bool TryFind(nint row, ushort table, out long version, out ReadOnlySpan<byte> state)
+        public static bool TryFind(nint row, ushort table, RowKey key, out long version, out ReadOnlySpan<byte> state)
         {
             foreach (var record in Records(row))
             {
-                if (record.Table == table)
+                if (record.Is(table, key))
                 {
                     version = record.Version;
                     state = record.State;
@@ -962,7 +1018,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
             return false;
         }
 
-        public static long? VersionOf(nint row, ushort table) => TryFind(row, table, out var version, out _) ? version : null;
+        public static long? VersionOf(nint row, ushort table, RowKey key) => TryFind(row, table, key, out var version, out _) ? version : null;
 
         public static RecordEnumerator Records(nint row) => new(row);
 
@@ -1000,18 +1056,27 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 return false;
             }
 
-            var table = (ushort)Varint.Read(ref _next);
+            var tableTag = Varint.Read(ref _next);
+            var subkey = ReadOnlySpan<byte>.Empty;
+            if ((tableTag & 1) == 1)
+            {
+                var subkeyLength = (int)Varint.Read(ref _next);
+                subkey = new ReadOnlySpan<byte>(_next, subkeyLength);
+                _next += subkeyLength;
+            }
+
+            var table = (ushort)(tableTag >> 1);
             var version = (long)Varint.Read(ref _next);
             var tag = Varint.Read(ref _next);
             if ((tag & 1) == 0)
             {
-                Current = new RecordView(table, version, new ReadOnlySpan<byte>(_next, (int)(tag >> 1)), 0);
+                Current = new RecordView(table, subkey, version, new ReadOnlySpan<byte>(_next, (int)(tag >> 1)), 0);
                 _next += (int)(tag >> 1);
             }
             else
             {
                 var shared = (nint)BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>(_next, sizeof(long)));
-                Current = new RecordView(table, version, SharedBlock.State(shared), shared);
+                Current = new RecordView(table, subkey, version, SharedBlock.State(shared), shared);
                 _next += sizeof(long);
             }
 
@@ -1021,9 +1086,14 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     }
 
     /// <summary>A record: its table, version and state (in its block, or shared: <see cref="Shared"/> is then the shared state's address).</summary>
-    private readonly ref struct RecordView(ushort table, long version, ReadOnlySpan<byte> state, nint shared)
+    private readonly ref struct RecordView(ushort table, ReadOnlySpan<byte> subkey, long version, ReadOnlySpan<byte> state, nint shared)
     {
         public ushort Table { get; } = table;
+
+        /// <summary>Empty unless the record's grain key lives in another key's row (<see cref="RowKey"/>).</summary>
+        public ReadOnlySpan<byte> Subkey { get; } = subkey;
+
+        public bool Is(ushort table, RowKey key) => Table == table && key.IsSubkey(Subkey);
         public long Version { get; } = version;
         public ReadOnlySpan<byte> State { get; } = state;
         public nint Shared { get; } = shared;
