@@ -425,14 +425,16 @@ public sealed class SiloLocalGrainStorageTests
     [Fact]
     public async Task An_orders_ledger_entries_live_in_its_row_each_under_its_own_subkey()
     {
-        // Ledger entries are keyed {ledger}~{order} or {ledger}~{order}:{scenario}: they share the order's row (one block,
-        // one key), and each stays a record of its own, with its own ETag.
+        // Ledger entries (type {ledger}.entry) are keyed {ledger}~{order} or {ledger}~{order}:{scenario}: they share the
+        // order's row (one block, one key), and each stays a record of its own, with its own ETag. Other grains' keys
+        // with a '~' (a flash sale's shard head, {sale}~{shard}) are rows of their own.
         var storage = NewStorage();
         var keys = new[]
         {
-            GrainId.Create("points", "o-1"), GrainId.Create("points", "sku-1~o-1"), GrainId.Create("points", "sku-2~o-1"),
-            GrainId.Create("points", "u-1~o-1:award"), GrainId.Create("points", "u-1~o-1:revoke"), GrainId.Create("points", "pay-1"),
-            GrainId.Create("points", "a~"), GrainId.Create("points", "a~:x"), GrainId.Create("points", "sku-1~o-12"),
+            GrainId.Create("points", "o-1"), GrainId.Create("stock.entry", "sku-1~o-1"), GrainId.Create("stock.entry", "sku-2~o-1"),
+            GrainId.Create("ledger-points.entry", "u-1~o-1:award"), GrainId.Create("ledger-points.entry", "u-1~o-1:revoke"),
+            GrainId.Create("payment-id", "pay-1"), GrainId.Create("stock.entry", "a~"), GrainId.Create("stock.entry", "a~:x"),
+            GrainId.Create("stock.entry", "sku-1~o-12"), GrainId.Create("flashsale-shard", "sale-a~3"), GrainId.Create("flashsale-shard", "sale-b~3"),
         };
         var records = keys.Select((_, i) => new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 100 + i })).ToArray();
         for (var i = 0; i < keys.Length; i++)
@@ -440,8 +442,8 @@ public sealed class SiloLocalGrainStorageTests
             await storage.WriteStateAsync("points", keys[i], records[i]);
         }
 
-        // Rows: o-1 (five records), pay-1, a~, a~:x, o-12.
-        Assert.Equal((9, 5), (storage.Count, storage.Blocks));
+        // Rows: o-1 (five records), pay-1, a~, a~:x, o-12, sale-a~3, sale-b~3.
+        Assert.Equal((11, 7), (storage.Count, storage.Blocks));
         records[2].State!.HandlerRuns = 7;
         await storage.WriteStateAsync("points", keys[2], records[2]);
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("points", keys[1],
@@ -455,15 +457,37 @@ public sealed class SiloLocalGrainStorageTests
                 (read.RecordExists, read.State!.AppliedSequence, read.State.HandlerRuns, read.ETag));
         }
 
-        // The summary splits the row's key among its records and counts each subkey with its record.
-        Assert.Equal("o-1".Length + "sku-1~".Length + "sku-2~".Length + "u-1~:revoke".Length + "pay-1".Length + "a~".Length + "a~:x".Length
-            + "o-12".Length + "sku-1~".Length, storage.Summarize().Sum(g => g.KeyBytes));
-        foreach (var i in new[] { 0, 1, 2, 4, 5, 6, 7, 8 })
+        // The summary splits the row's key among its records (rounded per table, so within a byte or two) and counts
+        // each subkey with its record.
+        var keyBytes = "o-1".Length + "sku-1~".Length + "sku-2~".Length + "u-1~:revoke".Length + "pay-1".Length + "a~".Length + "a~:x".Length
+            + "o-12".Length + "sku-1~".Length + "sale-a~3".Length + "sale-b~3".Length;
+        Assert.InRange(storage.Summarize().Sum(g => g.KeyBytes), keyBytes - 2, keyBytes + 2);
+        foreach (var i in new[] { 0, 1, 2, 4, 5, 6, 7, 8, 9, 10 })
         {
             await storage.ClearStateAsync("points", keys[i], records[i]);
         }
 
         Assert.Equal((0, 0, 0L), (storage.Count, storage.Blocks, storage.NativeBytes));
+    }
+
+    [Fact]
+    public async Task An_entry_too_large_for_its_orders_row_lives_alone_under_its_full_key_and_rejoins_the_row()
+    {
+        var storage = NewStorage();
+        var (order, entry) = (GrainId.Create("points", "o-1"), GrainId.Create("stock.entry", "sku-1~o-1"));
+        await storage.WriteStateAsync("points", order, new GrainState<SubscriberState>(new SubscriberState { AppliedSequence = 1 }));
+        var record = new GrainState<SubscriberState>(new SubscriberState { LastError = new string('x', 2_000) });
+        await storage.WriteStateAsync("points", entry, record); // alone
+        Assert.Equal((2, 2), (storage.Count, storage.Blocks));
+        Assert.Equal("o-1".Length + "sku-1~o-1".Length, storage.Summarize().Sum(g => g.KeyBytes));
+        record.State = new SubscriberState { AppliedSequence = 2 };
+        await storage.WriteStateAsync("points", entry, record); // back in the order's row
+        Assert.Equal((2, 1), (storage.Count, storage.Blocks));
+        var read = new GrainState<SubscriberState>(new SubscriberState());
+        await storage.ReadStateAsync("points", entry, read);
+        Assert.Equal((2L, record.ETag), (read.State!.AppliedSequence, read.ETag));
+        await storage.ClearStateAsync("points", entry, record);
+        Assert.Equal((1, 1), (storage.Count, storage.Blocks));
     }
 
     [Fact]

@@ -39,8 +39,9 @@ namespace OrderFlow.Grains.Hosting;
 /// <para>
 /// One block per grain key — a row — holds every record stored under that key, whatever its store, state name and grain
 /// type (one instance serves every store name, <see cref="ForStore"/>): an order's own record, its six subscriber
-/// inboxes and its replica all have the order id as key, so they share one dictionary entry, one copy of the key and
-/// one allocation (about 120 bytes per record otherwise; docs/BENCHMARKS.md, memory per deactivated order). A write
+/// inboxes and its replica all have the order id as key, so they share one table slot, one copy of the key and
+/// one allocation (about 120 bytes per record otherwise; docs/BENCHMARKS.md, memory per deactivated order); so do the
+/// order's ledger entries, keyed <c>{ledger}~{order}</c>, each under a subkey (<see cref="RowKey"/>). A write
 /// copies the row's other records into the new block, so a row holds only records of up to
 /// <see cref="SharedRecordMaxBytes"/> bytes and at most <see cref="RowMaxBytes"/> in all; a larger record (a shard's
 /// page) has a block of its own.
@@ -62,9 +63,10 @@ namespace OrderFlow.Grains.Hosting;
 public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessionPool sessions, IActivatorProvider activators,
     int sharedStateMaxBytes = SiloLocalGrainStorage.DefaultSharedStateMaxBytes) : IGrainStorage, IDisposable
 {
-    // A row: its key's length and bytes, its record count, then per record its table, version and a tag (each a varint)
-    // and the state: inline (tag = length << 1), or the address of a shared state (tag = length << 1 | 1, 8 bytes). A
-    // record in a block of its own is laid out as a row of one record.
+    // A row: its key's length and bytes, its record count, then per record: its table (table << 1, | 1 when a subkey
+    // follows: its length and bytes), version and a tag (each a varint), and the state: inline (tag = length << 1), or
+    // the address of a shared state (tag = length << 1 | 1, 8 bytes). A record in a block of its own is laid out as a
+    // row of one record.
     private const int Stripes = 64;
 
     /// <summary>
@@ -263,7 +265,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     private Task Read<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var (found, state, version) = (false, default(T), 0L);
-        var key = new RowKey(grainId.Key.AsSpan());
+        var key = new RowKey(grainId);
         var stripe = StripeOf(key);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
@@ -291,7 +293,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
     private Task Write<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var key = new RowKey(grainId.Key.AsSpan());
+        var key = new RowKey(grainId);
         var (stripe, table) = (StripeOf(key), TableFor(store, stateName, grainId));
         var version = Interlocked.Increment(ref _version);
         using var session = sessions.GetSession();
@@ -389,7 +391,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
 
     private Task Clear<T>(string store, string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var key = new RowKey(grainId.Key.AsSpan());
+        var key = new RowKey(grainId);
         var stripe = StripeOf(key);
         if (ExistingTable(store, stateName, grainId) is { } table)
         {
@@ -681,17 +683,23 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     }
 
     /// <summary>
-    /// Where a grain key's records live: the key of their row and their subkey in it. A key <c>{ledger}~{order}</c> or
-    /// <c>{ledger}~{order}:{scenario}</c> (a ledger's entry, <c>LedgerEntryStore.IdOf</c>) lives in the row of
-    /// <c>{order}</c>, under the subkey <c>{ledger}~</c> or <c>{ledger}~:{scenario}</c>: an order's stock, coupon,
-    /// points and GMV entries share its row (ids hold neither <c>~</c> nor <c>:</c>, Contracts' <c>Ids</c>). Any other
-    /// key is its own row, with no subkey. The hash is the row key's (the stripe and the table's slot).
+    /// Where a grain's records live: the key of their row and their subkey in it. A ledger entry (grain type
+    /// <c>{ledger}.entry</c>, key <c>{ledger}~{order}</c> or <c>{ledger}~{order}:{scenario}</c>: <c>LedgerEntryStore.IdOf</c>)
+    /// lives in the row of <c>{order}</c>, under the subkey <c>{ledger}~</c> or <c>{ledger}~:{scenario}</c>: an order's
+    /// stock, coupon, points and GMV entries share its row (ids hold neither <c>~</c> nor <c>:</c>, Contracts' <c>Ids</c>).
+    /// Any other grain (a flash sale's shard head <c>{sale}~{shard}</c> too) is its own row, with no subkey. The hash is
+    /// the row key's (the stripe and the table's slot).
     /// </summary>
     private readonly ref struct RowKey
     {
-        public RowKey(ReadOnlySpan<byte> key)
+        public RowKey(GrainId grainId)
+            : this(grainId.Key.AsSpan(), grainId.Type.Value.AsSpan().EndsWith(".entry"u8))
         {
-            var tilde = key.LastIndexOf((byte)'~');
+        }
+
+        public RowKey(ReadOnlySpan<byte> key, bool entry)
+        {
+            var tilde = entry ? key.LastIndexOf((byte)'~') : -1;
             var rest = tilde < 0 ? default : key[(tilde + 1)..];
             var rowLength = rest.IndexOf((byte)':') is >= 0 and var colon ? colon : rest.Length;
             if (rowLength == 0)
