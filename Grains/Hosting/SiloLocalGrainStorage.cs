@@ -217,7 +217,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(table);
                     foreach (var record in Row.Records(s.Singles[(key, table)]))
                     {
-                        byTable[table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + key.AsSpan().Length);
+                        byTable[table] = (count + 1, stateBytes + record.HeldBytes, keyBytes + key.AsSpan().Length);
                     }
                 }
 
@@ -227,7 +227,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                     foreach (var record in Row.Records(row))
                     {
                         var (count, stateBytes, keyBytes) = byTable.GetValueOrDefault(record.Table);
-                        byTable[record.Table] = (count + 1, stateBytes + (record.Shared == 0 ? record.State.Length : sizeof(long)), keyBytes + shareOfKey + record.Subkey.Length);
+                        byTable[record.Table] = (count + 1, stateBytes + record.HeldBytes, keyBytes + shareOfKey + record.Subkey.Length);
                     }
                 }
 
@@ -351,7 +351,7 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
                 }
                 else
                 {
-                    var rebuilt = Rebuild(key, row, table, (version, writer.Output, shared));
+                    var rebuilt = Rebuild(key, row, table, (version, writer.Output, shared), others);
                     shared = 0; // the new block holds that reference now
                     try
                     {
@@ -479,9 +479,10 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
     /// one more each (the old block gives its own back when it is freed), and the replacement's shared state, if any,
     /// comes with the reference its caller took.
     /// </remarks>
-    private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State, nint Shared)? replacement)
+    private unsafe nint Rebuild(RowKey key, nint row, ushort table, (long Version, PooledBuffer State, nint Shared)? replacement,
+        (int Count, int Bytes)? others = null)
     {
-        var (kept, bytes) = row == 0 ? (0, 0) : Row.Without(row, table, key);
+        var (kept, bytes) = others ?? (row == 0 ? (0, 0) : Row.Without(row, table, key)); // the caller's count, if it made one
         var written = replacement is { } r ? RecordBytes(table, key.SubkeyLength, r.Version, r.State.Length, r.Shared != 0) : 0;
         var count = kept + (replacement is null ? 0 : 1);
         var size = HeaderBytes(key.Bytes.Length, count) + bytes + written;
@@ -1102,6 +1103,9 @@ public sealed class SiloLocalGrainStorage(Serializer serializer, SerializerSessi
         public ReadOnlySpan<byte> Subkey { get; } = subkey;
 
         public bool Is(ushort table, RowKey key) => Table == table && key.IsSubkey(Subkey);
+
+        /// <summary>The state's bytes in this block: the state, or a shared state's address.</summary>
+        public int HeldBytes => Shared == 0 ? State.Length : sizeof(long);
         public long Version { get; } = version;
         public ReadOnlySpan<byte> State { get; } = state;
         public nint Shared { get; } = shared;
