@@ -16,7 +16,7 @@ public static class SubscriberCommands
     public static Command Create(CliContext cli)
     {
         var subscribers = new Command("subscribers", "Per-subscriber delivery status, and the backfill of a new subscriber");
-        var status = new Command("status", "Per subscriber: orders the relay holds with undelivered work, and the oldest one's age");
+        var status = new Command("status", "Per subscriber: orders the relay holds with undelivered work, orders parked for an operator, and the oldest undelivered one's age");
         status.SetAction(parse => cli.WithClientAsync(parse, client => StatusAsync(client, cli.Output)));
         subscribers.Subcommands.Add(status);
         subscribers.Subcommands.Add(Backfill(cli));
@@ -54,7 +54,8 @@ public static class SubscriberCommands
     {
         var lag = await client.GetGrain<IOperationsGrain>(0).GetLagAsync();
         var now = DateTimeOffset.UtcNow;
-        output.WriteLine($"{"subscriber",-16} {"undelivered",11} oldest");
+        // A parked order waits for an operator (deadletters list), not for delivery: a column of its own.
+        output.WriteLine($"{"subscriber",-16} {"undelivered",11} {"parked",7} oldest undelivered");
         foreach (var row in lag)
         {
             var name = row.Subscriber switch
@@ -66,7 +67,7 @@ public static class SubscriberCommands
             var oldest = row.OldestSince is { } since
                 ? string.Create(CultureInfo.InvariantCulture, $"{(now - since).TotalSeconds:0} s ago ({since:u})")
                 : "-";
-            output.WriteLine($"{name,-16} {row.Orders,11} {oldest}");
+            output.WriteLine($"{name,-16} {row.Orders,11} {row.Parked,7} {oldest}");
         }
 
         return 0;

@@ -122,12 +122,18 @@ public sealed record OrderReport(
     [property: Id(1)] IReadOnlyList<SubscriberStatus> Subscribers,
     [property: Id(2)] RelayEntry? Relay = null);
 
-/// <summary>Undelivered work of one subscriber across the cluster: orders the relay holds for it, and the oldest one's age.</summary>
+/// <summary>
+/// Undelivered work of one subscriber across the cluster: orders the relay holds for it, the oldest one's start, and
+/// <see cref="Parked"/>, the orders parked at it for an operator (its dead-letter index entries). A parked order is
+/// settled as far as the relay goes (it waits for an operator, not for delivery), so it is counted there and not in
+/// <see cref="Orders"/>. 0 for the rows that are not subscribers (<c>outbox</c>, <c>*</c>).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("orders.SubscriberLag.v1")]
 public sealed record SubscriberLag(
     [property: Id(0)] string Subscriber,
     [property: Id(1)] int Orders,
-    [property: Id(2)] DateTimeOffset? OldestSince);
+    [property: Id(2)] DateTimeOffset? OldestSince,
+    [property: Id(3)] int Parked = 0);
 
 /// <summary>
 /// Operator entry point: per-order introspection across all subscribers, and the dead-letter queue.
@@ -146,7 +152,8 @@ public interface IOperationsGrain : IGrainWithIntegerKey
     /// <summary>
     /// Per subscriber, the orders the relay holds with undelivered work and the oldest one's start (the lag an operator
     /// pages on); the row <c>*</c> counts orders no relay check has answered for yet (any subscriber may be behind), <c>outbox</c> orders whose
-    /// events are not all published.
+    /// events are not all published. Each subscriber's row also counts the orders parked at it (its dead-letter index), which
+    /// the relay no longer holds.
     /// </summary>
     [Alias("Lag")] Task<IReadOnlyList<SubscriberLag>> GetLagAsync();
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using OrderFlow.Client;
 using OrderFlow.Contracts;
 using OrderFlow.Tests.Infrastructure;
@@ -466,7 +467,16 @@ public sealed class ClientCliTests(PipelineFixture fixture)
 
         var status = await RunAsync("subscribers", "status");
         Assert.Equal(0, status.ExitCode);
-        Assert.StartsWith("subscriber", status.Output);
+        var lines = status.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["subscriber", "undelivered", "parked", "oldest", "undelivered"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        // Every subscriber and the two relay rows, each with its counts.
+        var rows = lines.Skip(1).Select(line => Regex.Match(line, @"^(?<name>.{16}) +(?<orders>\d+) +(?<parked>\d+) (?<oldest>.+)$")).ToArray();
+        Assert.All(rows, row => Assert.True(row.Success, row.Value));
+        Assert.Equal(["points", "(outbox)", "(not checked)"],
+            rows.Select(row => row.Groups["name"].Value.Trim()).Where(name => name is "points" or "(outbox)" or "(not checked)"));
+        var points = rows.Single(row => row.Groups["name"].Value.Trim() == "points");
+        var parked = (await Client.GetGrain<IOperationsGrain>(0).CountDeadLettersAsync())["points"];
+        Assert.Equal(parked.ToString(System.Globalization.CultureInfo.InvariantCulture), points.Groups["parked"].Value);
     }
 
     [Theory]

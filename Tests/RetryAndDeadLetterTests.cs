@@ -76,7 +76,19 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
 
         var letters = await _orders.Operations.ListDeadLettersAsync("points");
         Assert.Contains(letters, l => l.OrderId == retried && l.Sequence == 2 && l.EventKind == "OrderPaid" && l.Attempts == PipelineFixture.MaxAttempts);
-        Assert.True((await _orders.Operations.CountDeadLettersAsync())["points"] >= 2);
+        var parkedAtPoints = (await _orders.Operations.CountDeadLettersAsync())["points"];
+        Assert.True(parkedAtPoints >= 2);
+
+        // The lag an operator pages on shows them: settled for the relay (they wait for an operator, not for delivery),
+        // so not undelivered, but parked at points and nowhere else.
+        foreach (var id in new[] { retried, skipped })
+        {
+            await Eventually.Until(() => _orders.Operations.InspectAsync(id), r => r.Relay is null, OrderDriver.CatchUpTimeout, r => $"relay: {r.Relay}");
+        }
+
+        var lag = await _orders.Operations.GetLagAsync();
+        Assert.Equal(parkedAtPoints, lag.Single(row => row.Subscriber == "points").Parked);
+        Assert.All(lag.Where(row => row.Subscriber is "outbox" or "*"), row => Assert.Equal(0, row.Parked));
 
         // Skip while the fault is still there: event 2 is recorded as skipped, 3 and 4 follow in order.
         var wrong = await _orders.Operations.SkipAsync("points", skipped, 3);
@@ -106,6 +118,7 @@ public sealed class RetryAndDeadLetterTests(PipelineFixture fixture)
 
         var remaining = await _orders.Operations.ListDeadLettersAsync("points");
         Assert.DoesNotContain(remaining, l => l.OrderId == retried || l.OrderId == skipped);
+        Assert.Equal(parkedAtPoints - 2, (await _orders.Operations.GetLagAsync()).Single(row => row.Subscriber == "points").Parked);
         Assert.Equal(DeadLetterActionOutcome.NotParked, (await _orders.Operations.RetryAsync("points", retried)).Outcome);
         Assert.Equal(DeadLetterActionOutcome.UnknownSubscriber, (await _orders.Operations.RetryAsync("no-such", retried)).Outcome);
     }

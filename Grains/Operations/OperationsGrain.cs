@@ -109,11 +109,15 @@ public sealed class OperationsGrain(SubscriberCatalog catalog) : Grain, IOperati
 
     public async Task<IReadOnlyList<SubscriberLag>> GetLagAsync()
     {
-        var shards = await Task.WhenAll(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(n => GrainFactory.GetGrain<IOrderRelayGrain>(n).GetStatusAsync()));
+        var statuses = Task.WhenAll(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(n => GrainFactory.GetGrain<IOrderRelayGrain>(n).GetStatusAsync()));
+        // Counts only: listing would check each entry's inbox, which activates the subscriber grain.
+        var deadLetters = CountDeadLettersAsync();
+        var (shards, parked) = (await statuses, await deadLetters);
         return catalog.Names.Concat(["outbox", "*"])
             .Select(name => new SubscriberLag(name,
                 shards.Sum(s => s.BehindBySubscriber.GetValueOrDefault(name)),
-                shards.Select(s => s.OldestBySubscriber.TryGetValue(name, out var since) ? since : (DateTimeOffset?)null).Min()))
+                shards.Select(s => s.OldestBySubscriber.TryGetValue(name, out var since) ? since : (DateTimeOffset?)null).Min(),
+                parked.GetValueOrDefault(name)))
             .ToArray();
     }
 

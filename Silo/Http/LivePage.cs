@@ -103,13 +103,10 @@ public static class LivePage
     {
         var segments = Task.WhenAll(Enumerable.Range(0, IOrderRelayGrain.Shards).Select(shard => grains.GetGrain<IOrderCatalogGrain>(shard).GetSegmentsAsync()));
         var lag = grains.GetGrain<IOperationsGrain>(0).GetLagAsync();
-        // Counts only: listing would check each entry's inbox, which activates the subscriber grain.
-        var deadLetters = grains.GetGrain<IOperationsGrain>(0).CountDeadLettersAsync();
         var placed = (await segments).Sum(shard => shard.Sum(segment => (long)segment.Count));
         var behind = (await lag).ToDictionary(row => row.Subscriber, StringComparer.Ordinal);
-        var parked = await deadLetters;
         var subscribers = catalog.Names.Select(name => new LiveSubscriber(name,
-            behind.TryGetValue(name, out var row) ? row.Orders : 0, row?.OldestSince, parked.GetValueOrDefault(name))).ToArray();
+            behind.TryGetValue(name, out var row) ? row.Orders : 0, row?.OldestSince, row?.Parked ?? 0)).ToArray();
         return TypedResults.Ok(new LiveSummary(DateTimeOffset.UtcNow, placed, new LiveSiloCounters(metrics.Deliveries, metrics.Applied, metrics.Duplicates),
             subscribers, behind.GetValueOrDefault("outbox")?.Orders ?? 0, behind.GetValueOrDefault("*")?.Orders ?? 0));
     }

@@ -47,7 +47,7 @@ public static class OperatorEndpoints
 
         var subscribers = app.MapGroup("/subscribers").WithTags("Subscribers").ProducesProblem(StatusCodes.Status400BadRequest);
         subscribers.MapGet("", StatusAsync)
-            .WithName("GetSubscribers").WithSummary("The subscribers, and per subscriber the orders with undelivered work and the oldest one's start");
+            .WithName("GetSubscribers").WithSummary("The subscribers, and per subscriber the orders with undelivered work, the oldest one's start, and the orders parked for an operator");
         subscribers.MapPost("/{subscriber}/backfill", StartBackfillAsync)
             .WithName("StartBackfill").WithSummary("Starts (or joins) the subscriber's backfill over existing orders; the job runs in the cluster")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);

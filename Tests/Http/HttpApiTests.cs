@@ -265,6 +265,9 @@ public sealed class HttpApiTests(HttpApiFixture fixture)
         var letter = list.Letters.Single(d => d.OrderId == id);
         Assert.Equal((2, "OrderPaid", "points"), (letter.Sequence, letter.EventKind, letter.Subscriber));
         Assert.True(list.Counts["points"] >= 1);
+        // The status an operator pages on counts it too, as parked at points (the list's count, read from the same index).
+        var status = await (await Http.GetAsync("/subscribers")).AssertOkAsync<SubscribersStatus>();
+        Assert.Equal(list.Counts["points"], status.Lag.Single(row => row.Subscriber == "points").Parked);
 
         var resumed = await (await Http.PostAsync($"/deadletters/points/{id}/retry", null)).AssertOkAsync<DeadLetterActionResult>();
         Assert.Equal(DeadLetterActionOutcome.Resumed, resumed.Outcome);
