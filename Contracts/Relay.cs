@@ -21,6 +21,21 @@ public sealed record SettleReport(
     public bool Settled => Behind.Count == 0;
 }
 
+/// <summary>An order's event, as a relay mark (about to be written) or a delivery (stored by every subscriber).</summary>
+[GenerateSerializer, Immutable, Alias("relay.RelayPosition.v1")]
+public readonly record struct RelayPosition(
+    [property: Id(0)] string OrderId,
+    [property: Id(1)] long Sequence);
+
+/// <summary>What one call to a relay shard carries (<see cref="IOrderRelayGrain.ApplyAsync"/>): at most <see cref="MaxItems"/> of each.</summary>
+[GenerateSerializer, Immutable, Alias("relay.RelayBatch.v1")]
+public sealed record RelayBatch(
+    [property: Id(0)] IReadOnlyList<RelayPosition> Marks,
+    [property: Id(1)] IReadOnlyList<RelayPosition> Delivered)
+{
+    public const int MaxItems = 256;
+}
+
 /// <summary>A relay shard's view for operators.</summary>
 [GenerateSerializer, Immutable, Alias("relay.RelayShardStatus.v1")]
 public sealed record RelayShardStatus(
@@ -55,6 +70,14 @@ public interface IOrderRelayGrain : IGrainWithIntegerKey
 
     /// <summary>Records durably that the order is about to write event <paramref name="sequence"/>.</summary>
     [Alias("Mark")] Task MarkAsync(string orderId, long sequence);
+
+    /// <summary>
+    /// Many orders' marks and deliveries in one call (a silo's relay batcher sends them): the deliveries first, as
+    /// <see cref="DeliveredAsync"/> each, then every mark as <see cref="MarkAsync"/> would, stored with one write. Returns,
+    /// per mark in order, null when it is stored (or an equal or later one was), or why it was refused (the shard is
+    /// full). A failed write fails the whole call: no mark of it is stored.
+    /// </summary>
+    [Alias("Apply")] Task<IReadOnlyList<string?>> ApplyAsync(RelayBatch batch);
 
     /// <summary>
     /// The order's own word that event <paramref name="sequence"/>, which it marked, was not written (its write failed

@@ -86,6 +86,7 @@ public static class OrderMessagingSiloBuilderExtensions
         services.TryAddSingleton<FlashSaleMetrics>();
         services.TryAddSingleton<SubscriberServices>();
         services.TryAddSingleton<SubscriberCatalog>();
+        services.TryAddSingleton<RelayBatcher>();
         services.AddOptions<BenchmarkOptions>().BindConfiguration(BenchmarkOptions.SectionName);
         // The bench's grains exist only on a silo started for benchmarks: elsewhere they are not registered at all, so
         // no client can publish bench traffic on the production stream provider or read and change the silo's drills.

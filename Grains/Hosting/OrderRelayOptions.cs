@@ -41,4 +41,19 @@ public sealed class OrderRelayOptions
     /// </summary>
     [Range(2, 1_000)]
     public int PageSize { get; set; } = 256;
+
+    /// <summary>
+    /// Whether a silo sends its orders' marks and its dispatchers' deliveries to each shard in batches (<c>RelayBatcher</c>:
+    /// one call per shard at a time, the marks of a call stored with one write). Default true; false sends each as a call
+    /// of its own, as before batching (for comparison, docs/BENCHMARKS.md).
+    /// </summary>
+    public bool Batch { get; set; } = true;
+
+    /// <summary>
+    /// With <see cref="Batch"/>: how long a delivery may wait for a mark to the same shard to ride with, before it goes
+    /// in a call of its own with whatever else gathered. A delivery only saves its shard a settle check, so waiting is
+    /// free; a mark never waits for this. Default 100 ms.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan DeliveredDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 }

@@ -122,6 +122,35 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
         await SealIfFullAsync();
     }
 
+    /// <summary>
+    /// <see cref="PutAsync"/> for many entries with one write of the open record (group commit). The open record may then
+    /// hold up to <c>pageSize</c> − 1 + <paramref name="entries"/>' count before it is sealed.
+    /// </summary>
+    public async Task PutManyAsync(IReadOnlyDictionary<string, TEntry> entries)
+    {
+        var superseded = new List<(string Key, Page Page)>();
+        foreach (var (key, entry) in entries)
+        {
+            if (!Open.ContainsKey(key) && PageOf(key) is { } page)
+            {
+                superseded.Add((key, page));
+            }
+
+            Open[key] = entry;
+        }
+
+        await WriteOpenAsync();
+        foreach (var (key, page) in superseded)
+        {
+            if (page.Entries.Remove(key))
+            {
+                page.Dirty = true;
+            }
+        }
+
+        await SealIfFullAsync();
+    }
+
     /// <summary>Removes an entry from memory wherever it is held; stored lazily. False if it was not held.</summary>
     public bool Remove(string key)
     {

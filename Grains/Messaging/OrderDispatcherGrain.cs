@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
+using OrderFlow.Grains.Orders;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 
@@ -26,7 +27,7 @@ public interface IOrderDispatcherGrain : IGrainWithStringKey;
 /// failing subscriber does not hold up the others; per-order isolation is unchanged, the dispatcher being per order.
 /// </summary>
 [GrainType("order-dispatch"), ImplicitStreamSubscription(OrderStreams.DispatchNamespace)]
-public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILogger<OrderDispatcherGrain> logger)
+public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, RelayBatcher relay, ILogger<OrderDispatcherGrain> logger)
     : Grain, IOrderDispatcherGrain, IStreamSubscriptionObserver, IAsyncObserver<OrderEvent>
 {
     private static readonly Task<bool> NotAsked = Task.FromResult(false);
@@ -130,9 +131,8 @@ public sealed partial class OrderDispatcherGrain(SubscriberCatalog catalog, ILog
             // which holds the order since it marked this event, can forget it without a check (it keeps it if a later
             // event is marked). So an open order leaves the relay as soon as its latest event is delivered, not after
             // SettleAfter and a settle of its own.
-            GrainFactory.GetGrain<IOrderRelayGrain>(IOrderRelayGrain.ShardOf(this.GetPrimaryKeyString()))
-                .DeliveredAsync(this.GetPrimaryKeyString(), item.Sequence)
-                .Ignore();
+            // Best effort, with other orders' deliveries and marks to the shard (RelayBatcher).
+            relay.Delivered(this.GetPrimaryKeyString(), item.Sequence);
         }
 
         _sequence = 0;

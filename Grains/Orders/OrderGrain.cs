@@ -31,7 +31,8 @@ public sealed partial class OrderGrain(
     SubscriberCatalog subscribers,
     TimeProvider clock,
     ILogger<OrderGrain> logger,
-    BenchSwitches benchSwitches) : Grain, IOrderGrain, IRemindable
+    BenchSwitches benchSwitches,
+    RelayBatcher relayBatcher) : Grain, IOrderGrain, IRemindable
 {
     private const string OutboxReminder = "outbox";
 
@@ -260,7 +261,7 @@ public sealed partial class OrderGrain(
         // the relay still finds the order (an order whose write then fails takes its mark back, UnmarkAsync). The catalog
         // learns of a new order the same way, so a backfill can find every order that exists; a placement whose write
         // then fails leaves an entry that names no order, which the backfill skips. The two writes go out together.
-        var mark = Relay.MarkAsync(OrderId, evt.Sequence);
+        var mark = relayBatcher.MarkAsync(OrderId, evt.Sequence); // with other orders' marks to the shard, if any are waiting
         var cataloged = evt is OrderPlaced ? Catalog.AddAsync(OrderId, evt.OccurredAt) : Task.CompletedTask;
         var timeoutArmed = ArmPaymentTimeoutAsync(evt);
         await Task.WhenAll(mark, cataloged, timeoutArmed);

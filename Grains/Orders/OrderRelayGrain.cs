@@ -112,29 +112,69 @@ public sealed partial class OrderRelayGrain(
             throw new ArgumentException(problem, nameof(orderId));
         }
 
+        if ((await ApplyAsync(new RelayBatch([new RelayPosition(orderId, sequence)], [])))[0] is { } refused)
+        {
+            throw new InvalidOperationException(refused);
+        }
+    }
+
+    public async Task<IReadOnlyList<string?>> ApplyAsync(RelayBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Marks.Count > RelayBatch.MaxItems || batch.Delivered.Count > RelayBatch.MaxItems)
+        {
+            throw new ArgumentException($"a relay batch carries at most {RelayBatch.MaxItems} marks and {RelayBatch.MaxItems} deliveries", nameof(batch));
+        }
+
+        // Deliveries first: each frees its order unless a later mark holds it, which may make room for the marks.
+        foreach (var (orderId, sequence) in batch.Delivered)
+        {
+            Forget(orderId, sequence);
+        }
+
         var now = clock.GetUtcNow();
-        var record = Find(orderId);
-        if (record?.Sequence >= sequence)
+        var refusals = new string?[batch.Marks.Count];
+        var puts = new Dictionary<string, RelayRecord>(StringComparer.Ordinal);
+        for (var i = 0; i < batch.Marks.Count; i++)
         {
-            return;
+            var (orderId, sequence) = batch.Marks[i];
+            if (Ids.Problem(orderId, "order id") is { } problem)
+            {
+                refusals[i] = problem;
+                continue;
+            }
+
+            var record = puts.GetValueOrDefault(orderId) ?? Find(orderId);
+            if (record?.Sequence >= sequence)
+            {
+                continue;
+            }
+
+            if (record is null && Pages.Count + puts.Count >= Options.MaxPendingPerShard)
+            {
+                LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
+                refusals[i] = $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later";
+                continue;
+            }
+
+            // The normal path (publish, deliver) gets SettleAfter before the relay looks. A new record, not the held one
+            // changed: that may sit in a sealed page, which must keep its stored entry if this write fails.
+            _nextCheck[orderId] = now + Options.SettleAfter;
+            puts[orderId] = new RelayRecord
+            {
+                Sequence = sequence, Since = record?.Since ?? now, Checks = record?.Checks ?? 0, Behind = record?.Behind ?? [],
+                ReportedSequence = record?.ReportedSequence ?? 0,
+            };
         }
 
-        if (record is null && Pages.Count >= Options.MaxPendingPerShard)
+        if (puts.Count > 0)
         {
-            LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
-            throw new InvalidOperationException(
-                $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later");
+            // Group commit: every mark of the call in one write of the open record.
+            await Pages.PutManyAsync(puts);
+            await EnsureRunningAsync();
         }
 
-        // The normal path (publish, deliver) gets SettleAfter before the relay looks. A new record, not the held one
-        // changed: that may sit in a sealed page, which must keep its stored entry if this write fails.
-        _nextCheck[orderId] = now + Options.SettleAfter;
-        await Pages.PutAsync(orderId, new RelayRecord
-        {
-            Sequence = sequence, Since = record?.Since ?? now, Checks = record?.Checks ?? 0, Behind = record?.Behind ?? [],
-            ReportedSequence = record?.ReportedSequence ?? 0,
-        });
-        await EnsureRunningAsync();
+        return refusals;
     }
 
     public async Task UnmarkAsync(string orderId, long sequence)
@@ -196,14 +236,18 @@ public sealed partial class OrderRelayGrain(
 
     public Task DeliveredAsync(string orderId, long sequence)
     {
+        Forget(orderId, sequence);
+        return Task.CompletedTask;
+    }
+
+    private void Forget(string orderId, long sequence)
+    {
         // Written with the next round (or mark): a forgotten order lost in a crash is only checked once more.
         if (Find(orderId) is { } record && record.Sequence <= sequence && Pages.Remove(orderId))
         {
             _nextCheck.Remove(orderId);
             _inFlight.Remove(orderId);
         }
-
-        return Task.CompletedTask;
     }
 
     public Task<RelayEntry?> FindAsync(string orderId) => Task.FromResult(Find(orderId) is { } record

@@ -1,0 +1,221 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using OrderFlow.Grains.Hosting;
+
+namespace OrderFlow.Grains.Orders;
+
+/// <summary>
+/// A silo's traffic to the outbox relay's shards (<see cref="IOrderRelayGrain"/>), batched across orders: per shard at
+/// most one call at a time, carrying every mark and delivery that arrived while the previous one was out (at most
+/// <see cref="RelayBatch.MaxItems"/> of each). The shard stores a call's marks with one write (group commit).
+/// <list type="bullet">
+/// <item>A mark (<see cref="MarkAsync"/>) completes when the call that carried it has stored it, so "no event is stored
+/// unmarked" holds exactly as with a call of its own; a refused mark (the shard full) throws for its order only, a
+/// failed call for every mark it carried. A mark never waits for anything but the call before it.</item>
+/// <item>A delivery (<see cref="Delivered"/>) rides with the next mark to its shard, or goes after
+/// <see cref="OrderRelayOptions.DeliveredDelay"/> with whatever else gathered. It was one-way before and stays best effort:
+/// one lost (a failed call, a silo gone) only leaves the shard to check the order itself, as it always could.</item>
+/// </list>
+/// Batches form only under load: a lone mark goes at once, alone. The calls run outside any grain's turn, so a batch
+/// never waits for an order's activation, and carry no caller's request context (a traced command's mark is not a span).
+/// </summary>
+public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRelayOptions> options, ILogger<RelayBatcher> logger)
+{
+    private readonly Lane[] _lanes = Enumerable.Range(0, IOrderRelayGrain.Shards).Select(_ => new Lane()).ToArray();
+
+    private OrderRelayOptions Options => options.Value;
+
+    /// <summary>What this silo has sent to one shard through batches so far: calls, marks and deliveries (for tests and operators).</summary>
+    public (long Calls, long Marks, long Delivered) SentTo(int shard)
+    {
+        var lane = _lanes[shard];
+        lock (lane)
+        {
+            return (lane.Calls, lane.MarksSent, lane.DeliveredSent);
+        }
+    }
+
+    /// <summary>Marks the order's event <paramref name="sequence"/> with its shard; completes once stored.</summary>
+    public Task MarkAsync(string orderId, long sequence)
+    {
+        var shard = IOrderRelayGrain.ShardOf(orderId);
+        if (!Options.Batch)
+        {
+            return grains.GetGrain<IOrderRelayGrain>(shard).MarkAsync(orderId, sequence);
+        }
+
+        var lane = _lanes[shard];
+        var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (lane)
+        {
+            lane.Marks.Add((new RelayPosition(orderId, sequence), stored));
+            if (!lane.Sending)
+            {
+                Start(shard, lane, flush: false);
+            }
+        }
+
+        return stored.Task;
+    }
+
+    /// <summary>Tells the order's shard, best effort and soon, that every subscriber stored event <paramref name="sequence"/>.</summary>
+    public void Delivered(string orderId, long sequence)
+    {
+        var shard = IOrderRelayGrain.ShardOf(orderId);
+        if (!Options.Batch)
+        {
+            grains.GetGrain<IOrderRelayGrain>(shard).DeliveredAsync(orderId, sequence).Ignore();
+            return;
+        }
+
+        var lane = _lanes[shard];
+        lock (lane)
+        {
+            lane.Delivered[orderId] = Math.Max(sequence, lane.Delivered.GetValueOrDefault(orderId));
+            if (!lane.Sending)
+            {
+                FlushLater(shard, lane); // while a call is out, the loop takes them with it or schedules this when it ends
+            }
+        }
+    }
+
+    // Under the lane's lock, with no call out: the loop, off the caller's turn and request context (it must not run on
+    // a grain's scheduler, nor carry one command's trace into a call for many).
+    private void Start(int shard, Lane lane, bool flush)
+    {
+        lane.Sending = true;
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Batcher.SendAsync(state.Shard, state.Lane, state.Flush),
+            (Batcher: this, Shard: shard, Lane: lane, Flush: flush), preferLocal: false);
+    }
+
+    // Under the lane's lock: deliveries wait for a mark to ride with, up to DeliveredDelay.
+    private void FlushLater(int shard, Lane lane)
+    {
+        if (lane.Delivered.Count == 0 || lane.FlushDue)
+        {
+            return;
+        }
+
+        lane.FlushDue = true;
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Batcher.FlushAsync(state.Shard, state.Lane),
+            (Batcher: this, Shard: shard, Lane: lane), preferLocal: false);
+    }
+
+    private async Task FlushAsync(int shard, Lane lane)
+    {
+        await Task.Delay(Options.DeliveredDelay).ConfigureAwait(false);
+        lock (lane)
+        {
+            lane.FlushDue = false;
+            if (!lane.Sending && lane.Delivered.Count > 0)
+            {
+                Start(shard, lane, flush: true);
+            }
+            // A call is out: its loop carries them, or schedules the next flush as it ends.
+        }
+    }
+
+    private async Task SendAsync(int shard, Lane lane, bool flush)
+    {
+        var relay = grains.GetGrain<IOrderRelayGrain>(shard);
+        while (true)
+        {
+            List<(RelayPosition Mark, TaskCompletionSource Stored)> marks;
+            List<RelayPosition> delivered;
+            lock (lane)
+            {
+                if (lane.Marks.Count == 0 && !(flush && lane.Delivered.Count > 0))
+                {
+                    lane.Sending = false;
+                    FlushLater(shard, lane);
+                    return;
+                }
+
+                flush = false;
+                if (lane.Marks.Count <= RelayBatch.MaxItems)
+                {
+                    (marks, lane.Marks) = (lane.Marks, []);
+                }
+                else
+                {
+                    marks = lane.Marks.GetRange(0, RelayBatch.MaxItems);
+                    lane.Marks.RemoveRange(0, RelayBatch.MaxItems);
+                }
+
+                delivered = new List<RelayPosition>(Math.Min(lane.Delivered.Count, RelayBatch.MaxItems));
+                foreach (var (orderId, sequence) in lane.Delivered)
+                {
+                    if (delivered.Count == RelayBatch.MaxItems)
+                    {
+                        break;
+                    }
+
+                    delivered.Add(new RelayPosition(orderId, sequence));
+                }
+
+                foreach (var position in delivered)
+                {
+                    lane.Delivered.Remove(position.OrderId);
+                }
+
+                lane.Calls++;
+                lane.MarksSent += marks.Count;
+                lane.DeliveredSent += delivered.Count;
+            }
+
+            var positions = new RelayPosition[marks.Count];
+            for (var i = 0; i < marks.Count; i++)
+            {
+                positions[i] = marks[i].Mark;
+            }
+
+            try
+            {
+                var refusals = await relay.ApplyAsync(new RelayBatch(positions, delivered)).ConfigureAwait(false);
+                if (refusals.Count != marks.Count)
+                {
+                    throw new InvalidOperationException($"relay shard {shard} answered {refusals.Count} outcomes for {marks.Count} marks");
+                }
+
+                for (var i = 0; i < marks.Count; i++)
+                {
+                    if (refusals[i] is { } refused)
+                    {
+                        marks[i].Stored.TrySetException(new InvalidOperationException(refused));
+                    }
+                    else
+                    {
+                        marks[i].Stored.TrySetResult();
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                if (delivered.Count > 0)
+                {
+                    LogDeliveriesLost(ex, shard, delivered.Count);
+                }
+
+                foreach (var (_, stored) in marks)
+                {
+                    stored.TrySetException(ex);
+                }
+            }
+        }
+    }
+
+    private sealed class Lane
+    {
+        public List<(RelayPosition Mark, TaskCompletionSource Stored)> Marks = [];
+        public readonly Dictionary<string, long> Delivered = new(StringComparer.Ordinal);
+        public bool Sending;
+        public bool FlushDue;
+        public long Calls;
+        public long MarksSent;
+        public long DeliveredSent;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Relay shard {Shard} was not told of {Count} deliveries (the call failed); it checks those orders itself")]
+    private partial void LogDeliveriesLost(Exception exception, int shard, int count);
+}
