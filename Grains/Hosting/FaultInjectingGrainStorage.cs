@@ -43,6 +43,11 @@ public sealed class FaultInjectingGrainStorage(string name, IGrainStorage inner,
             return;
         }
 
+        if (fault.Fault.Delay is { } delay)
+        {
+            await Task.Delay(delay); // slow storage: the call waits first, then goes as its mode says
+        }
+
         var mode = fault.Fault.Mode;
         if (mode == StorageFaultMode.CountOnly)
         {

@@ -64,6 +64,12 @@ public sealed record StorageFault
     /// <summary>Whether a failing call lands first. Default <see cref="StorageFaultMode.BeforeCall"/>: it does not.</summary>
     public StorageFaultMode Mode { get; init; } = StorageFaultMode.BeforeCall;
 
+    /// <summary>
+    /// A matching call first waits this long, then goes as <see cref="Mode"/> says: with <see cref="StorageFaultMode.CountOnly"/>,
+    /// slow storage. Null: no wait.
+    /// </summary>
+    public TimeSpan? Delay { get; init; }
+
     internal bool Matches(string storageName, GrainId grainId, StorageOperations operation) =>
         (Operations & operation) != 0
         && (StorageName is null || string.Equals(StorageName, storageName, StringComparison.Ordinal))
@@ -72,7 +78,7 @@ public sealed record StorageFault
 
     public override string ToString() =>
         $"{Operations} on {StorageName ?? "every storage"}, grain {GrainType ?? "*"}/{KeyPrefix ?? ""}*, " +
-        $"{(Skip > 0 ? $"after {Skip} calls, " : "")}{(Times is { } n ? $"next {n} calls" : "every call")}{(For is { } window ? $" for {window}" : "")}, {Mode}";
+        $"{(Skip > 0 ? $"after {Skip} calls, " : "")}{(Times is { } n ? $"next {n} calls" : "every call")}{(For is { } window ? $" for {window}" : "")}, {Mode}{(Delay is { } wait ? $" after {wait}" : "")}";
 }
 
 /// <summary>
@@ -148,6 +154,11 @@ public sealed partial class StorageFaults(TimeProvider clock, ILogger<StorageFau
         if (fault.Times is <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(fault), fault.Times, "Times must be positive (or null for no limit)");
+        }
+
+        if (fault.Delay is { } wait && (wait < TimeSpan.Zero || wait > TimeSpan.FromMinutes(1)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fault), wait, "Delay must be between 0 and 1 minute (or null for none)");
         }
 
         if (fault.For is { } window && window <= TimeSpan.Zero)

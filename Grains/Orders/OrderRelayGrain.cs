@@ -135,6 +135,7 @@ public sealed partial class OrderRelayGrain(
         var now = clock.GetUtcNow();
         var refusals = new string?[batch.Marks.Count];
         var puts = new Dictionary<string, RelayRecord>(StringComparer.Ordinal);
+        var added = 0; // orders this call adds to the shard: re-marks of held ones take no room
         for (var i = 0; i < batch.Marks.Count; i++)
         {
             var (orderId, sequence) = batch.Marks[i];
@@ -150,12 +151,14 @@ public sealed partial class OrderRelayGrain(
                 continue;
             }
 
-            if (record is null && Pages.Count + puts.Count >= Options.MaxPendingPerShard)
+            if (record is null && Pages.Count + added >= Options.MaxPendingPerShard)
             {
-                LogShardFull(this.GetPrimaryKeyLong(), Pages.Count);
-                refusals[i] = $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count} orders with undelivered work, its limit; retry later";
+                LogShardFull(this.GetPrimaryKeyLong(), Pages.Count + added);
+                refusals[i] = $"relay shard {this.GetPrimaryKeyLong()} holds {Pages.Count + added} orders with undelivered work, its limit; retry later";
                 continue;
             }
+
+            added += record is null ? 1 : 0;
 
             // The normal path (publish, deliver) gets SettleAfter before the relay looks. A new record, not the held one
             // changed: that may sit in a sealed page, which must keep its stored entry if this write fails.

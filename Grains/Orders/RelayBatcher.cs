@@ -17,11 +17,18 @@ namespace OrderFlow.Grains.Orders;
 /// <see cref="OrderRelayOptions.DeliveredDelay"/> with whatever else gathered. It was one-way before and stays best effort:
 /// one lost (a failed call, a silo gone) only leaves the shard to check the order itself, as it always could.</item>
 /// </list>
-/// Batches form only under load: a lone mark goes at once, alone. The calls run outside any grain's turn, so a batch
-/// never waits for an order's activation, and carry no caller's request context (a traced command's mark is not a span).
+/// Batches form only under load: a lone mark goes at once, alone, through the single call (<see cref="IOrderRelayGrain.MarkAsync"/>,
+/// which a shard on a silo not yet upgraded also knows). A batch that fails is sent again one mark at a time (a mark is
+/// idempotent), so a failure is each order's own and an old shard still takes them. A mark waits for the calls ahead of
+/// it in its lane (at most <see cref="RelayBatch.MaxItems"/> marks each; the lane holds at most one mark per order
+/// activation, which awaits it). The calls run outside any grain's turn, so a batch never waits for an order's
+/// activation, and carry no caller's request context (a traced command's mark is not a span).
 /// </summary>
 public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRelayOptions> options, ILogger<RelayBatcher> logger)
 {
+    /// <summary>Most deliveries one shard's lane holds while its calls are out; more are dropped (best effort: the shard checks those orders itself).</summary>
+    public const int MaxWaitingDeliveries = 4 * RelayBatch.MaxItems;
+
     private readonly Lane[] _lanes = Enumerable.Range(0, IOrderRelayGrain.Shards).Select(_ => new Lane()).ToArray();
 
     private OrderRelayOptions Options => options.Value;
@@ -72,6 +79,13 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
         var lane = _lanes[shard];
         lock (lane)
         {
+            if (lane.Delivered.Count >= MaxWaitingDeliveries && !lane.Delivered.ContainsKey(orderId))
+            {
+                // The shard cannot keep up: this one is dropped, and the shard checks the order itself (SettleAfter).
+                lane.DeliveredDropped++;
+                return;
+            }
+
             lane.Delivered[orderId] = Math.Max(sequence, lane.Delivered.GetValueOrDefault(orderId));
             if (!lane.Sending)
             {
@@ -125,7 +139,8 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
             List<RelayPosition> delivered;
             lock (lane)
             {
-                if (lane.Marks.Count == 0 && !(flush && lane.Delivered.Count > 0))
+                // Deliveries alone go when flushed, or at once when a full call's worth gathered.
+                if (lane.Marks.Count == 0 && !(flush && lane.Delivered.Count > 0) && lane.Delivered.Count < RelayBatch.MaxItems)
                 {
                     lane.Sending = false;
                     FlushLater(shard, lane);
@@ -164,6 +179,12 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
                 lane.DeliveredSent += delivered.Count;
             }
 
+            if (marks.Count + delivered.Count == 1)
+            {
+                await SendAloneAsync(relay, shard, marks, delivered).ConfigureAwait(false);
+                continue;
+            }
+
             var positions = new RelayPosition[marks.Count];
             for (var i = 0; i < marks.Count; i++)
             {
@@ -197,11 +218,47 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
                     LogDeliveriesLost(ex, shard, delivered.Count);
                 }
 
-                foreach (var (_, stored) in marks)
+                // Each mark again on its own, with the single call (a mark is idempotent): a write that landed though it
+                // answered with a failure then completes them, a shard on a silo not yet upgraded (which does not know
+                // ApplyAsync) takes them, and a failure is each order's own.
+                if (marks.Count > 0)
                 {
-                    stored.TrySetException(ex);
+                    LogBatchFailed(ex, shard, marks.Count);
+                    await Task.WhenAll(marks.Select(mark => MarkAloneAsync(relay, mark.Mark, mark.Stored))).ConfigureAwait(false);
                 }
             }
+        }
+    }
+
+    // One mark or one delivery: the single calls, which every silo version knows (a rolling upgrade), as before batching.
+    private async Task SendAloneAsync(IOrderRelayGrain relay, int shard, List<(RelayPosition Mark, TaskCompletionSource Stored)> marks, List<RelayPosition> delivered)
+    {
+        if (marks.Count == 1)
+        {
+            await MarkAloneAsync(relay, marks[0].Mark, marks[0].Stored).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await relay.DeliveredAsync(delivered[0].OrderId, delivered[0].Sequence).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogDeliveriesLost(ex, shard, 1);
+        }
+    }
+
+    private static async Task MarkAloneAsync(IOrderRelayGrain relay, RelayPosition mark, TaskCompletionSource stored)
+    {
+        try
+        {
+            await relay.MarkAsync(mark.OrderId, mark.Sequence).ConfigureAwait(false);
+            stored.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            stored.TrySetException(ex);
         }
     }
 
@@ -214,7 +271,11 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
         public long Calls;
         public long MarksSent;
         public long DeliveredSent;
+        public long DeliveredDropped;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "A batch of {Count} marks to relay shard {Shard} failed; each is sent again on its own")]
+    private partial void LogBatchFailed(Exception exception, int shard, int count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay shard {Shard} was not told of {Count} deliveries (the call failed); it checks those orders itself")]
     private partial void LogDeliveriesLost(Exception exception, int shard, int count);
