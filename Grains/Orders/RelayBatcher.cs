@@ -17,12 +17,13 @@ namespace OrderFlow.Grains.Orders;
 /// <see cref="OrderRelayOptions.DeliveredDelay"/> with whatever else gathered. It was one-way before and stays best effort:
 /// one lost (a failed call, a silo gone) only leaves the shard to check the order itself, as it always could.</item>
 /// </list>
-/// Batches form only under load: a lone mark goes at once, alone, through the single call (<see cref="IOrderRelayGrain.MarkAsync"/>,
-/// which a shard on a silo not yet upgraded also knows). A batch that fails is sent again one mark at a time (a mark is
+/// Batches form only under load: a mark to an idle lane goes at once, from the caller's turn, through the single call
+/// (<see cref="IOrderRelayGrain.MarkAsync"/>, which a shard on a silo not yet upgraded also knows), as a lone mark that
+/// gathered does later. A batch that fails is sent again one mark at a time (a mark is
 /// idempotent), so a failure is each order's own and an old shard still takes them. A mark waits for the calls ahead of
 /// it in its lane (at most <see cref="RelayBatch.MaxItems"/> marks each; the lane holds at most one mark per order
-/// activation, which awaits it). The calls run outside any grain's turn, so a batch never waits for an order's
-/// activation, and carry no caller's request context (a traced command's mark is not a span).
+/// activation, which awaits it). Batches run outside any grain's turn, so a batch never waits for an order's
+/// activation, and carry no caller's request context (a batched mark is not a span of its command; a direct one is).
 /// </summary>
 public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRelayOptions> options, ILogger<RelayBatcher> logger)
 {
@@ -53,17 +54,58 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
         }
 
         var lane = _lanes[shard];
-        var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (lane)
         {
-            lane.Marks.Add((new RelayPosition(orderId, sequence), stored));
-            if (!lane.Sending)
+            if (lane.Sending)
+            {
+                // A call is out: this mark goes with the others that gather behind it.
+                var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                lane.Marks.Add((new RelayPosition(orderId, sequence), stored));
+                return stored.Task;
+            }
+
+            lane.Sending = true;
+            lane.Calls++;
+            lane.MarksSent++;
+        }
+
+        // An idle lane: the mark goes at once, from the caller's turn, as the single call (which every silo version
+        // knows) — no hand-off, so a quiet silo's command waits no longer than before batching. The lane stays busy
+        // until it is answered, and what gathered meanwhile goes next.
+        Task call;
+        try
+        {
+            call = grains.GetGrain<IOrderRelayGrain>(shard).MarkAsync(orderId, sequence);
+        }
+        catch
+        {
+            Release(shard, lane);
+            throw;
+        }
+
+        call.ContinueWith(static (_, state) =>
+            {
+                var (batcher, shard, lane) = ((RelayBatcher, int, Lane))state!;
+                batcher.Release(shard, lane);
+            }, (this, shard, lane), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return call;
+    }
+
+    // A direct mark was answered: the lane sends what gathered meanwhile, or goes idle.
+    private void Release(int shard, Lane lane)
+    {
+        lock (lane)
+        {
+            if (lane.Marks.Count > 0 || lane.Delivered.Count >= RelayBatch.MaxItems)
             {
                 Start(shard, lane, flush: false);
             }
+            else
+            {
+                lane.Sending = false;
+                FlushLater(shard, lane);
+            }
         }
-
-        return stored.Task;
     }
 
     /// <summary>Tells the order's shard, best effort and soon, that every subscriber stored event <paramref name="sequence"/>.</summary>
@@ -94,8 +136,8 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
         }
     }
 
-    // Under the lane's lock, with no call out: the loop, off the caller's turn and request context (it must not run on
-    // a grain's scheduler, nor carry one command's trace into a call for many).
+    // Under the lane's lock, with no call out (or the one out just answered): the loop, off any grain's turn and request
+    // context (it must not run on a grain's scheduler, nor carry one command's trace into a call for many).
     private void Start(int shard, Lane lane, bool flush)
     {
         lane.Sending = true;
