@@ -164,6 +164,43 @@ public sealed class RelayBatcherTests(PipelineFixture fixture)
         await Shard(shard).ApplyAsync(new RelayBatch([], ids.Select(id => new RelayPosition(id, 1)).ToArray()));
     }
 
+    [Fact]
+    public async Task A_mark_to_an_idle_lane_takes_the_waiting_deliveries_and_if_that_call_fails_goes_again_alone()
+    {
+        var ids = IdsOfOneShard("batch-direct-", 4);
+        var shard = IOrderRelayGrain.ShardOf(ids[0]);
+        await Task.WhenAll(ids[..2].Select(id => Batcher.MarkAsync(id, 1)));
+
+        // Two deliveries wait (DeliveredDelay); the next mark takes them along, in a call that fails before it lands.
+        Batcher.Delivered(ids[0], 1);
+        Batcher.Delivered(ids[1], 1);
+        var before = Batcher.SentTo(shard);
+        using (var fault = fixture.Faults.Fail(new StorageFault
+        {
+            StorageName = StorageNames.Orders, GrainType = "order-relay", KeyPrefix = KeyOf(shard), Operations = StorageOperations.Write, Times = 1,
+        }))
+        {
+            await Batcher.MarkAsync(ids[2], 1); // sent again alone: it completes, and only once stored
+            Assert.Equal(1, fault.Hits);
+        }
+
+        var after = Batcher.SentTo(shard);
+        Assert.Equal((1L, 1L, 2L), (after.Calls - before.Calls, after.Marks - before.Marks, after.Delivered - before.Delivered));
+        var stored = (await StoredShardPages<RelayRecord>.ReadAsync<RelayShardState>(SiloStorage(), Shard(shard).GetGrainId(), "relay")).Merged();
+        Assert.True(stored.ContainsKey(ids[2]));
+        // The deliveries went with the failed call: the orders stay held until a delivery or the shard's own check.
+        Assert.NotNull(await Shard(shard).FindAsync(ids[0]));
+
+        // With no failure, the deliveries ride the mark and the shard forgets those orders at once.
+        Batcher.Delivered(ids[0], 1);
+        Batcher.Delivered(ids[1], 1);
+        await Batcher.MarkAsync(ids[3], 1);
+        Assert.Null(await Shard(shard).FindAsync(ids[0]));
+        Assert.Null(await Shard(shard).FindAsync(ids[1]));
+        Batcher.Delivered(ids[2], 1);
+        Batcher.Delivered(ids[3], 1);
+    }
+
     /// <summary>
     /// Holds the shard's lane with a lone mark of <paramref name="holder"/> whose write is slow, starts the marks
     /// <paramref name="gather"/> makes while it is out, and returns the holder's mark and theirs with the calls the lane

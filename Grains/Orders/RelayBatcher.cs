@@ -54,6 +54,7 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
         }
 
         var lane = _lanes[shard];
+        List<RelayPosition> delivered;
         lock (lane)
         {
             if (lane.Sending)
@@ -67,15 +68,19 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
             lane.Sending = true;
             lane.Calls++;
             lane.MarksSent++;
+            delivered = TakeDelivered(lane);
         }
 
-        // An idle lane: the mark goes at once, from the caller's turn, as the single call (which every silo version
-        // knows) — no hand-off, so a quiet silo's command waits no longer than before batching. The lane stays busy
-        // until it is answered, and what gathered meanwhile goes next.
+        // An idle lane: the mark goes at once, from the caller's turn — no hand-off, so a quiet silo's command waits no
+        // longer than before batching — with the deliveries waiting for a ride, or alone as the single call (which every
+        // silo version knows). The lane stays busy until it is answered, and what gathered meanwhile goes next.
         Task call;
         try
         {
-            call = grains.GetGrain<IOrderRelayGrain>(shard).MarkAsync(orderId, sequence);
+            var relay = grains.GetGrain<IOrderRelayGrain>(shard);
+            call = delivered.Count == 0
+                ? relay.MarkAsync(orderId, sequence)
+                : MarkWithDeliveriesAsync(relay, shard, new RelayPosition(orderId, sequence), delivered);
         }
         catch
         {
@@ -89,6 +94,60 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
                 batcher.Release(shard, lane);
             }, (this, shard, lane), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return call;
+    }
+
+    private async Task MarkWithDeliveriesAsync(IOrderRelayGrain relay, int shard, RelayPosition mark, List<RelayPosition> delivered)
+    {
+        IReadOnlyList<string?> refusals;
+        try
+        {
+            refusals = await relay.ApplyAsync(new RelayBatch([mark], delivered));
+        }
+        catch (Exception ex)
+        {
+            // As a failed batch: the deliveries are let go, the mark goes again alone (idempotent; an old silo knows it).
+            LogDeliveriesLost(ex, shard, delivered.Count);
+            await relay.MarkAsync(mark.OrderId, mark.Sequence);
+            return;
+        }
+
+        if (refusals.Count != 1)
+        {
+            throw new InvalidOperationException($"relay shard {shard} answered {refusals.Count} outcomes for 1 mark");
+        }
+
+        if (refusals[0] is { } refused)
+        {
+            throw new InvalidOperationException(refused);
+        }
+    }
+
+    // Under the lane's lock: the deliveries the next call carries (at most a call's worth).
+    private static List<RelayPosition> TakeDelivered(Lane lane)
+    {
+        if (lane.Delivered.Count == 0)
+        {
+            return [];
+        }
+
+        var delivered = new List<RelayPosition>(Math.Min(lane.Delivered.Count, RelayBatch.MaxItems));
+        foreach (var (orderId, sequence) in lane.Delivered)
+        {
+            if (delivered.Count == RelayBatch.MaxItems)
+            {
+                break;
+            }
+
+            delivered.Add(new RelayPosition(orderId, sequence));
+        }
+
+        foreach (var position in delivered)
+        {
+            lane.Delivered.Remove(position.OrderId);
+        }
+
+        lane.DeliveredSent += delivered.Count;
+        return delivered;
     }
 
     // A direct mark was answered: the lane sends what gathered meanwhile, or goes idle.
@@ -200,25 +259,9 @@ public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRel
                     lane.Marks.RemoveRange(0, RelayBatch.MaxItems);
                 }
 
-                delivered = new List<RelayPosition>(Math.Min(lane.Delivered.Count, RelayBatch.MaxItems));
-                foreach (var (orderId, sequence) in lane.Delivered)
-                {
-                    if (delivered.Count == RelayBatch.MaxItems)
-                    {
-                        break;
-                    }
-
-                    delivered.Add(new RelayPosition(orderId, sequence));
-                }
-
-                foreach (var position in delivered)
-                {
-                    lane.Delivered.Remove(position.OrderId);
-                }
-
+                delivered = TakeDelivered(lane);
                 lane.Calls++;
                 lane.MarksSent += marks.Count;
-                lane.DeliveredSent += delivered.Count;
             }
 
             if (marks.Count + delivered.Count == 1)

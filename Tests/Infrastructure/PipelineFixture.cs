@@ -83,6 +83,8 @@ public sealed class PipelineFixture : IAsyncLifetime
                 o.Period = TimeSpan.FromMilliseconds(200);
                 o.MaxRecheck = TimeSpan.FromSeconds(2);
                 o.PageSize = RelayPageSize; // small, so that every pipeline test runs across sealed relay pages too
+                // Long enough that a test's deliveries are still waiting when its next mark goes (RelayBatcherTests).
+                o.DeliveredDelay = TimeSpan.FromSeconds(1);
             });
             siloBuilder.Services.Configure<DrillOptions>(d =>
             {
