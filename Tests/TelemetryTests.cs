@@ -38,6 +38,10 @@ public sealed class TelemetryTests(TelemetryFixture fixture)
             now => "lag per subscriber (delta, summed over silos): " + string.Join(", ", fixture.Subscribers.Select(s => $"{s}={Delta(before, now, "orderflow.subscriber.lag", Sub(s))}")));
 
         Assert.Equal(events, Delta(before, after, "orderflow.events.published", ""));
+        // Each event marked once with the relay, in at most as many calls as marks and deliveries.
+        Assert.Equal(events, Delta(before, after, "orderflow.relay.marks", ""));
+        var (calls, reported) = (Delta(before, after, "orderflow.relay.calls", ""), Delta(before, after, "orderflow.relay.deliveries", ""));
+        Assert.True(calls >= 1 && calls <= events + reported && reported <= events, $"relay calls {calls}, deliveries reported {reported}");
         Assert.Equal(0, Delta(before, after, "orderflow.outbox.backlog", ""));
         foreach (var subscriber in fixture.Subscribers)
         {

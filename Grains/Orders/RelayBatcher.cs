@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.Grains.Hosting;
+using OrderFlow.Grains.Messaging;
 
 namespace OrderFlow.Grains.Orders;
 
@@ -25,14 +26,48 @@ namespace OrderFlow.Grains.Orders;
 /// activation, which awaits it). Batches run outside any grain's turn, so a batch never waits for an order's
 /// activation, and carry no caller's request context (a batched mark is not a span of its command; a direct one is).
 /// </summary>
-public sealed partial class RelayBatcher(IGrainFactory grains, IOptions<OrderRelayOptions> options, ILogger<RelayBatcher> logger)
+public sealed partial class RelayBatcher
 {
     /// <summary>Most deliveries one shard's lane holds while its calls are out; more are dropped (best effort: the shard checks those orders itself).</summary>
     public const int MaxWaitingDeliveries = 4 * RelayBatch.MaxItems;
 
     private readonly Lane[] _lanes = Enumerable.Range(0, IOrderRelayGrain.Shards).Select(_ => new Lane()).ToArray();
+    private readonly IGrainFactory grains;
+    private readonly IOptions<OrderRelayOptions> options;
+    private readonly ILogger<RelayBatcher> logger;
+
+    /// <summary>
+    /// Registers the batcher's counts on the silo's <c>OrderFlow</c> meter (<paramref name="metrics"/>): calls, marks and
+    /// deliveries sent (marks per call is the batch size an operator watches at a sale's midnight), deliveries dropped.
+    /// </summary>
+    public RelayBatcher(IGrainFactory grains, IOptions<OrderRelayOptions> options, ILogger<RelayBatcher> logger, SubscriberMetrics metrics)
+    {
+        (this.grains, this.options, this.logger) = (grains, options, logger);
+        metrics.Meter.CreateObservableCounter("orderflow.relay.calls", () => Total(static lane => lane.Calls), "{call}",
+            "Calls this silo made to the outbox relay's shards with marks and deliveries (with OrderRelay:Batch)");
+        metrics.Meter.CreateObservableCounter("orderflow.relay.marks", () => Total(static lane => lane.MarksSent), "{mark}",
+            "Relay marks this silo sent (one per order event, before its write)");
+        metrics.Meter.CreateObservableCounter("orderflow.relay.deliveries", () => Total(static lane => lane.DeliveredSent), "{event}",
+            "Deliveries this silo's dispatchers reported to the relay");
+        metrics.Meter.CreateObservableCounter("orderflow.relay.deliveries_dropped", () => Total(static lane => lane.DeliveredDropped), "{event}",
+            "Deliveries not reported because their shard's lane was full (the shard checks those orders itself)");
+    }
 
     private OrderRelayOptions Options => options.Value;
+
+    private long Total(Func<Lane, long> count)
+    {
+        var total = 0L;
+        foreach (var lane in _lanes)
+        {
+            lock (lane)
+            {
+                total += count(lane);
+            }
+        }
+
+        return total;
+    }
 
     /// <summary>What this silo has sent to one shard through batches so far: calls, marks and deliveries (for tests and operators).</summary>
     public (long Calls, long Marks, long Delivered) SentTo(int shard)
