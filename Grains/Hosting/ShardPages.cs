@@ -109,18 +109,7 @@ internal sealed partial class ShardPages<TState, TEntry>(Grain grain, GuardedSta
     /// lets that page forget its older copy — after the write, so that a failed write leaves the stored entry where it
     /// was — and seals the open record if it is full. The write's failure is thrown (the open record is read back).
     /// </summary>
-    public async Task PutAsync(string key, TEntry entry)
-    {
-        var superseded = Open.ContainsKey(key) ? null : PageOf(key);
-        Open[key] = entry;
-        await WriteOpenAsync();
-        if (superseded is not null && superseded.Entries.Remove(key))
-        {
-            superseded.Dirty = true;
-        }
-
-        await SealIfFullAsync();
-    }
+    public Task PutAsync(string key, TEntry entry) => PutManyAsync(new Dictionary<string, TEntry>(1, StringComparer.Ordinal) { [key] = entry });
 
     /// <summary>
     /// <see cref="PutAsync"/> for many entries with one write of the open record (group commit). The open record may then

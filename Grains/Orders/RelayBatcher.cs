@@ -12,8 +12,7 @@ namespace OrderFlow.Grains.Orders;
 /// <see cref="RelayBatch.MaxItems"/> of each). The shard stores a call's marks with one write (group commit).
 /// <list type="bullet">
 /// <item>A mark (<see cref="MarkAsync"/>) completes when the call that carried it has stored it, so "no event is stored
-/// unmarked" holds exactly as with a call of its own; a refused mark (the shard full) throws for its order only, a
-/// failed call for every mark it carried. A mark never waits for anything but the call before it.</item>
+/// unmarked" holds exactly as with a call of its own; a refused mark (the shard full) throws for its order only.</item>
 /// <item>A delivery (<see cref="Delivered"/>) rides with the next mark to its shard, or goes after
 /// <see cref="OrderRelayOptions.DeliveredDelay"/> with whatever else gathered. It was one-way before and stays best effort:
 /// one lost (a failed call, a silo gone) only leaves the shard to check the order itself, as it always could.</item>
@@ -109,13 +108,11 @@ public sealed partial class RelayBatcher
         // An idle lane: the mark goes at once, from the caller's turn — no hand-off, so a quiet silo's command waits no
         // longer than before batching — with the deliveries waiting for a ride, or alone as the single call (which every
         // silo version knows). The lane stays busy until it is answered, and what gathered meanwhile goes next.
-        Task call;
+        var mark = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task sent;
         try
         {
-            var relay = grains.GetGrain<IOrderRelayGrain>(shard);
-            call = delivered.Count == 0
-                ? relay.MarkAsync(orderId, sequence)
-                : MarkWithDeliveriesAsync(relay, shard, new RelayPosition(orderId, sequence), delivered);
+            sent = SendCallAsync(grains.GetGrain<IOrderRelayGrain>(shard), shard, [(new RelayPosition(orderId, sequence), mark)], delivered);
         }
         catch
         {
@@ -123,38 +120,12 @@ public sealed partial class RelayBatcher
             throw;
         }
 
-        call.ContinueWith(static (_, state) =>
+        sent.ContinueWith(static (_, state) =>
             {
                 var (batcher, shard, lane) = ((RelayBatcher, int, Lane))state!;
                 batcher.Release(shard, lane);
             }, (this, shard, lane), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return call;
-    }
-
-    private async Task MarkWithDeliveriesAsync(IOrderRelayGrain relay, int shard, RelayPosition mark, List<RelayPosition> delivered)
-    {
-        IReadOnlyList<string?> refusals;
-        try
-        {
-            refusals = await relay.ApplyAsync(new RelayBatch([mark], delivered));
-        }
-        catch (Exception ex)
-        {
-            // As a failed batch: the deliveries are let go, the mark goes again alone (idempotent; an old silo knows it).
-            LogDeliveriesLost(ex, shard, delivered.Count);
-            await relay.MarkAsync(mark.OrderId, mark.Sequence);
-            return;
-        }
-
-        if (refusals.Count != 1)
-        {
-            throw new InvalidOperationException($"relay shard {shard} answered {refusals.Count} outcomes for 1 mark");
-        }
-
-        if (refusals[0] is { } refused)
-        {
-            throw new InvalidOperationException(refused);
-        }
+        return mark.Task;
     }
 
     // Under the lane's lock: the deliveries the next call carries (at most a call's worth).
@@ -299,61 +270,20 @@ public sealed partial class RelayBatcher
                 lane.MarksSent += marks.Count;
             }
 
-            if (marks.Count + delivered.Count == 1)
-            {
-                await SendAloneAsync(relay, shard, marks, delivered).ConfigureAwait(false);
-                continue;
-            }
-
-            var positions = new RelayPosition[marks.Count];
-            for (var i = 0; i < marks.Count; i++)
-            {
-                positions[i] = marks[i].Mark;
-            }
-
-            try
-            {
-                var refusals = await relay.ApplyAsync(new RelayBatch(positions, delivered)).ConfigureAwait(false);
-                if (refusals.Count != marks.Count)
-                {
-                    throw new InvalidOperationException($"relay shard {shard} answered {refusals.Count} outcomes for {marks.Count} marks");
-                }
-
-                for (var i = 0; i < marks.Count; i++)
-                {
-                    if (refusals[i] is { } refused)
-                    {
-                        marks[i].Stored.TrySetException(new InvalidOperationException(refused));
-                    }
-                    else
-                    {
-                        marks[i].Stored.TrySetResult();
-                    }
-                }
-            }
-            catch (Exception ex)
-            {
-                if (delivered.Count > 0)
-                {
-                    LogDeliveriesLost(ex, shard, delivered.Count);
-                }
-
-                // Each mark again on its own, with the single call (a mark is idempotent): a write that landed though it
-                // answered with a failure then completes them, a shard on a silo not yet upgraded (which does not know
-                // ApplyAsync) takes them, and a failure is each order's own.
-                if (marks.Count > 0)
-                {
-                    LogBatchFailed(ex, shard, marks.Count);
-                    await Task.WhenAll(marks.Select(mark => MarkAloneAsync(relay, mark.Mark, mark.Stored))).ConfigureAwait(false);
-                }
-            }
+            await SendCallAsync(relay, shard, marks, delivered).ConfigureAwait(false);
         }
     }
 
-    // One mark or one delivery: the single calls, which every silo version knows (a rolling upgrade), as before batching.
-    private async Task SendAloneAsync(IOrderRelayGrain relay, int shard, List<(RelayPosition Mark, TaskCompletionSource Stored)> marks, List<RelayPosition> delivered)
+    /// <summary>
+    /// One call to the shard, completing every mark it carries (never throws). One mark or one delivery alone takes the
+    /// single call, which every silo version knows (a rolling upgrade); more go as one batch. A batch that fails is sent
+    /// again one mark at a time with the single call (a mark is idempotent): a write that landed though it answered with
+    /// a failure then completes them, a shard on a silo not yet upgraded (which does not know ApplyAsync) takes them, and
+    /// a failure is each order's own. Deliveries of a failed call are let go (the shard checks those orders itself).
+    /// </summary>
+    private async Task SendCallAsync(IOrderRelayGrain relay, int shard, List<(RelayPosition Mark, TaskCompletionSource Stored)> marks, List<RelayPosition> delivered)
     {
-        if (marks.Count == 1)
+        if (marks.Count == 1 && delivered.Count == 0)
         {
             await MarkAloneAsync(relay, marks[0].Mark, marks[0].Stored).ConfigureAwait(false);
             return;
@@ -361,11 +291,42 @@ public sealed partial class RelayBatcher
 
         try
         {
-            await relay.DeliveredAsync(delivered[0].OrderId, delivered[0].Sequence).ConfigureAwait(false);
+            if (marks.Count == 0 && delivered.Count == 1)
+            {
+                await relay.DeliveredAsync(delivered[0].OrderId, delivered[0].Sequence).ConfigureAwait(false);
+                return;
+            }
+
+            var refusals = await relay.ApplyAsync(new RelayBatch(marks.ConvertAll(mark => mark.Mark), delivered)).ConfigureAwait(false);
+            if (refusals.Count != marks.Count)
+            {
+                throw new InvalidOperationException($"relay shard {shard} answered {refusals.Count} outcomes for {marks.Count} marks");
+            }
+
+            for (var i = 0; i < marks.Count; i++)
+            {
+                if (refusals[i] is { } refused)
+                {
+                    marks[i].Stored.TrySetException(new InvalidOperationException(refused));
+                }
+                else
+                {
+                    marks[i].Stored.TrySetResult();
+                }
+            }
         }
         catch (Exception ex)
         {
-            LogDeliveriesLost(ex, shard, 1);
+            if (delivered.Count > 0)
+            {
+                LogDeliveriesLost(ex, shard, delivered.Count);
+            }
+
+            if (marks.Count > 0)
+            {
+                LogBatchFailed(ex, shard, marks.Count);
+                await Task.WhenAll(marks.Select(mark => MarkAloneAsync(relay, mark.Mark, mark.Stored))).ConfigureAwait(false);
+            }
         }
     }
 
